@@ -1,0 +1,5 @@
+"""Allows `python -m mlstack`."""
+
+from mlstack.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""Command line: `python -m mlstack <command>`.
+
+Expected failures are `UserError`s and print as one line on stderr with exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mlstack import environments
+from mlstack.errors import UserError
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from mlstack import generate
+
+    started = time.perf_counter()
+    changed = generate.generate(Path(args.charts_dir))
+    took = time.perf_counter() - started
+    what = ", ".join(changed) if changed else "no changes"
+    print(f"generate: {len(generate.registry.COMPONENTS)} charts in {took:.2f}s ({what})")
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from mlstack import render
+
+    return render.main(environments.get(args.env), Path(args.out), args.schema_dir)
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from mlstack import render
+
+    return render.lint(args.env or sorted(environments.ENVIRONMENTS))
+
+
+def _cmd_bump(args: argparse.Namespace) -> int:
+    from mlstack.lib import releases
+
+    new = releases.bump(args.chart, args.part, args.message)
+    print(f"{args.chart}: {new} (run `make generate` to write the chart)")
+    return 0
+
+
+def _cmd_envs(_: argparse.Namespace) -> int:
+    from mlstack import registry
+
+    envs = list(environments.ENVIRONMENTS.values())
+    print("component".ljust(24) + "".join(e.name.ljust(10) for e in envs))
+    for c in registry.COMPONENTS:
+        marks = "".join(("yes" if c.id in e.components else "-").ljust(10) for e in envs)
+        print(c.id.ljust(24) + marks)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlstack", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="write every chart under charts/")
+    g.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    g.set_defaults(func=_cmd_generate)
+    r = sub.add_parser("render", help="helm template + validate every release of an env")
+    r.add_argument("--env", default=environments.DEFAULT_ENV)
+    r.add_argument("--out", default=str(_repo() / "build"))
+    r.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
+    r.set_defaults(func=_cmd_render)
+    lint = sub.add_parser("lint", help="helm lint --strict every chart with each env's values")
+    lint.add_argument("--env", action="append")
+    lint.set_defaults(func=_cmd_lint)
+    b = sub.add_parser("bump", help="add a new version of a chart to chart-versions.yaml")
+    b.add_argument("chart")
+    b.add_argument("--part", choices=("major", "minor", "patch"), default="patch")
+    b.add_argument("-m", "--message", required=True, help="what changed (one line)")
+    b.set_defaults(func=_cmd_bump)
+    e = sub.add_parser("envs", help="print the environment x component matrix")
+    e.set_defaults(func=_cmd_envs)
+    return p
+
+
+def _repo() -> Path:
+    from mlstack import REPO_ROOT
+
+    return REPO_ROOT
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""One module per component; each exports `COMPONENT`. Install order lives in registry.py."""

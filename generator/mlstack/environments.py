@@ -1,0 +1,73 @@
+"""Per-environment facts, in one place.
+
+An environment says which components it enables, which Kubernetes minor its clusters run
+(and the range of minors it supports, all of which rendered output is validated against),
+and how Services of type LoadBalancer get an address. EKS gets addresses from AWS load
+balancers, so it has no MetalLB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mlstack.errors import UserError
+from mlstack.versions import KubeRange
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    description: str
+    kubernetes: str
+    supported: KubeRange
+    load_balancer: Literal["metallb", "aws"]
+    components: frozenset[str]
+
+    def minors(self) -> list[str]:
+        """Every Kubernetes minor this environment supports, oldest first."""
+        low, high = (int(v.split(".")[1]) for v in (self.supported.min, self.supported.max))
+        return [f"1.{m}" for m in range(low, high + 1)]
+
+
+_LOCAL = frozenset({"metallb", "metallb-pool"})
+
+ENVIRONMENTS: dict[str, Environment] = {
+    env.name: env
+    for env in (
+        Environment(
+            name="k3d",
+            description="k3s in Docker on a laptop; MetalLB hands out addresses.",
+            kubernetes="1.33",
+            supported=KubeRange(min="1.32", max="1.34"),
+            load_balancer="metallb",
+            components=_LOCAL,
+        ),
+        Environment(
+            name="minikube",
+            description="minikube (docker driver) on a laptop; MetalLB hands out addresses.",
+            kubernetes="1.33",
+            supported=KubeRange(min="1.32", max="1.34"),
+            load_balancer="metallb",
+            components=_LOCAL,
+        ),
+        Environment(
+            name="eks",
+            description="Amazon EKS; AWS network load balancers, TLS at the gateway.",
+            kubernetes="1.33",
+            supported=KubeRange(min="1.32", max="1.34"),
+            load_balancer="aws",
+            components=frozenset(),
+        ),
+    )
+}
+
+DEFAULT_ENV = "k3d"
+
+
+def get(name: str) -> Environment:
+    try:
+        return ENVIRONMENTS[name]
+    except KeyError:
+        known = ", ".join(sorted(ENVIRONMENTS))
+        raise UserError(f"unknown environment {name!r}: use one of {known}") from None

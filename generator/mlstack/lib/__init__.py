@@ -1,0 +1,1 @@
+"""Shared machinery: values models, slots, chart writing, rendering and validation."""

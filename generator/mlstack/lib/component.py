@@ -1,0 +1,61 @@
+"""What a component is: the spec each `components/<id>.py` module exports.
+
+A component becomes one Helm chart and one Helm release with the same kebab-case id.
+A *wrapper* pins upstream charts as dependencies and sets opinionated defaults under each
+alias; a *glue* component builds its own objects with cdk8s. Both kinds share this spec so
+that the registry, the writer, the renderer and the installer treat them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from constructs import Construct
+
+from mlstack.lib.model import Values
+
+CONDITION_KEY = "mlstack:if"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """An upstream chart (a key of `versions.yaml` `charts:`) under a values alias."""
+
+    chart: str
+    alias: str
+    #: values path that switches the subchart off, e.g. "crds.enabled"; None = always on.
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    id: str
+    description: str
+    values: type[Values]
+    namespace: str
+    #: key of `versions.yaml` `projects:` giving appVersion and the Kubernetes range.
+    project: str
+    #: the module that defines it (named in DO-NOT-EDIT headers).
+    module: str
+    dependencies: tuple[Dependency, ...] = ()
+    #: glue only: adds the chart's objects to the given scope.
+    build: Callable[[Construct], None] | None = None
+    #: releases that must be installed (and ready) before this one.
+    needs: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = field(default=())
+
+    @property
+    def kind(self) -> str:
+        return "wrapper" if self.dependencies else "glue"
+
+    @property
+    def source(self) -> str:
+        """Repository-relative path of the defining module."""
+        return str(Path("generator", *self.module.split("."))) + ".py"
+
+
+def only_if(scope: Construct, path: str) -> None:
+    """Render the object `scope` only when `.Values.<path>` is true (a whole-file condition)."""
+    scope.node.add_metadata(CONDITION_KEY, path)

@@ -1,0 +1,103 @@
+"""Where upstream schemas live: the upstream schema directory setting.
+
+Validation needs the real upstream CRDs and chart value schemas at the pinned versions.
+They are data, read from one directory: `--schema-dir`, else `$MLSTACK_SCHEMA_DIR`, else
+the git-ignored cache `.cache/upstream` that `make schemas` fills from the upstream
+release URLs. A missing directory is an error, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlstack import REPO_ROOT, versions
+from mlstack.errors import UserError
+
+DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
+ENV_VAR = "MLSTACK_SCHEMA_DIR"
+
+
+def schema_dir(explicit: str | None = None) -> Path:
+    raw = explicit or os.environ.get(ENV_VAR) or str(DEFAULT_DIR)
+    path = Path(raw)
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if not (path / "crds").is_dir():
+        raise UserError(
+            f"upstream schema directory {path} has no crds/: run `make schemas` (needs "
+            f"network) or set {ENV_VAR} to a copy of the upstream schemas"
+        )
+    return path
+
+
+def _strict(node: Any) -> Any:
+    """OpenAPI v3 (CRD dialect) -> JSON schema that rejects unknown fields.
+
+    The API server prunes unknown fields silently; failing on them here catches the
+    misspelled key that would otherwise vanish on apply.
+    """
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _strict(v) for k, v in node.items()}
+    if out.pop("x-kubernetes-int-or-string", False):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    preserve = out.get("x-kubernetes-preserve-unknown-fields", False)
+    if "properties" in out and "additionalProperties" not in out and not preserve:
+        out["additionalProperties"] = False
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> strict schema, for every served version of the given CRDs."""
+    index = {}
+    for crd in crds:
+        spec = crd["spec"]
+        for version in spec.get("versions", []):
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if schema and version.get("served", True):
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                index[key] = _strict(schema)
+    return index
+
+
+@functools.cache
+def upstream_crds(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """CRD schemas of every pinned project that ships CRDs."""
+    docs: list[dict[str, Any]] = []
+    for name, project in sorted(versions.load().projects.items()):
+        if not project.crds:
+            continue
+        folder = directory / "crds" / project.crds
+        if not folder.is_dir():
+            raise UserError(
+                f"no CRDs for {name} {project.version} at {folder}: run `make schemas` or "
+                f"point {ENV_VAR} at schemas for the pinned versions"
+            )
+        for path in sorted(folder.glob("*.yaml")):
+            docs.extend(
+                d for d in yaml.safe_load_all(path.read_text())
+                if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+            )
+    return crd_schemas(docs)
+
+
+def upstream_values(directory: Path, chart_key: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(default values, values schema or None) of a pinned upstream chart."""
+    chart = versions.load().charts[chart_key]
+    folder = directory / "chart-values" / (chart.values or "")
+    if not chart.values or not (folder / "values.yaml").exists():
+        raise UserError(f"no upstream values for chart {chart_key} at {folder}: run `make schemas`")
+    defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
+    schema_path = folder / "values.schema.json"
+    schema = yaml.safe_load(schema_path.read_text()) if schema_path.exists() else None
+    return defaults, schema

@@ -1,0 +1,264 @@
+"""`render --env ENV`: the offline main job.
+
+For every release enabled in the environment, in install order: validate its values file
+(one line per problem naming file and key; nothing is written if any fails), run the real
+`helm template`, validate every object (built-in kinds strictly for each Kubernetes minor
+the env supports, custom resources against upstream CRDs) and write
+`build/<env>/<release>.yaml`. A wrapper whose upstream chart is not downloaded (offline)
+is reported as such and its pass-through values are checked against the upstream schema.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlstack import REPO_ROOT, environments, registry, versions
+from mlstack.environments import Environment
+from mlstack.errors import UserError
+from mlstack.lib import helm, model, schemas, validate
+from mlstack.lib.component import Component
+
+CHARTS_DIR = REPO_ROOT / "charts"
+VALUES_DIR = REPO_ROOT / "values"
+
+
+@dataclass
+class Result:
+    release: str
+    chart_version: str
+    objects: int = 0
+    status: str = "ok"
+    problems: list[str] = field(default_factory=list)
+    manifest: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def values_files(env: Environment, component: Component, values_dir: Path = VALUES_DIR) -> list[Path]:
+    """The committed per-env overrides of a release (chart defaults come first, implicitly)."""
+    path = values_dir / env.name / f"{component.id}.yaml"
+    return [path] if path.exists() else []
+
+
+def load_values(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{_rel(path)}:{where} is not valid YAML: fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{_rel(path)}: top level must be a mapping of chart keys")
+    return data
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def check_values(component: Component, files: list[Path], charts_dir: Path = CHARTS_DIR) -> list[str]:
+    """Problems with a release's values, each as 'file: key: message'."""
+    schema = json.loads((charts_dir / component.id / "values.schema.json").read_text())
+    merged = model.defaults(component.values)
+    problems = []
+    for path in files:
+        data = load_values(path)
+        found = validate.schema_errors(validate.deep_merge(merged, data), schema)
+        if not found:
+            found = validate.model_errors(validate.deep_merge(merged, data), component.values)
+        problems += [f"{_rel(path)}: {p}" for p in found]
+        merged = validate.deep_merge(merged, data)
+    return problems
+
+
+def merged_values(component: Component, files: list[Path]) -> dict[str, Any]:
+    merged = model.defaults(component.values)
+    for path in files:
+        merged = validate.deep_merge(merged, load_values(path))
+    return merged
+
+
+def check_stray_files(env: Environment, values_dir: Path = VALUES_DIR) -> list[str]:
+    """A values file for a component the env does not enable is almost always a typo."""
+    folder = values_dir / env.name
+    known = {c.id for c in registry.COMPONENTS if c.id in env.components}
+    return [
+        f"{_rel(p)}: no release {p.stem!r} is enabled in {env.name}: rename the file or "
+        "enable the component in generator/mlstack/environments.py"
+        for p in sorted(folder.glob("*.yaml"))
+        if p.stem not in known
+    ]
+
+
+def missing_dependencies(component: Component, charts_dir: Path = CHARTS_DIR) -> list[str]:
+    data = versions.load()
+    missing = []
+    for dep in component.dependencies:
+        upstream = data.charts[dep.chart]
+        archive = charts_dir / component.id / "charts" / f"{upstream.name}-{upstream.version}.tgz"
+        if not archive.exists():
+            missing.append(f"{upstream.name}-{upstream.version}")
+    return missing
+
+
+def check_passthrough(component: Component, values: dict[str, Any], schema_dir: Path) -> list[str]:
+    """Offline check of wrapper values: upstream defaults + ours against upstream's schema."""
+    problems = []
+    for dep in component.dependencies:
+        defaults, schema = schemas.upstream_values(schema_dir, dep.chart)
+        if schema is None:
+            continue
+        merged = validate.deep_merge(defaults, values.get(dep.alias, {}))
+        problems += [f"{dep.alias}.{p}" for p in validate.schema_errors(merged, schema)]
+    return problems
+
+
+def template(component: Component, env: Environment, files: list[Path],
+             charts_dir: Path = CHARTS_DIR) -> str:
+    args = [
+        "template", component.id, str(charts_dir / component.id),
+        "--namespace", component.namespace, "--kube-version", f"{env.kubernetes}.0",
+        "--include-crds",
+    ]
+    for path in files:
+        args += ["--values", str(path)]
+    proc = helm.run(args)
+    if proc.returncode != 0:
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
+        raise UserError(f"helm template {component.id} ({env.name}) failed: {last}")
+    return proc.stdout
+
+
+def check_manifest(text: str, env: Environment, crds: dict[tuple[str, str], dict[str, Any]]) -> tuple[int, list[str]]:
+    """(object count, problems) for a rendered multi-document manifest."""
+    objects = [d for d in yaml.safe_load_all(text) if d]
+    own = schemas.crd_schemas([o for o in objects if o.get("kind") == "CustomResourceDefinition"])
+    known = {**crds, **own}
+    problems = []
+    for obj in objects:
+        api, kind = obj.get("apiVersion", "?"), obj.get("kind", "?")
+        name = f"{kind}/{obj.get('metadata', {}).get('name', '?')}"
+        found: list[str] = []
+        builtin = True
+        for minor in env.minors():
+            errors = validate.builtin_errors(obj, minor)
+            if errors is None:
+                builtin = False
+                break
+            found += errors
+        if not builtin:
+            schema = known.get((api, kind))
+            if schema is None:
+                found = [f"no CRD schema for {api} {kind} in the upstream schemas"]
+            else:
+                found = validate.schema_errors(obj, schema)
+        problems += [f"{name}: {p}" for p in dict.fromkeys(found)]
+    return len(objects), problems
+
+
+def render_env(env: Environment, schema_dir: Path, charts_dir: Path = CHARTS_DIR,
+               values_dir: Path = VALUES_DIR) -> list[Result]:
+    """Validate all values first (raising on any problem), then render and check each release."""
+    enabled = [c for c in registry.COMPONENTS if c.id in env.components]
+    problems = check_stray_files(env, values_dir)
+    for component in enabled:
+        problems += check_values(component, values_files(env, component, values_dir), charts_dir)
+    if problems:
+        raise UserError("\n".join(problems))
+    crds = schemas.upstream_crds(schema_dir)
+    results = []
+    for component in enabled:
+        files = values_files(env, component, values_dir)
+        meta = yaml.safe_load((charts_dir / component.id / "Chart.yaml").read_text())
+        result = Result(component.id, str(meta["version"]))
+        missing = missing_dependencies(component, charts_dir)
+        if missing:
+            result.status = f"values only: {', '.join(missing)} not downloaded (make deps)"
+            result.problems = check_passthrough(
+                component, merged_values(component, files), schema_dir
+            )
+        else:
+            result.manifest = template(component, env, files, charts_dir)
+            result.objects, result.problems = check_manifest(result.manifest, env, crds)
+        results.append(result)
+    return results
+
+
+def write_outputs(env: Environment, results: list[Result], out_dir: Path) -> None:
+    folder = out_dir / env.name
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{r.release}.yaml" for r in results if r.manifest is not None}
+    for stale in folder.glob("*.yaml"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for result in results:
+        if result.manifest is not None:
+            tmp = folder / f".{result.release}.yaml.tmp"
+            tmp.write_text(result.manifest)
+            tmp.replace(folder / f"{result.release}.yaml")
+
+
+def table(results: list[Result]) -> str:
+    rows = [("RELEASE", "CHART", "OBJECTS", "VALIDATION")]
+    for r in results:
+        verdict = ("ok" if r.ok else f"FAILED ({len(r.problems)})")
+        if r.status != "ok":
+            verdict = f"{verdict}; {r.status}"
+        rows.append((r.release, r.chart_version, str(r.objects) if r.manifest else "-", verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+        for row in rows
+    )
+
+
+def main(env: Environment, out_dir: Path, schema_dir_arg: str | None) -> int:
+    started = time.perf_counter()
+    directory = schemas.schema_dir(schema_dir_arg)
+    results = render_env(env, directory)
+    write_outputs(env, results, out_dir)
+    print(table(results))
+    for r in results:
+        for problem in r.problems:
+            print(f"{r.release}: {problem}", file=sys.stderr)
+    failed = [r.release for r in results if not r.ok]
+    took = time.perf_counter() - started
+    where = _rel(out_dir / env.name)
+    print(f"render {env.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def lint(env_names: list[str], charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> int:
+    """`helm lint --strict` of every enabled chart with each env's values."""
+    failures = 0
+    for name in env_names:
+        env = environments.get(name)
+        for component in registry.COMPONENTS:
+            if component.id not in env.components or missing_dependencies(component, charts_dir):
+                continue
+            args = ["lint", "--strict", str(charts_dir / component.id),
+                    "--kube-version", f"{env.kubernetes}.0"]
+            for path in values_files(env, component, values_dir):
+                args += ["--values", str(path)]
+            proc = helm.run(args)
+            if proc.returncode != 0:
+                failures += 1
+                detail = [ln for ln in proc.stdout.splitlines() if "[ERROR]" in ln or "[WARNING]" in ln]
+                print(f"helm lint {component.id} ({name}): {'; '.join(detail) or proc.stderr.strip()}")
+    print(f"helm lint --strict: {'ok' if not failures else f'{failures} failed'}")
+    return 1 if failures else 0

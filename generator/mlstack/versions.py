@@ -1,0 +1,97 @@
+"""Typed access to `data/versions.yaml`: pinned versions and the compatibility matrix.
+
+Versions are data, not code, so that a bump is one reviewed line and every chart that
+depends on it (appVersion, kubeVersion, dependency pins) changes in the same commit.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlstack.errors import UserError
+
+VERSIONS_FILE = Path(__file__).parent / "data" / "versions.yaml"
+
+
+def parse_minor(text: str) -> tuple[int, int]:
+    """'1.33' -> (1, 33)."""
+    major, minor = text.split(".")[:2]
+    return int(major), int(minor)
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class KubeRange(_Data):
+    """Inclusive range of Kubernetes minors, e.g. 1.29 to 1.34."""
+
+    min: str
+    max: str
+
+    @field_validator("min", "max")
+    @classmethod
+    def _minor(cls, value: str) -> str:
+        parse_minor(value)
+        return value
+
+    def covers(self, minor: str) -> bool:
+        return parse_minor(self.min) <= parse_minor(minor) <= parse_minor(self.max)
+
+    def constraint(self) -> str:
+        """The Chart.yaml `kubeVersion` constraint (pre-release suffix so EKS/k3s match)."""
+        major, top = parse_minor(self.max)
+        return f">={self.min}.0-0 <{major}.{top + 1}.0-0"
+
+
+class Project(_Data):
+    version: str
+    app_version: str = Field(alias="appVersion")
+    licence: str
+    kubernetes: KubeRange
+    crds: str | None = None
+    evidence: str
+
+
+class UpstreamChart(_Data):
+    project: str
+    name: str
+    version: str
+    repository: str
+    values: str | None = None
+
+
+class Edge(_Data):
+    """A compatibility fact between two projects, with where it was checked."""
+
+    subject: str
+    requires: str
+    kind: Literal["range", "exact"] = "range"
+    min: str | None = None
+    max: str | None = None
+    evidence: str
+
+
+class Versions(_Data):
+    projects: dict[str, Project]
+    charts: dict[str, UpstreamChart]
+    compatibility: list[Edge] = []
+
+
+@functools.cache
+def load(path: Path = VERSIONS_FILE) -> Versions:
+    try:
+        data = Versions.model_validate(yaml.safe_load(path.read_text()))
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"{path}: {key}: {first['msg']}") from None
+    for name, chart in data.charts.items():
+        if chart.project not in data.projects:
+            raise UserError(f"{path}: charts.{name}.project: unknown project {chart.project!r}")
+    return data
