@@ -16,20 +16,26 @@ from mlstack.errors import UserError
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from mlstack import generate
+    from mlstack import generate, registry
 
     started = time.perf_counter()
     changed = generate.generate(Path(args.charts_dir))
     took = time.perf_counter() - started
     what = ", ".join(changed) if changed else "no changes"
-    print(f"generate: {len(generate.registry.COMPONENTS)} charts in {took:.2f}s ({what})")
+    print(f"generate: {len(registry.COMPONENTS)} charts in {took:.2f}s ({what})")
     return 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from mlstack import render
 
-    return render.main(environments.get(args.env), Path(args.out), args.schema_dir)
+    return render.main(
+        environments.get(args.env),
+        Path(args.out),
+        args.schema_dir,
+        charts_dir=Path(args.charts_dir),
+        values_dir=Path(args.values_dir),
+    )
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -46,14 +52,25 @@ def _cmd_bump(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_envs(_: argparse.Namespace) -> int:
+def _cmd_envs(args: argparse.Namespace) -> int:
     from mlstack import registry
 
+    if args.names:
+        print(" ".join(sorted(environments.ENVIRONMENTS)))
+        return 0
     envs = list(environments.ENVIRONMENTS.values())
     print("component".ljust(24) + "".join(e.name.ljust(10) for e in envs))
     for c in registry.COMPONENTS:
         marks = "".join(("yes" if c.id in e.components else "-").ljust(10) for e in envs)
         print(c.id.ljust(24) + marks)
+    return 0
+
+
+def _cmd_schemas(args: argparse.Namespace) -> int:
+    from mlstack.lib import fetch
+
+    count = fetch.fetch(Path(args.dest))
+    print(f"schemas: {count} upstream files in {args.dest}")
     return 0
 
 
@@ -67,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--env", default=environments.DEFAULT_ENV)
     r.add_argument("--out", default=str(_repo() / "build"))
     r.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
+    r.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    r.add_argument("--values-dir", default=str(_repo() / "values"))
     r.set_defaults(func=_cmd_render)
     lint = sub.add_parser("lint", help="helm lint --strict every chart with each env's values")
     lint.add_argument("--env", action="append")
@@ -77,7 +96,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("-m", "--message", required=True, help="what changed (one line)")
     b.set_defaults(func=_cmd_bump)
     e = sub.add_parser("envs", help="print the environment x component matrix")
+    e.add_argument("--names", action="store_true", help="only the environment names")
     e.set_defaults(func=_cmd_envs)
+    s = sub.add_parser("schemas", help="download the upstream schemas (needs network)")
+    s.add_argument("--dest", default=str(_repo() / ".cache" / "upstream"))
+    s.set_defaults(func=_cmd_schemas)
     return p
 
 

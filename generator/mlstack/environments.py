@@ -1,7 +1,9 @@
 """Per-environment facts, in one place.
 
 An environment says which components it enables, which Kubernetes minor its clusters run
-(and the range of minors it supports, all of which rendered output is validated against),
+(and the range of minors it supports, all of which rendered output is validated against)
+The range is where the pinned stack overlaps: Knative 1.23 needs >= 1.34 and is tested up
+to 1.35; Istio 1.30, cert-manager 1.21 and the EKS standard-support window all cover it.
 and how Services of type LoadBalancer get an address. EKS gets addresses from AWS load
 balancers, so it has no MetalLB.
 """
@@ -38,24 +40,24 @@ ENVIRONMENTS: dict[str, Environment] = {
         Environment(
             name="k3d",
             description="k3s in Docker on a laptop; MetalLB hands out addresses.",
-            kubernetes="1.33",
-            supported=KubeRange(min="1.32", max="1.34"),
+            kubernetes="1.35",
+            supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
             components=_LOCAL,
         ),
         Environment(
             name="minikube",
             description="minikube (docker driver) on a laptop; MetalLB hands out addresses.",
-            kubernetes="1.33",
-            supported=KubeRange(min="1.32", max="1.34"),
+            kubernetes="1.35",
+            supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
             components=_LOCAL,
         ),
         Environment(
             name="eks",
             description="Amazon EKS; AWS network load balancers, TLS at the gateway.",
-            kubernetes="1.33",
-            supported=KubeRange(min="1.32", max="1.34"),
+            kubernetes="1.35",
+            supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="aws",
             components=frozenset(),
         ),

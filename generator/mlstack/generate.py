@@ -49,9 +49,7 @@ def build_all(charts_dir: Path = CHARTS_DIR) -> list[BuiltChart]:
     built = []
     for component in registry.COMPONENTS:
         entry = releases.for_chart(component.id)
-        chart = chartgen.build_chart(
-            component, data, entry.current, entry.changelog(component.id)
-        )
+        chart = chartgen.build_chart(component, data, entry.current, entry.changelog(component.id))
         old = chartgen.read_chart_meta(charts_dir / component.id)
         if old and "version" in old:
             old_digest = old.get("annotations", {}).get(chartgen.DIGEST_ANNOTATION, "")

@@ -43,7 +43,9 @@ class Result:
         return not self.problems
 
 
-def values_files(env: Environment, component: Component, values_dir: Path = VALUES_DIR) -> list[Path]:
+def values_files(
+    env: Environment, component: Component, values_dir: Path = VALUES_DIR
+) -> list[Path]:
     """The committed per-env overrides of a release (chart defaults come first, implicitly)."""
     path = values_dir / env.name / f"{component.id}.yaml"
     return [path] if path.exists() else []
@@ -70,7 +72,9 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def check_values(component: Component, files: list[Path], charts_dir: Path = CHARTS_DIR) -> list[str]:
+def check_values(
+    component: Component, files: list[Path], charts_dir: Path = CHARTS_DIR
+) -> list[str]:
     """Problems with a release's values, each as 'file: key: message'."""
     schema = json.loads((charts_dir / component.id / "values.schema.json").read_text())
     merged = model.defaults(component.values)
@@ -127,11 +131,17 @@ def check_passthrough(component: Component, values: dict[str, Any], schema_dir: 
     return problems
 
 
-def template(component: Component, env: Environment, files: list[Path],
-             charts_dir: Path = CHARTS_DIR) -> str:
+def template(
+    component: Component, env: Environment, files: list[Path], charts_dir: Path = CHARTS_DIR
+) -> str:
     args = [
-        "template", component.id, str(charts_dir / component.id),
-        "--namespace", component.namespace, "--kube-version", f"{env.kubernetes}.0",
+        "template",
+        component.id,
+        str(charts_dir / component.id),
+        "--namespace",
+        component.namespace,
+        "--kube-version",
+        f"{env.kubernetes}.0",
         "--include-crds",
     ]
     for path in files:
@@ -143,7 +153,9 @@ def template(component: Component, env: Environment, files: list[Path],
     return proc.stdout
 
 
-def check_manifest(text: str, env: Environment, crds: dict[tuple[str, str], dict[str, Any]]) -> tuple[int, list[str]]:
+def check_manifest(
+    text: str, env: Environment, crds: dict[tuple[str, str], dict[str, Any]]
+) -> tuple[int, list[str]]:
     """(object count, problems) for a rendered multi-document manifest."""
     objects = [d for d in yaml.safe_load_all(text) if d]
     own = schemas.crd_schemas([o for o in objects if o.get("kind") == "CustomResourceDefinition"])
@@ -170,8 +182,9 @@ def check_manifest(text: str, env: Environment, crds: dict[tuple[str, str], dict
     return len(objects), problems
 
 
-def render_env(env: Environment, schema_dir: Path, charts_dir: Path = CHARTS_DIR,
-               values_dir: Path = VALUES_DIR) -> list[Result]:
+def render_env(
+    env: Environment, schema_dir: Path, charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR
+) -> list[Result]:
     """Validate all values first (raising on any problem), then render and check each release."""
     enabled = [c for c in registry.COMPONENTS if c.id in env.components]
     problems = check_stray_files(env, values_dir)
@@ -215,7 +228,7 @@ def write_outputs(env: Environment, results: list[Result], out_dir: Path) -> Non
 def table(results: list[Result]) -> str:
     rows = [("RELEASE", "CHART", "OBJECTS", "VALIDATION")]
     for r in results:
-        verdict = ("ok" if r.ok else f"FAILED ({len(r.problems)})")
+        verdict = "ok" if r.ok else f"FAILED ({len(r.problems)})"
         if r.status != "ok":
             verdict = f"{verdict}; {r.status}"
         rows.append((r.release, r.chart_version, str(r.objects) if r.manifest else "-", verdict))
@@ -226,10 +239,16 @@ def table(results: list[Result]) -> str:
     )
 
 
-def main(env: Environment, out_dir: Path, schema_dir_arg: str | None) -> int:
+def main(
+    env: Environment,
+    out_dir: Path,
+    schema_dir_arg: str | None,
+    charts_dir: Path = CHARTS_DIR,
+    values_dir: Path = VALUES_DIR,
+) -> int:
     started = time.perf_counter()
     directory = schemas.schema_dir(schema_dir_arg)
-    results = render_env(env, directory)
+    results = render_env(env, directory, charts_dir, values_dir)
     write_outputs(env, results, out_dir)
     print(table(results))
     for r in results:
@@ -238,8 +257,10 @@ def main(env: Environment, out_dir: Path, schema_dir_arg: str | None) -> int:
     failed = [r.release for r in results if not r.ok]
     took = time.perf_counter() - started
     where = _rel(out_dir / env.name)
-    print(f"render {env.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
-          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    print(
+        f"render {env.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 
@@ -251,14 +272,17 @@ def lint(env_names: list[str], charts_dir: Path = CHARTS_DIR, values_dir: Path =
         for component in registry.COMPONENTS:
             if component.id not in env.components or missing_dependencies(component, charts_dir):
                 continue
-            args = ["lint", "--strict", str(charts_dir / component.id),
-                    "--kube-version", f"{env.kubernetes}.0"]
+            args = ["lint", "--strict", str(charts_dir / component.id)]
             for path in values_files(env, component, values_dir):
                 args += ["--values", str(path)]
             proc = helm.run(args)
             if proc.returncode != 0:
                 failures += 1
-                detail = [ln for ln in proc.stdout.splitlines() if "[ERROR]" in ln or "[WARNING]" in ln]
-                print(f"helm lint {component.id} ({name}): {'; '.join(detail) or proc.stderr.strip()}")
+                detail = [
+                    ln for ln in proc.stdout.splitlines() if "[ERROR]" in ln or "[WARNING]" in ln
+                ]
+                print(
+                    f"helm lint {component.id} ({name}): {'; '.join(detail) or proc.stderr.strip()}"
+                )
     print(f"helm lint --strict: {'ok' if not failures else f'{failures} failed'}")
     return 1 if failures else 0

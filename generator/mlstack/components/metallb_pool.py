@@ -78,22 +78,38 @@ class MetallbPool(Construct):
     def __init__(self, scope: Construct, id: str = "metallb-pool") -> None:
         super().__init__(scope, id)
         pool = ApiObject(
-            self, "pool", api_version="metallb.io/v1beta1", kind="IPAddressPool",
+            self,
+            "pool",
+            api_version="metallb.io/v1beta1",
+            kind="IPAddressPool",
             metadata={"name": slot("pool.name")},
         )
-        pool.add_json_patch(JsonPatch.add("/spec", {
-            "addresses": slot("pool.addresses"),
-            "autoAssign": slot("pool.autoAssign"),
-            "avoidBuggyIPs": slot("pool.avoidBuggyIPs"),
-        }))
+        pool.add_json_patch(
+            JsonPatch.add(
+                "/spec",
+                {
+                    "addresses": slot("pool.addresses"),
+                    "autoAssign": slot("pool.autoAssign"),
+                    "avoidBuggyIPs": slot("pool.avoidBuggyIPs"),
+                },
+            )
+        )
         l2 = ApiObject(
-            self, "l2", api_version="metallb.io/v1beta1", kind="L2Advertisement",
+            self,
+            "l2",
+            api_version="metallb.io/v1beta1",
+            kind="L2Advertisement",
             metadata={"name": slot("pool.name")},
         )
-        l2.add_json_patch(JsonPatch.add("/spec", {
-            "ipAddressPools": [slot("pool.name")],
-            "interfaces": slot("l2.interfaces"),
-        }))
+        l2.add_json_patch(
+            JsonPatch.add(
+                "/spec",
+                {
+                    "ipAddressPools": [slot("pool.name")],
+                    "interfaces": slot("l2.interfaces"),
+                },
+            )
+        )
         only_if(l2, "l2.enabled")
 
 
@@ -108,4 +124,3 @@ COMPONENT = Component(
     needs=("metallb",),
     keywords=("metallb", "ip-address-pool"),
 )
-

@@ -137,7 +137,7 @@ def build_chart(
     digest = content_digest(files)
     meta["version"] = version
     meta["annotations"][DIGEST_ANNOTATION] = digest
-    ordered = {k: meta[k] for k in ("apiVersion", "name", "version") if k in meta}
+    ordered: dict[str, Any] = {k: meta[k] for k in ("apiVersion", "name", "version")}
     ordered.update({k: v for k, v in meta.items() if k not in ordered})
     files["Chart.yaml"] = _header(component) + _dump(ordered)
     files["CHANGELOG.md"] = changelog

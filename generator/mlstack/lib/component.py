@@ -41,7 +41,7 @@ class Component:
     module: str
     dependencies: tuple[Dependency, ...] = ()
     #: glue only: adds the chart's objects to the given scope.
-    build: Callable[[Construct], None] | None = None
+    build: Callable[[Construct], object] | None = None
     #: releases that must be installed (and ready) before this one.
     needs: tuple[str, ...] = ()
     keywords: tuple[str, ...] = field(default=())

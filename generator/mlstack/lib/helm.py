@@ -46,6 +46,4 @@ def binary() -> str:
 
 def run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run helm with `args`; the caller decides what a non-zero exit means."""
-    return subprocess.run(
-        [binary(), *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
+    return subprocess.run([binary(), *args], capture_output=True, text=True, cwd=cwd, check=False)

@@ -42,9 +42,7 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
             merged = {**_inline_refs(copy.deepcopy(target), defs)}
             merged.update({k: _inline_refs(v, defs) for k, v in node.items() if k != "$ref"})
             return merged
-        return {
-            k: _inline_refs(v, defs) for k, v in node.items() if k not in ("title", "$defs")
-        }
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k not in ("title", "$defs")}
     if isinstance(node, list):
         return [_inline_refs(v, defs) for v in node]
     return node

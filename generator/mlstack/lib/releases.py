@@ -86,8 +86,9 @@ def for_chart(chart_id: str, path: Path = RELEASES_FILE) -> ChartReleases:
     return releases[chart_id]
 
 
-def check_bump(chart_id: str, old_version: str, old_digest: str, new_version: str,
-               new_digest: str) -> None:
+def check_bump(
+    chart_id: str, old_version: str, old_digest: str, new_version: str, new_digest: str
+) -> None:
     """Refuse changed content under an unchanged version, and versions that go backwards."""
     if semver(new_version) < semver(old_version):
         raise UserError(
@@ -116,6 +117,6 @@ def bump(chart_id: str, part: str, message: str, path: Path = RELEASES_FILE) -> 
         raise UserError("MSG must be one non-empty line saying what changed")
     # JSON strings are valid YAML scalars, so any punctuation in the message is safe.
     entry = f"  - version: {new}\n    changes:\n      - {json.dumps(message.strip())}\n"
-    path.write_text(text[: anchor.end()] + entry + text[anchor.end():])
+    path.write_text(text[: anchor.end()] + entry + text[anchor.end() :])
     load.cache_clear()
     return new

@@ -85,13 +85,16 @@ def upstream_crds(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
             )
         for path in sorted(folder.glob("*.yaml")):
             docs.extend(
-                d for d in yaml.safe_load_all(path.read_text())
+                d
+                for d in yaml.safe_load_all(path.read_text())
                 if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
             )
     return crd_schemas(docs)
 
 
-def upstream_values(directory: Path, chart_key: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def upstream_values(
+    directory: Path, chart_key: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(default values, values schema or None) of a pinned upstream chart."""
     chart = versions.load().charts[chart_key]
     folder = directory / "chart-values" / (chart.values or "")

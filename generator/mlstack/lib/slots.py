@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 _SENTINEL = "@@mlstack-slot:{}@@"
-_SLOT_RE = re.compile(r"""(["']?)@@mlstack-slot:([A-Za-z0-9_.]+)@@\1""")
+# A whole YAML value in block style: after "key: " or "- ", quoted or not, to end of line.
+_SLOT_RE = re.compile(r"""(?<=: |- )(["']?)@@mlstack-slot:([A-Za-z0-9_.]+)@@\1$""", re.MULTILINE)
 _BRACES_RE = re.compile(r"\{\{|\}\}")
 _KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
@@ -40,7 +41,7 @@ def slot_paths(text: str) -> list[str]:
 def to_template(text: str) -> str:
     """Escape literal braces, then turn slot placeholders into Helm expressions."""
     escaped = escape_braces(text)
-    rendered = _SLOT_RE.sub(lambda m: "{{ toJson .Values.%s }}" % m.group(2), escaped)
+    rendered = _SLOT_RE.sub(lambda m: "{{ toJson .Values." + m.group(2) + " }}", escaped)
     if "@@mlstack-slot:" in rendered:
         raise ValueError("a slot must be a whole YAML value, not part of a string")
     return rendered

@@ -39,8 +39,22 @@ def _path(parts: Any) -> str:
 def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
     """'key.path: message' for each violation, best match first, stable order."""
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    errors = sorted(cls(schema).iter_errors(data), key=lambda e: (list(map(str, e.path)), e.message))
-    return [f"{_path(e.absolute_path)}: {_short(e.message)}" for e in errors]
+    errors = sorted(
+        cls(schema).iter_errors(data), key=lambda e: (list(map(str, e.path)), e.message)
+    )
+    return [_describe(e) for e in errors]
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line; an unknown key is named by its own path so the user can find it."""
+    schema = error.schema
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(schema.get("properties", {})) if isinstance(schema, dict) else set()
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            where = _path([*error.absolute_path, extra[0]])
+            return f"{where}: unknown key: use one of {', '.join(sorted(allowed)) or 'none'}"
+    return f"{_path(error.absolute_path)}: {_short(error.message)}"
 
 
 def _short(message: str) -> str:

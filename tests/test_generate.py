@@ -1,0 +1,222 @@
+"""generate: deterministic, atomic, drift-free, and strict about chart versions."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import Field
+
+from mlstack import environments, generate, registry, versions
+from mlstack.components import metallb_pool
+from mlstack.errors import UserError
+from mlstack.lib import chartgen, helm, releases
+from mlstack.lib.component import Component
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_generate_twice_is_byte_identical(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    generate.generate(first)
+    generate.generate(second)
+    assert _tree(first) == _tree(second)
+    assert generate.generate(first) == []  # nothing changes on a re-run
+
+
+def test_committed_charts_match_the_generator(tmp_path: Path, repo: Path) -> None:
+    """Drift: what is committed under charts/ is exactly what generate writes."""
+    out = tmp_path / "charts"
+    generate.generate(out)
+    committed = {k: v for k, v in _tree(repo / "charts").items() if "/charts/" not in k}
+    assert committed == _tree(out), "charts/ drifted: run `make generate` and commit"
+
+
+def _broken(component: Component) -> Component:
+    class Broken(component.values):  # type: ignore[misc,name-defined]
+        pass
+
+    def build(scope: object) -> None:
+        from cdk8s import ApiObject
+
+        from mlstack.lib.slots import slot
+
+        ApiObject(
+            scope,
+            "x",
+            api_version="v1",
+            kind="ConfigMap",  # type: ignore[arg-type]
+            metadata={"name": slot("no.suchKey")},
+        )
+
+    return Component(**{**component.__dict__, "values": Broken, "build": build})
+
+
+def test_failing_generate_leaves_charts_untouched(
+    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _tree(charts_copy)
+    broken = _broken(metallb_pool.COMPONENT)
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], broken))
+    with pytest.raises(UserError, match=r"\.Values\.no\.suchKey"):
+        generate.generate(charts_copy)
+    assert _tree(charts_copy) == before
+
+
+def test_changed_default_without_bump_fails(
+    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Pool(metallb_pool.Pool):
+        name: str = Field("other-pool", description="IPAddressPool name.")
+
+    class Changed(metallb_pool.MetallbPoolValues):
+        pool: Pool = Field(default_factory=Pool, description="The address pool.")
+
+    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], changed))
+    before = _tree(charts_copy)
+    with pytest.raises(UserError, match="chart metallb-pool changed but its version is still"):
+        generate.generate(charts_copy)
+    assert _tree(charts_copy) == before
+
+
+def test_bump_then_generate_passes(
+    charts_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "chart-versions.yaml"
+    shutil.copy(releases.RELEASES_FILE, data)
+    releases.load.cache_clear()
+    monkeypatch.setattr(releases, "RELEASES_FILE", data)
+    monkeypatch.setattr(releases.for_chart, "__defaults__", (data,))
+    monkeypatch.setattr(releases.bump, "__defaults__", (data,))
+    old = releases.for_chart("metallb-pool").current
+    new = releases.bump("metallb-pool", "minor", "Default pool renamed: other-pool.")
+    assert releases.semver(new) > releases.semver(old)
+    assert "Default pool renamed" in data.read_text()
+
+    class Pool(metallb_pool.Pool):
+        name: str = Field("other-pool", description="IPAddressPool name.")
+
+    class Changed(metallb_pool.MetallbPoolValues):
+        pool: Pool = Field(default_factory=Pool, description="The address pool.")
+
+    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], changed))
+    assert generate.generate(charts_copy) == ["metallb-pool"]
+    meta = yaml.safe_load((charts_copy / "metallb-pool" / "Chart.yaml").read_text())
+    assert meta["version"] == new
+    assert f"## {new}" in (charts_copy / "metallb-pool" / "CHANGELOG.md").read_text()
+    releases.load.cache_clear()
+
+
+def test_version_going_backwards_fails() -> None:
+    with pytest.raises(UserError, match="older than the committed"):
+        releases.check_bump("x", "0.2.0", "sha256:a", "0.1.9", "sha256:a")
+
+
+def test_bump_refuses_multiline_message(tmp_path: Path) -> None:
+    data = tmp_path / "v.yaml"
+    data.write_text("a:\n  - version: 0.1.0\n    changes: [x]\n")
+    with pytest.raises(UserError, match="one non-empty line"):
+        releases.bump("a", "patch", "two\nlines", data)
+    releases.load.cache_clear()
+
+
+def test_environment_outside_component_range_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = environments.ENVIRONMENTS["k3d"]
+    old = environments.Environment(
+        **{
+            **env.__dict__,
+            "kubernetes": "1.24",
+            "supported": versions.KubeRange(min="1.24", max="1.24"),
+        }
+    )
+    monkeypatch.setitem(environments.ENVIRONMENTS, "k3d", old)
+    with pytest.raises(
+        UserError, match=r"k3d runs Kubernetes 1.24, but metallb \(metallb 0.16.1\)"
+    ):
+        generate.check_environments()
+
+
+def test_environment_missing_a_need_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = environments.ENVIRONMENTS["k3d"]
+    monkeypatch.setitem(
+        environments.ENVIRONMENTS,
+        "k3d",
+        environments.Environment(**{**env.__dict__, "components": frozenset({"metallb-pool"})}),
+    )
+    with pytest.raises(UserError, match="metallb-pool needs metallb"):
+        generate.check_environments()
+
+
+def test_registry_order_is_checked() -> None:
+    with pytest.raises(UserError, match="needs metallb, which must come earlier"):
+        registry.check_order(tuple(reversed(registry.COMPONENTS)))
+
+
+def test_kube_version_constraint_from_versions_file(repo: Path) -> None:
+    data = versions.load()
+    for component in registry.COMPONENTS:
+        meta = yaml.safe_load((repo / "charts" / component.id / "Chart.yaml").read_text())
+        project = data.projects[component.project]
+        assert meta["appVersion"] == project.app_version
+        assert meta["kubeVersion"] == project.kubernetes.constraint()
+        for dep, spec in zip(meta.get("dependencies", []), component.dependencies, strict=True):
+            assert dep["version"] == data.charts[spec.chart].version
+
+
+def test_chart_lock_digest_is_what_helm_expects(tmp_path: Path) -> None:
+    """Our Chart.lock passes `helm dependency build`'s digest check (file:// dep, offline)."""
+    child = tmp_path / "child"
+    (child / "templates").mkdir(parents=True)
+    (child / "Chart.yaml").write_text("apiVersion: v2\nname: child\nversion: 1.2.3\n")
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    deps = [{"name": "child", "version": "1.2.3", "repository": "file://../child", "alias": "kid"}]
+    (parent / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {"apiVersion": "v2", "name": "parent", "version": "0.1.0", "dependencies": deps}
+        )
+    )
+    (parent / "Chart.lock").write_text(chartgen._chart_lock(deps))
+    proc = helm.run(["dependency", "build", str(parent)])
+    assert proc.returncode == 0, proc.stderr
+    assert (parent / "charts" / "child-1.2.3.tgz").exists()
+    # And a lock that does not match is refused by helm, so the check above can fail.
+    (parent / "Chart.lock").write_text(chartgen._chart_lock([{**deps[0], "alias": "other"}]))
+    proc = helm.run(["dependency", "build", str(parent)])
+    assert proc.returncode != 0 and "out of sync" in proc.stderr
+
+
+def test_wrapper_preserves_downloaded_dependencies(charts_copy: Path) -> None:
+    archive = charts_copy / "metallb" / "charts" / "metallb-0.16.1.tgz"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"not really a chart")
+    (charts_copy / "metallb" / "README.md").write_text("edited by hand")
+    assert generate.generate(charts_copy) == ["metallb"]
+    assert archive.read_bytes() == b"not really a chart"
+    assert filecmp.cmp(
+        charts_copy / "metallb" / "Chart.yaml",
+        generate.CHARTS_DIR / "metallb" / "Chart.yaml",
+        shallow=False,
+    )
+
+
+def test_cli_generate_runs_without_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlstack", "generate", "--charts-dir", str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "generate: " in proc.stdout
