@@ -56,8 +56,8 @@ lint: setup ## ruff, mypy and helm lint --strict per environment
 	@$(MLSTACK) lint
 
 drift: generate ## fail when charts/ differs from what the generator writes
-	@git diff --exit-code --stat -- charts || { echo "error: charts/ differs from the generator: commit the regenerated charts" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- charts)" || { echo "error: untracked files under charts/: commit them" >&2; git status --short -- charts; exit 1; }
+	@git diff --exit-code --stat -- charts values || { echo "error: charts/ or values/ differ from the generator: commit the regenerated files" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- charts values)" || { echo "error: untracked generated files: commit them" >&2; git status --short -- charts values; exit 1; }
 
 check: drift ## generate + no drift + lint + test
 	@$(MAKE) --no-print-directory lint test

@@ -19,7 +19,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from mlstack import generate, registry
 
     started = time.perf_counter()
-    changed = generate.generate(Path(args.charts_dir))
+    changed = generate.generate(Path(args.charts_dir), Path(args.values_dir))
     took = time.perf_counter() - started
     what = ", ".join(changed) if changed else "no changes"
     print(f"generate: {len(registry.COMPONENTS)} charts in {took:.2f}s ({what})")
@@ -79,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="write every chart under charts/")
     g.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    g.add_argument("--values-dir", default=str(_repo() / "values"))
     g.set_defaults(func=_cmd_generate)
     r = sub.add_parser("render", help="helm template + validate every release of an env")
     r.add_argument("--env", default=environments.DEFAULT_ENV)

@@ -22,7 +22,7 @@ import yaml
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import helm, model, schemas, validate
+from mlstack.lib import envvalues, helm, model, schemas, validate
 from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -46,9 +46,14 @@ class Result:
 def values_files(
     env: Environment, component: Component, values_dir: Path = VALUES_DIR
 ) -> list[Path]:
-    """The committed per-env overrides of a release (chart defaults come first, implicitly)."""
-    path = values_dir / env.name / f"{component.id}.yaml"
-    return [path] if path.exists() else []
+    """A release's committed values files in layering order, over the chart defaults:
+    derived values (values/<env>/generated/<id>.yaml), then the hand-written overrides
+    (values/<env>/<id>.yaml). Install adds the local overlay on top."""
+    candidates = [
+        envvalues.path(values_dir, env, component),
+        values_dir / env.name / f"{component.id}.yaml",
+    ]
+    return [p for p in candidates if p.exists()]
 
 
 def load_values(path: Path) -> dict[str, Any]:
