@@ -16,6 +16,8 @@ from typing import Literal
 from mlstack.errors import UserError
 from mlstack.versions import KubeRange
 
+SeldonMode = Literal["istio", "ambassador"]
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -25,6 +27,10 @@ class Environment:
     supported: KubeRange
     load_balancer: Literal["metallb", "aws"]
     components: frozenset[str]
+    #: Seldon Core v1 is opt-in: None = off. To opt in, set the ingress it publishes models
+    #: through ("istio": glue seldon-gateway on the Istio gateway; "ambassador": Emissary,
+    #: enabled separately with EMISSARY) and add `seldon_components(mode)` to `components`.
+    seldon: SeldonMode | None = None
 
     def minors(self) -> list[str]:
         """Every Kubernetes minor this environment supports, oldest first."""
@@ -33,6 +39,18 @@ class Environment:
 
 
 _LOCAL = frozenset({"metallb", "metallb-pool"})
+#: KServe (Knative serverless mode) is the serving operator of every environment.
+KSERVE = frozenset({"kserve-crd", "kserve", "model-runtimes", "models"})
+
+
+#: Emissary-ingress (Ambassador API gateway): Seldon's ambassador mode publishes through it.
+EMISSARY = frozenset({"emissary-crds", "emissary"})
+
+
+def seldon_components(mode: SeldonMode) -> frozenset[str]:
+    """The releases Seldon Core v1 brings in `mode` (ambassador mode also needs EMISSARY)."""
+    return frozenset({"seldon-core-operator", *(["seldon-gateway"] if mode == "istio" else [])})
+
 
 ENVIRONMENTS: dict[str, Environment] = {
     env.name: env
@@ -43,7 +61,7 @@ ENVIRONMENTS: dict[str, Environment] = {
             kubernetes="1.35",
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
-            components=_LOCAL,
+            components=_LOCAL | KSERVE,
         ),
         Environment(
             name="minikube",
@@ -51,7 +69,7 @@ ENVIRONMENTS: dict[str, Environment] = {
             kubernetes="1.35",
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
-            components=_LOCAL,
+            components=_LOCAL | KSERVE,
         ),
         Environment(
             name="eks",
@@ -59,7 +77,7 @@ ENVIRONMENTS: dict[str, Environment] = {
             kubernetes="1.35",
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="aws",
-            components=frozenset(),
+            components=KSERVE,
         ),
     )
 }

@@ -8,13 +8,30 @@ those edges; `check_order` proves the tuple respects them.
 
 from __future__ import annotations
 
-from mlstack.components import metallb, metallb_pool
+from mlstack.components import (
+    emissary,
+    emissary_crds,
+    kserve,
+    kserve_crd,
+    metallb,
+    metallb_pool,
+    model_runtimes,
+    models,
+    seldon_core_operator,
+)
 from mlstack.errors import UserError
 from mlstack.lib.component import Component
 
 COMPONENTS: tuple[Component, ...] = (
     metallb.COMPONENT,
     metallb_pool.COMPONENT,
+    kserve_crd.COMPONENT,
+    kserve.COMPONENT,
+    model_runtimes.COMPONENT,
+    emissary_crds.COMPONENT,
+    emissary.COMPONENT,
+    seldon_core_operator.COMPONENT,
+    models.COMPONENT,
 )
 
 

@@ -66,6 +66,19 @@ class UpstreamChart(_Data):
     values: str | None = None
 
 
+class Image(_Data):
+    """A container image our own charts reference (glue objects), pinned like a chart."""
+
+    project: str
+    repository: str
+    tag: str
+    evidence: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
 class Edge(_Data):
     """A compatibility fact between two projects, with where it was checked."""
 
@@ -81,6 +94,7 @@ class Versions(_Data):
     projects: dict[str, Project]
     charts: dict[str, UpstreamChart]
     compatibility: list[Edge] = []
+    images: dict[str, Image] = {}
 
 
 @functools.cache
@@ -94,4 +108,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
     for name, chart in data.charts.items():
         if chart.project not in data.projects:
             raise UserError(f"{path}: charts.{name}.project: unknown project {chart.project!r}")
+    for name, image in data.images.items():
+        if image.project not in data.projects:
+            raise UserError(f"{path}: images.{name}.project: unknown project {image.project!r}")
     return data

@@ -53,6 +53,11 @@ class Component:
     #: writes them to values/<env>/generated/<id>.yaml, layered under the hand-written
     #: values/<env>/<id>.yaml, so a cross-component fact is typed once and never drifts.
     env_values: Callable[[Environment], dict[str, Any]] | None = None
+    #: generate-time rule over an environment: called for EVERY environment with the
+    #: release's merged values there (defaults, env_values, values/<env>/<id>.yaml), or
+    #: None where the env does not enable it. Raises UserError (one line) to refuse, for
+    #: facts no schema can express (a licence, a mode that needs another release).
+    check: Callable[[Environment, dict[str, Any] | None], None] | None = None
 
     @property
     def kind(self) -> str:

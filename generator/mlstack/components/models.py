@@ -1,0 +1,235 @@
+"""Sample model workloads that prove the stack answers; each one toggleable.
+
+Every environment; installed last, after the serving operators and their runtimes.
+- `sklearnIris`: a KServe InferenceService on the v2 (Open Inference) protocol; its
+  storage URI is a value (gs://, s3://, https://, or pvc://<claim>/<path> for a model on a
+  PersistentVolumeClaim). On where KServe is enabled (derived from the environment).
+- `seldonIris`: a Seldon Core v1 SeldonDeployment using the prepackaged SKLEARN_SERVER.
+  On exactly where the environment opts in to Seldon (derived, never typed).
+- `plainServer`: no operator at all, for users who bring their own image: a Deployment
+  (RollingUpdate, 25% surge/unavailable) behind a LoadBalancer Service on port 80. Off
+  until an image is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from cdk8s import ApiObject, JsonPatch
+from constructs import Construct
+from pydantic import Field, model_validator
+
+from mlstack.environments import Environment
+from mlstack.errors import UserError
+from mlstack.lib.component import Component, only_if
+from mlstack.lib.model import Values
+from mlstack.lib.slots import slot
+
+NAMESPACE = "models"
+SELDON = "seldon-core-operator"
+_URI = r"^(gs|s3|https?|pvc|hf|oci)://[^\s]+$"
+_IMAGE = r"^$|^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$"
+
+
+class SklearnIris(Values):
+    enabled: bool = Field(True, description="Deploy the KServe InferenceService sklearn-iris.")
+    storage_uri: str = Field(
+        "gs://kfserving-examples/models/sklearn/1.0/model",
+        pattern=_URI,
+        description="Where the model is: gs://, s3://, https:// or pvc://<claim>/<path>.",
+    )
+
+
+class SeldonIris(Values):
+    enabled: bool = Field(False, description="Deploy the SeldonDeployment iris-model.")
+    model_uri: str = Field(
+        "gs://seldon-models/v1.17.0-dev/sklearn/iris",
+        pattern=_URI,
+        description="Where the scikit-learn model is (SKLEARN_SERVER reads it at start).",
+    )
+
+
+class Quantities(Values):
+    cpu: str = Field("100m", description="CPU (cores or millicores).")
+    memory: str = Field("256Mi", description="Memory.")
+
+
+class Resources(Values):
+    requests: Quantities = Field(default_factory=Quantities, description="Requested per pod.")
+    limits: Quantities = Field(
+        default_factory=lambda: Quantities(cpu="1", memory="1Gi"), description="Limit per pod."
+    )
+
+
+class PlainServer(Values):
+    enabled: bool = Field(False, description="Deploy the bring-your-own-image model server.")
+    image: str = Field("", pattern=_IMAGE, description="Your model server image (required).")
+    replicas: int = Field(1, ge=1, description="Pods behind the Service.")
+    container_port: int = Field(8080, ge=1, le=65535, description="Port the server listens on.")
+    resources: Resources = Field(default_factory=Resources, description="Container resources.")
+
+    @model_validator(mode="after")
+    def _image_when_enabled(self) -> Self:
+        if self.enabled and not self.image:
+            raise ValueError("image: set your model server image when plainServer.enabled")
+        return self
+
+
+class ModelsValues(Values):
+    sklearn_iris: SklearnIris = Field(
+        default_factory=SklearnIris, description="KServe sample (v2 protocol)."
+    )
+    seldon_iris: SeldonIris = Field(default_factory=SeldonIris, description="Seldon sample.")
+    plain_server: PlainServer = Field(
+        default_factory=PlainServer, description="Plain Deployment + LoadBalancer Service."
+    )
+
+
+_PLAIN = "model-server"
+_PLAIN_LABELS = {"app.kubernetes.io/component": _PLAIN}
+
+
+class Models(Construct):
+    def __init__(self, scope: Construct, id: str = "models") -> None:
+        super().__init__(scope, id)
+        isvc = ApiObject(
+            self,
+            "sklearn-iris",
+            api_version="serving.kserve.io/v1beta1",
+            kind="InferenceService",
+            metadata={"name": "sklearn-iris"},
+        )
+        isvc.add_json_patch(
+            JsonPatch.add(
+                "/spec",
+                {
+                    "predictor": {
+                        "model": {
+                            "modelFormat": {"name": "sklearn"},
+                            "protocolVersion": "v2",
+                            "storageUri": slot("sklearnIris.storageUri"),
+                        }
+                    }
+                },
+            )
+        )
+        only_if(isvc, "sklearnIris.enabled")
+
+        sdep = ApiObject(
+            self,
+            "iris-model",
+            api_version="machinelearning.seldon.io/v1",
+            kind="SeldonDeployment",
+            metadata={"name": "iris-model"},
+        )
+        graph = {
+            "name": "classifier",
+            "implementation": "SKLEARN_SERVER",
+            "modelUri": slot("seldonIris.modelUri"),
+        }
+        sdep.add_json_patch(
+            JsonPatch.add(
+                "/spec",
+                {"name": "iris", "predictors": [{"name": "default", "replicas": 1, "graph": graph}]},
+            )
+        )
+        only_if(sdep, "seldonIris.enabled")
+
+        deployment = ApiObject(
+            self,
+            _PLAIN,
+            api_version="apps/v1",
+            kind="Deployment",
+            metadata={"name": _PLAIN},
+        )
+        deployment.add_json_patch(JsonPatch.add("/spec", _plain_deployment_spec()))
+        only_if(deployment, "plainServer.enabled")
+        service = ApiObject(
+            self, _PLAIN + "-svc", api_version="v1", kind="Service", metadata={"name": _PLAIN}
+        )
+        service.add_json_patch(
+            JsonPatch.add(
+                "/spec",
+                {
+                    "type": "LoadBalancer",
+                    "selector": _PLAIN_LABELS,
+                    "ports": [
+                        {
+                            "name": "http",
+                            "port": 80,
+                            "protocol": "TCP",
+                            "targetPort": slot("plainServer.containerPort"),
+                        }
+                    ],
+                },
+            )
+        )
+        only_if(service, "plainServer.enabled")
+
+
+def _plain_deployment_spec() -> dict[str, Any]:
+    return {
+        "replicas": slot("plainServer.replicas"),
+        "selector": {"matchLabels": _PLAIN_LABELS},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+        },
+        "template": {
+            "metadata": {"labels": _PLAIN_LABELS},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "server",
+                        "image": slot("plainServer.image"),
+                        "ports": [
+                            {
+                                "name": "http",
+                                "containerPort": slot("plainServer.containerPort"),
+                                "protocol": "TCP",
+                            }
+                        ],
+                        "resources": slot("plainServer.resources"),
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ]
+            },
+        },
+    }
+
+
+def _env_values(env: Environment) -> dict[str, Any]:
+    return {
+        "sklearnIris": {"enabled": "kserve" in env.components},
+        "seldonIris": {"enabled": SELDON in env.components},
+    }
+
+
+def check(env: Environment, values: dict[str, Any] | None) -> None:
+    """A sample whose operator the environment lacks would be refused by the API server."""
+    if values is None:
+        return
+    for key, needed in (("sklearnIris", "kserve"), ("seldonIris", SELDON)):
+        if values[key]["enabled"] and needed not in env.components:
+            raise UserError(
+                f"values/{env.name}/models.yaml: {key}.enabled: {env.name} does not enable "
+                f"{needed}: turn the sample off or enable {needed} in environments.py"
+            )
+
+
+COMPONENT = Component(
+    id="models",
+    description="Sample models: KServe sklearn-iris, Seldon iris-model, plain model server.",
+    values=ModelsValues,
+    namespace=NAMESPACE,
+    project="kserve",
+    module=__name__,
+    build=Models,
+    needs=("model-runtimes",),
+    env_values=_env_values,
+    check=check,
+    keywords=("kserve", "seldon", "samples"),
+)
