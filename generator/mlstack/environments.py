@@ -10,6 +10,7 @@ balancers, so it has no MetalLB.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,13 @@ class Environment:
     supported: KubeRange
     load_balancer: Literal["metallb", "aws"]
     components: frozenset[str]
+    #: The ONE domain of the environment (Knative config-domain, KServe, smoke tests read
+    #: it through mlstack.ingress.domain). Local envs: example.com, reached with a Host
+    #: header, or <lb-ip>.sslip.io once the gateway address is known (see magic_dns_domain).
+    domain: str = "example.com"
+    #: True where the install step may replace `domain` by the magic-DNS name of the
+    #: gateway's load-balancer address (laptops have no DNS of their own).
+    magic_dns: bool = False
 
     def minors(self) -> list[str]:
         """Every Kubernetes minor this environment supports, oldest first."""
@@ -32,7 +40,27 @@ class Environment:
         return [f"1.{m}" for m in range(low, high + 1)]
 
 
-_LOCAL = frozenset({"metallb", "metallb-pool"})
+#: EKS serves under the user's own domain: replace this placeholder here, in one place.
+EKS_DOMAIN = "models.example.org"
+MAGIC_DNS_SUFFIX = "sslip.io"
+
+
+def magic_dns_domain(lb_ip: str) -> str:
+    """`<lb-ip>.sslip.io`: a wildcard DNS name resolving to the gateway's address."""
+    try:
+        address = ipaddress.ip_address(lb_ip)
+    except ValueError:
+        raise UserError(
+            f"load-balancer address {lb_ip!r} is not an IP address: cannot build a "
+            f"{MAGIC_DNS_SUFFIX} domain"
+        ) from None
+    # sslip.io spells IPv6 addresses with dashes instead of colons.
+    label = str(address) if address.version == 4 else str(address).replace(":", "-")
+    return f"{label}.{MAGIC_DNS_SUFFIX}"
+
+
+_SERVING = frozenset({"istio-base", "istiod", "istio-gateway", "cert-manager", "knative-operator"})
+_LOCAL = frozenset({"metallb", "metallb-pool"}) | _SERVING
 
 ENVIRONMENTS: dict[str, Environment] = {
     env.name: env
@@ -44,6 +72,7 @@ ENVIRONMENTS: dict[str, Environment] = {
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
             components=_LOCAL,
+            magic_dns=True,
         ),
         Environment(
             name="minikube",
@@ -52,6 +81,7 @@ ENVIRONMENTS: dict[str, Environment] = {
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
             components=_LOCAL,
+            magic_dns=True,
         ),
         Environment(
             name="eks",
@@ -59,7 +89,8 @@ ENVIRONMENTS: dict[str, Environment] = {
             kubernetes="1.35",
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="aws",
-            components=frozenset(),
+            components=_SERVING,
+            domain=EKS_DOMAIN,
         ),
     )
 }

@@ -8,13 +8,26 @@ those edges; `check_order` proves the tuple respects them.
 
 from __future__ import annotations
 
-from mlstack.components import metallb, metallb_pool
+from mlstack.components import (
+    cert_manager,
+    istio_base,
+    istio_gateway,
+    istiod,
+    knative_operator,
+    metallb,
+    metallb_pool,
+)
 from mlstack.errors import UserError
 from mlstack.lib.component import Component
 
 COMPONENTS: tuple[Component, ...] = (
     metallb.COMPONENT,
     metallb_pool.COMPONENT,
+    istio_base.COMPONENT,
+    istiod.COMPONENT,
+    istio_gateway.COMPONENT,
+    cert_manager.COMPONENT,
+    knative_operator.COMPONENT,
 )
 
 
