@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from helpers import dead_values_keys
 from mlstack.components import metallb_pool
-from mlstack.lib import chartgen, model
+from mlstack.lib import chartgen
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +47,7 @@ def test_labels_and_header(templates: dict[str, str]) -> None:
 
 def test_no_dead_values_keys(templates: dict[str, str]) -> None:
     """Every leaf of the values model is used by a slot or a condition."""
-    used = "\n".join(templates.values())
-
-    def leaves(data: dict[str, object], prefix: str = "") -> list[str]:
-        out: list[str] = []
-        for key, value in data.items():
-            if isinstance(value, dict) and value:
-                out += leaves(value, f"{prefix}{key}.")
-            else:
-                out.append(prefix + key)
-        return out
-
-    for leaf in leaves(model.defaults(metallb_pool.MetallbPoolValues)):
-        assert f".Values.{leaf} " in used, leaf
+    assert dead_values_keys(templates, metallb_pool.MetallbPoolValues) == []
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ balancers, so it has no MetalLB.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +28,13 @@ class Environment:
     supported: KubeRange
     load_balancer: Literal["metallb", "aws"]
     components: frozenset[str]
+    #: The ONE domain of the environment (Knative config-domain, KServe, smoke tests read
+    #: it through mlstack.ingress.domain). Local envs: example.com, reached with a Host
+    #: header, or <lb-ip>.sslip.io once the gateway address is known (see magic_dns_domain).
+    domain: str = "example.com"
+    #: True where the install step may replace `domain` by the magic-DNS name of the
+    #: gateway's load-balancer address (laptops have no DNS of their own).
+    magic_dns: bool = False
     #: Seldon Core v1 is opt-in: None = off. To opt in, set the ingress it publishes models
     #: through ("istio": glue seldon-gateway on the Istio gateway; "ambassador": Emissary,
     #: enabled separately with EMISSARY) and add `seldon_components(mode)` to `components`.
@@ -38,7 +46,27 @@ class Environment:
         return [f"1.{m}" for m in range(low, high + 1)]
 
 
-_LOCAL = frozenset({"metallb", "metallb-pool"})
+#: EKS serves under the user's own domain: replace this placeholder here, in one place.
+EKS_DOMAIN = "models.example.org"
+MAGIC_DNS_SUFFIX = "sslip.io"
+
+
+def magic_dns_domain(lb_ip: str) -> str:
+    """`<lb-ip>.sslip.io`: a wildcard DNS name resolving to the gateway's address."""
+    try:
+        address = ipaddress.ip_address(lb_ip)
+    except ValueError:
+        raise UserError(
+            f"load-balancer address {lb_ip!r} is not an IP address: cannot build a "
+            f"{MAGIC_DNS_SUFFIX} domain"
+        ) from None
+    # sslip.io spells IPv6 addresses with dashes instead of colons.
+    label = str(address) if address.version == 4 else str(address).replace(":", "-")
+    return f"{label}.{MAGIC_DNS_SUFFIX}"
+
+
+_SERVING = frozenset({"istio-base", "istiod", "istio-gateway", "cert-manager", "knative-operator"})
+_LOCAL = frozenset({"metallb", "metallb-pool"}) | _SERVING
 #: KServe (Knative serverless mode) is the serving operator of every environment.
 KSERVE = frozenset({"kserve-crd", "kserve", "model-runtimes", "models"})
 
@@ -62,6 +90,7 @@ ENVIRONMENTS: dict[str, Environment] = {
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
             components=_LOCAL | KSERVE,
+            magic_dns=True,
         ),
         Environment(
             name="minikube",
@@ -70,6 +99,7 @@ ENVIRONMENTS: dict[str, Environment] = {
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="metallb",
             components=_LOCAL | KSERVE,
+            magic_dns=True,
         ),
         Environment(
             name="eks",
@@ -77,7 +107,8 @@ ENVIRONMENTS: dict[str, Environment] = {
             kubernetes="1.35",
             supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="aws",
-            components=KSERVE,
+            components=_SERVING | KSERVE,
+            domain=EKS_DOMAIN,
         ),
     )
 }

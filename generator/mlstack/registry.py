@@ -9,8 +9,13 @@ those edges; `check_order` proves the tuple respects them.
 from __future__ import annotations
 
 from mlstack.components import (
+    cert_manager,
     emissary,
     emissary_crds,
+    istio_base,
+    istio_gateway,
+    istiod,
+    knative_operator,
     kserve,
     kserve_crd,
     metallb,
@@ -18,6 +23,7 @@ from mlstack.components import (
     model_runtimes,
     models,
     seldon_core_operator,
+    seldon_gateway,
 )
 from mlstack.errors import UserError
 from mlstack.lib.component import Component
@@ -25,11 +31,17 @@ from mlstack.lib.component import Component
 COMPONENTS: tuple[Component, ...] = (
     metallb.COMPONENT,
     metallb_pool.COMPONENT,
+    istio_base.COMPONENT,
+    istiod.COMPONENT,
+    istio_gateway.COMPONENT,
+    cert_manager.COMPONENT,
+    knative_operator.COMPONENT,
     kserve_crd.COMPONENT,
     kserve.COMPONENT,
     model_runtimes.COMPONENT,
     emissary_crds.COMPONENT,
     emissary.COMPONENT,
+    seldon_gateway.COMPONENT,
     seldon_core_operator.COMPONENT,
     models.COMPONENT,
 )

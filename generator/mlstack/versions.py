@@ -24,6 +24,11 @@ def parse_minor(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def parse_version(text: str) -> tuple[int, ...]:
+    """'v1.30.3' -> (1, 30, 3); a leading v (chart versions) is ignored."""
+    return tuple(int(part) for part in text.removeprefix("v").split("-")[0].split("."))
+
+
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -87,7 +92,25 @@ class Edge(_Data):
     kind: Literal["range", "exact"] = "range"
     min: str | None = None
     max: str | None = None
+    #: "unverified": enforced, but upstream evidence is missing (the evidence says what).
+    status: Literal["verified", "unverified"] = "verified"
     evidence: str
+
+    def accepts(self, version: str) -> bool:
+        """`version` lies in [min, max]; a bound "1.30" covers every 1.30.x."""
+        if self.kind == "exact":
+            return parse_version(version) == parse_version(self.min or "")
+        have = parse_version(version)
+        low = parse_version(self.min) if self.min else None
+        high = parse_version(self.max) if self.max else None
+        if low is not None and have[: len(low)] < low:
+            return False
+        return high is None or have[: len(high)] <= high
+
+    def describe(self) -> str:
+        if self.kind == "exact":
+            return f"exactly {self.min}"
+        return f"{self.min or 'any'}-{self.max or 'any'}"
 
 
 class Versions(_Data):
@@ -108,6 +131,15 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
     for name, chart in data.charts.items():
         if chart.project not in data.projects:
             raise UserError(f"{path}: charts.{name}.project: unknown project {chart.project!r}")
+    for index, edge in enumerate(data.compatibility):
+        for side in ("subject", "requires"):
+            if getattr(edge, side) not in data.projects:
+                raise UserError(
+                    f"{path}: compatibility.{index}.{side}: unknown project "
+                    f"{getattr(edge, side)!r}: add it under projects:"
+                )
+        if edge.min is None and edge.max is None:
+            raise UserError(f"{path}: compatibility.{index}: give min and/or max")
     for name, image in data.images.items():
         if image.project not in data.projects:
             raise UserError(f"{path}: images.{name}.project: unknown project {image.project!r}")

@@ -107,6 +107,7 @@ COMPONENT = Component(
     project="seldon-core",
     module=__name__,
     dependencies=(Dependency(chart="seldon-core-operator", alias="seldonCoreOperator"),),
+    needs=("cert-manager",),
     env_values=_env_values,
     check=check,
     keywords=("seldon", "model-serving"),

@@ -100,7 +100,10 @@ def upstream_values(
     folder = directory / "chart-values" / (chart.values or "")
     if not chart.values or not (folder / "values.yaml").exists():
         raise UserError(f"no upstream values for chart {chart_key} at {folder}: run `make schemas`")
-    defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
     schema_path = folder / "values.schema.json"
-    schema = yaml.safe_load(schema_path.read_text()) if schema_path.exists() else None
-    return defaults, schema
+    if not schema_path.exists():
+        # Nothing to validate against; the defaults are not read (some upstream values
+        # files are templates themselves, e.g. knative-operator's `tag: {{ tag }}`).
+        return {}, None
+    defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
+    return defaults, yaml.safe_load(schema_path.read_text())

@@ -1,0 +1,37 @@
+"""Test helpers shared by several test modules (import as `from helpers import ...`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlstack import registry
+from mlstack.lib import model
+from mlstack.lib.component import Component
+from mlstack.lib.model import Values
+
+
+def replacing(*components: Component) -> tuple[Component, ...]:
+    """registry.COMPONENTS with the given components swapped in by id, order kept."""
+    by_id = {c.id: c for c in components}
+    return tuple(by_id.get(c.id, c) for c in registry.COMPONENTS)
+
+
+def leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of every leaf of a values tree (a non-empty map is not a leaf)."""
+    out: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out += leaves(value, f"{prefix}{key}.")
+        else:
+            out.append(prefix + key)
+    return out
+
+
+def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[str]:
+    """Leaves of a glue chart's values model that no slot or condition uses."""
+    used = "\n".join(templates.values())
+    return [
+        leaf
+        for leaf in leaves(model.defaults(values))
+        if f".Values.{leaf} " not in used and f".Values.{leaf})" not in used
+    ]
