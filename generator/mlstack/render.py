@@ -244,6 +244,23 @@ def table(results: list[Result]) -> str:
     )
 
 
+def contents(results: list[Result]) -> list[str]:
+    """What each rendered release puts on the cluster that users look for: its custom
+    resources by kind (the runtimes and models an env enables), one line per release."""
+    lines = []
+    for r in results:
+        if r.manifest is None:
+            continue
+        kinds: dict[str, list[str]] = {}
+        for obj in yaml.safe_load_all(r.manifest):
+            if obj and "." in str(obj.get("apiVersion", "")).split("/")[0]:
+                kinds.setdefault(obj["kind"], []).append(obj["metadata"]["name"])
+        if kinds:
+            listed = "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(kinds.items()))
+            lines.append(f"  {r.release}: {listed}")
+    return lines
+
+
 def main(
     env: Environment,
     out_dir: Path,
@@ -256,6 +273,8 @@ def main(
     results = render_env(env, directory, charts_dir, values_dir)
     write_outputs(env, results, out_dir)
     print(table(results))
+    for line in contents(results):
+        print(line)
     for r in results:
         for problem in r.problems:
             print(f"{r.release}: {problem}", file=sys.stderr)
