@@ -14,6 +14,7 @@ from mlstack.components import (
     istio_gateway,
     istiod,
     knative_operator,
+    knative_serving,
     metallb,
     metallb_pool,
 )
@@ -28,6 +29,7 @@ COMPONENTS: tuple[Component, ...] = (
     istio_gateway.COMPONENT,
     cert_manager.COMPONENT,
     knative_operator.COMPONENT,
+    knative_serving.COMPONENT,
 )
 
 
