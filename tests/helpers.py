@@ -28,10 +28,15 @@ def leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[str]:
-    """Leaves of a glue chart's values model that no slot or condition uses."""
+    """Leaves of a glue chart's values model that no slot or condition uses.
+
+    A slot on a whole map or list (`selector`, `requests`) uses every leaf below it.
+    """
     used = "\n".join(templates.values())
-    return [
-        leaf
-        for leaf in leaves(model.defaults(values))
-        if f".Values.{leaf} " not in used and f".Values.{leaf})" not in used
-    ]
+
+    def is_used(leaf: str) -> bool:
+        parts = leaf.split(".")
+        prefixes = (".".join(parts[:n]) for n in range(1, len(parts) + 1))
+        return any(f".Values.{p} " in used for p in prefixes)
+
+    return [leaf for leaf in leaves(model.defaults(values)) if not is_used(leaf)]

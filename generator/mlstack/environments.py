@@ -59,7 +59,9 @@ def magic_dns_domain(lb_ip: str) -> str:
     return f"{label}.{MAGIC_DNS_SUFFIX}"
 
 
-_SERVING = frozenset({"istio-base", "istiod", "istio-gateway", "cert-manager", "knative-operator", "knative-serving"})
+_SERVING = frozenset(
+    {"istio-base", "istiod", "istio-gateway", "cert-manager", "knative-operator", "knative-serving"}
+)
 _LOCAL = frozenset({"metallb", "metallb-pool"}) | _SERVING
 
 ENVIRONMENTS: dict[str, Environment] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlstack import REPO_ROOT, environments, registry, versions
+from mlstack import REPO_ROOT, environments, invariants, registry, versions
 from mlstack.errors import UserError
 from mlstack.lib import chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
@@ -43,9 +43,10 @@ def check_environments() -> None:
                     )
 
 
-def build_all(charts_dir: Path = CHARTS_DIR) -> list[BuiltChart]:
+def build_all(charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> list[BuiltChart]:
     registry.check_order()
     check_environments()
+    invariants.check(values_dir)
     data = versions.load()
     built = []
     for component in registry.COMPONENTS:
@@ -66,7 +67,7 @@ def generate(charts_dir: Path = CHARTS_DIR, values_dir: Path | None = VALUES_DIR
 
     `values_dir=None` skips the per-env generated values (used for chart-only output).
     """
-    charts = build_all(charts_dir)
+    charts = build_all(charts_dir, values_dir or VALUES_DIR)
     envs = list(environments.ENVIRONMENTS.values())
     derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
     changed = chartgen.write_charts(charts_dir, charts)
