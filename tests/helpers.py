@@ -28,13 +28,15 @@ def leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[str]:
-    """Leaves of a glue chart's values model that no slot or condition uses."""
+    """Leaves of a glue chart's values model that no slot or condition uses.
+
+    A slot on a whole map or list (`selector`, `requests`) uses every leaf below it.
+    """
     used = "\n".join(templates.values())
 
     def is_used(leaf: str) -> bool:
-        # A slot may take a whole subtree (resources, a selector map): any ancestor counts.
         parts = leaf.split(".")
-        paths = {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
-        return any(f".Values.{p} " in used or f".Values.{p})" in used for p in paths)
+        prefixes = (".".join(parts[:n]) for n in range(1, len(parts) + 1))
+        return any(f".Values.{p} " in used for p in prefixes)
 
     return [leaf for leaf in leaves(model.defaults(values)) if not is_used(leaf)]

@@ -65,7 +65,9 @@ def magic_dns_domain(lb_ip: str) -> str:
     return f"{label}.{MAGIC_DNS_SUFFIX}"
 
 
-_SERVING = frozenset({"istio-base", "istiod", "istio-gateway", "cert-manager", "knative-operator"})
+_SERVING = frozenset(
+    {"istio-base", "istiod", "istio-gateway", "cert-manager", "knative-operator", "knative-serving"}
+)
 _LOCAL = frozenset({"metallb", "metallb-pool"}) | _SERVING
 #: KServe (Knative serverless mode) is the serving operator of every environment.
 KSERVE = frozenset({"kserve-crd", "kserve", "model-runtimes", "models"})

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlstack import REPO_ROOT, environments, registry, versions
+from mlstack import REPO_ROOT, environments, invariants, registry, versions
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, envvalues, model, releases, validate
+from mlstack.lib import chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -43,29 +43,22 @@ def check_environments() -> None:
                     )
 
 
-def check_components(values_dir: Path | None) -> None:
+def check_components(values_dir: Path) -> None:
     """Each component's generate-time `check` over every environment (see Component)."""
-    from mlstack import render
-
     for env in environments.ENVIRONMENTS.values():
         for component in registry.COMPONENTS:
             if component.check is None:
                 continue
-            if component.id not in env.components:
-                component.check(env, None)
-                continue
-            values = model.defaults(component.values)
-            if component.env_values is not None:
-                values = validate.deep_merge(values, component.env_values(env))
-            if values_dir is not None and (values_dir / env.name / f"{component.id}.yaml").exists():
-                own = render.load_values(values_dir / env.name / f"{component.id}.yaml")
-                values = validate.deep_merge(values, own)
+            enabled = component.id in env.components
+            values = invariants.release_values(component, env, values_dir) if enabled else None
             component.check(env, values)
 
 
-def build_all(charts_dir: Path = CHARTS_DIR) -> list[BuiltChart]:
+def build_all(charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> list[BuiltChart]:
     registry.check_order()
     check_environments()
+    invariants.check(values_dir)
+    check_components(values_dir)
     data = versions.load()
     built = []
     for component in registry.COMPONENTS:
@@ -86,8 +79,7 @@ def generate(charts_dir: Path = CHARTS_DIR, values_dir: Path | None = VALUES_DIR
 
     `values_dir=None` skips the per-env generated values (used for chart-only output).
     """
-    charts = build_all(charts_dir)
-    check_components(values_dir)
+    charts = build_all(charts_dir, values_dir or VALUES_DIR)
     envs = list(environments.ENVIRONMENTS.values())
     derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
     changed = chartgen.write_charts(charts_dir, charts)

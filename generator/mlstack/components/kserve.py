@@ -93,7 +93,7 @@ COMPONENT = Component(
     module=__name__,
     dependencies=(Dependency(chart="kserve-resources", alias="kserveResources"),),
     # cert-manager issues the webhook certificate; Knative must serve before Knative mode.
-    needs=("cert-manager", "knative-operator", "kserve-crd"),
+    needs=("cert-manager", "knative-serving", "kserve-crd"),
     env_values=_env_values,
     check=check,
     keywords=("kserve", "model-serving", "knative"),

@@ -68,7 +68,7 @@ def synthesize(component: Component) -> dict[str, str]:
         name = f"templates/{manifest['kind'].lower()}-{obj.node.id}.yaml"
         conditions = [m.data for m in obj.node.metadata if m.type == CONDITION_KEY]
         text = _dump(manifest)
-        used = slots.slot_paths(text) + conditions
+        used = slots.slot_paths(text) + [c.removeprefix("!") for c in conditions]
         missing = slots.missing_paths(used, defaults)
         if missing:
             raise UserError(

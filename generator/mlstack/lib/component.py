@@ -69,6 +69,7 @@ class Component:
         return str(Path("generator", *self.module.split("."))) + ".py"
 
 
-def only_if(scope: Construct, path: str) -> None:
-    """Render the object `scope` only when `.Values.<path>` is true (a whole-file condition)."""
-    scope.node.add_metadata(CONDITION_KEY, path)
+def only_if(scope: Construct, path: str, *, negate: bool = False) -> None:
+    """Render the object `scope` only when `.Values.<path>` is true (a whole-file condition);
+    `negate=True`: only when it is false (two variants of one object, one per case)."""
+    scope.node.add_metadata(CONDITION_KEY, f"!{path}" if negate else path)

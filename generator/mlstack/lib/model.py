@@ -63,16 +63,22 @@ def json_schema(model: type[Values], comment: str) -> dict[str, Any]:
     return {"$schema": DRAFT_07, "$comment": comment, **schema}
 
 
-def _walk_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, description, JSON default or "" for sections), depth first."""
+def _walk_fields(
+    model: type[BaseModel], prefix: str = "", data: dict[str, Any] | None = None
+) -> list[tuple[str, str, str]]:
+    """(dotted key, description, JSON default or "" for sections), depth first.
+
+    Nested sections take their defaults from the parent's (a field default may differ
+    from the nested model's own, and a nested model need not have defaults at all).
+    """
     rows: list[tuple[str, str, str]] = []
-    instance_defaults = model().model_dump(by_alias=True, mode="json")
+    instance_defaults = data if data is not None else model().model_dump(by_alias=True, mode="json")
     for name, field in model.model_fields.items():
         key = field.alias or name
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.append((prefix + key, field.description or "", ""))
-            rows.extend(_walk_fields(annotation, f"{prefix}{key}."))
+            rows.extend(_walk_fields(annotation, f"{prefix}{key}.", instance_defaults[key]))
         else:
             rows.append((prefix + key, field.description or "", json.dumps(instance_defaults[key])))
     return rows

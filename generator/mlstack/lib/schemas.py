@@ -57,6 +57,17 @@ def _strict(node: Any) -> Any:
     return out
 
 
+def _with_object_meta(schema: dict[str, Any]) -> dict[str, Any]:
+    """Some CRDs (Istio's) list only spec/status; the API server always accepts the
+    object's apiVersion, kind and metadata, so the strict schema must too."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    meta = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}
+    meta["metadata"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {**schema, "properties": {**meta, **properties}}
+
+
 def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> strict schema, for every served version of the given CRDs."""
     index = {}
@@ -66,7 +77,7 @@ def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
             schema = (version.get("schema") or {}).get("openAPIV3Schema")
             if schema and version.get("served", True):
                 key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-                index[key] = _strict(schema)
+                index[key] = _strict(_with_object_meta(schema))
     return index
 
 

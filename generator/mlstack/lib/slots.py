@@ -16,7 +16,15 @@ from typing import Any
 
 _SENTINEL = "@@mlstack-slot:{}@@"
 # A whole YAML value in block style: after "key: " or "- ", quoted or not, to end of line.
-_SLOT_RE = re.compile(r"""(?<=: |- )(["']?)@@mlstack-slot:([A-Za-z0-9_.]+)@@\1$""", re.MULTILINE)
+_SLOT_RE = re.compile(
+    r"""(?<=: |- )(["']?)@@mlstack-slot:([A-Za-z0-9_.]+)(?:\|(json|key))?@@\1$""", re.MULTILINE
+)
+#: How each slot kind becomes a Helm expression (see slot, json_string_slot, keyed_slot).
+_EXPRESSIONS = {
+    None: "{{{{ toJson .Values.{} }}}}",
+    "json": "{{{{ toJson .Values.{} | toJson }}}}",
+    "key": '{{{{ dict .Values.{} "" | toJson }}}}',
+}
 _BRACES_RE = re.compile(r"\{\{|\}\}")
 _KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
@@ -26,6 +34,21 @@ def slot(path: str) -> str:
     if not _KEY_RE.match(path):
         raise ValueError(f"slot path {path!r} must be dotted identifiers (camelCase keys)")
     return _SENTINEL.format(path)
+
+
+def json_string_slot(path: str) -> str:
+    """The value at `.Values.<path>` as a string holding its JSON.
+
+    ConfigMap data is strings only, yet some keys hold structured YAML (net-istio's
+    `external-gateways`): the values model keeps the structure typed, the slot encodes it.
+    """
+    return slot(path).removesuffix("@@") + "|json@@"
+
+
+def keyed_slot(path: str) -> str:
+    """A one-entry map `{<value at .Values.<path>>: ""}`: for config keyed by a setting,
+    such as Knative's config-domain, where the domain is the key."""
+    return slot(path).removesuffix("@@") + "|key@@"
 
 
 def escape_braces(text: str) -> str:
@@ -41,17 +64,18 @@ def slot_paths(text: str) -> list[str]:
 def to_template(text: str) -> str:
     """Escape literal braces, then turn slot placeholders into Helm expressions."""
     escaped = escape_braces(text)
-    rendered = _SLOT_RE.sub(lambda m: "{{ toJson .Values." + m.group(2) + " }}", escaped)
+    rendered = _SLOT_RE.sub(lambda m: _EXPRESSIONS[m.group(3)].format(m.group(2)), escaped)
     if "@@mlstack-slot:" in rendered:
         raise ValueError("a slot must be a whole YAML value, not part of a string")
     return rendered
 
 
 def wrap_condition(text: str, condition: str | None) -> str:
-    """Render the whole file only when `.Values.<condition>` is true."""
+    """Render the whole file only when `.Values.<condition>` is true (`!path`: false)."""
     if condition is None:
         return text
-    return f"{{{{- if .Values.{condition} }}}}\n{text.rstrip()}\n{{{{- end }}}}\n"
+    test = f"not .Values.{condition[1:]}" if condition.startswith("!") else f".Values.{condition}"
+    return f"{{{{- if {test} }}}}\n{text.rstrip()}\n{{{{- end }}}}\n"
 
 
 def missing_paths(paths: Iterable[str], values: dict[str, Any]) -> list[str]:

@@ -1,0 +1,285 @@
+"""Knative Serving with net-istio, as one KnativeServing custom resource.
+
+Every environment. Its own release after `knative-operator`, whose CRD and webhook must be
+serving before the CR can be created, and after `istio-gateway`, whose pods net-istio's
+Gateways select. Every cross-component fact here is derived, never typed: the gateway
+selectors and config-istio service FQDNs come from `mlstack.ingress` (the istio-gateway
+component), the domain from the environment, `spec.version` from versions.yaml. Generate
+writes them per env (values/<env>/generated/knative-serving.yaml) and
+`mlstack.invariants` fails when a hand-written value contradicts them.
+
+TLS terminates at the Istio gateway: when `tls.enabled`, the operator gives
+knative-ingress-gateway an HTTPS server whose certificate is the secret `credentialName`
+in the gateway's namespace. The CR exists in two variants, one per case, so that the
+plain-HTTP variant keeps net-istio's own server list untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from cdk8s import ApiObject, JsonPatch
+from constructs import Construct
+from pydantic import Field
+
+from mlstack import ingress, versions
+from mlstack.environments import Environment
+from mlstack.lib.component import Component, only_if
+from mlstack.lib.model import Values
+from mlstack.lib.slots import json_string_slot, keyed_slot, slot
+
+PROJECT = "knative-serving"
+#: Knative's default domain template; it must reach the cluster unevaluated by Helm.
+DOMAIN_TEMPLATE = "{{.Name}}-{{.Namespace}}.{{.Domain}}"
+#: Upstream maxReplicas of the activator HPA in Serving 1.23 (2-serving-core.yaml).
+ACTIVATOR_HPA_MAX = 20
+
+_DNS_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+_QUANTITY = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"  # noqa: E501
+Quantity = Annotated[str, Field(pattern=_QUANTITY)]
+
+#: values key -> (Deployment, container) that KnativeServing `spec.workloads` overrides.
+WORKLOADS: dict[str, tuple[str, str]] = {
+    "activator": ("activator", "activator"),
+    "autoscaler": ("autoscaler", "autoscaler"),
+    "controller": ("controller", "controller"),
+    "webhook": ("webhook", "webhook"),
+    "netIstioController": ("net-istio-controller", "controller"),
+    "netIstioWebhook": ("net-istio-webhook", "webhook"),
+}
+
+
+def _serving_version() -> str:
+    return versions.load().projects[PROJECT].version
+
+
+def _selector() -> dict[str, str]:
+    return dict(ingress.ingress().pod_labels)
+
+
+def _external_gateways(facts: ingress.Ingress | None = None) -> list[dict[str, str]]:
+    facts = facts or ingress.ingress()
+    namespace, name = facts.knative_gateway.split("/")
+    return [{"name": name, "namespace": namespace, "service": facts.service_fqdn}]
+
+
+def _local_gateways(facts: ingress.Ingress | None = None) -> list[dict[str, str]]:
+    facts = facts or ingress.ingress()
+    namespace, name = facts.local_gateway.split("/")
+    return [{"name": name, "namespace": namespace, "service": facts.local_gateway_service_fqdn}]
+
+
+class Amounts(Values):
+    cpu: Quantity = Field(description="CPU (Kubernetes quantity).")
+    memory: Quantity = Field(description="Memory (Kubernetes quantity).")
+
+
+class ContainerResources(Values):
+    requests: Amounts = Field(description="Resource requests.")
+    limits: Amounts = Field(description="Resource limits.")
+
+
+def _resources(cpu: tuple[str, str], memory: tuple[str, str]) -> Any:
+    """Field default: upstream Serving 1.23 / net-istio 1.23 requests and limits."""
+    return Field(
+        default_factory=lambda: ContainerResources(
+            requests=Amounts(cpu=cpu[0], memory=memory[0]),
+            limits=Amounts(cpu=cpu[1], memory=memory[1]),
+        ),
+        description="Requests and limits of this workload's main container.",
+    )
+
+
+class Workloads(Values):
+    activator: ContainerResources = _resources(("300m", "1000m"), ("60Mi", "600Mi"))
+    autoscaler: ContainerResources = _resources(("100m", "1000m"), ("100Mi", "1000Mi"))
+    controller: ContainerResources = _resources(("100m", "1000m"), ("100Mi", "1000Mi"))
+    webhook: ContainerResources = _resources(("100m", "500m"), ("100Mi", "500Mi"))
+    net_istio_controller: ContainerResources = _resources(("30m", "300m"), ("40Mi", "400Mi"))
+    net_istio_webhook: ContainerResources = _resources(("20m", "200m"), ("20Mi", "200Mi"))
+
+
+class Activator(Values):
+    min_replicas: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description=(
+            "Minimum replicas of the activator's HorizontalPodAutoscaler. The operator "
+            f"raises its maxReplicas ({ACTIVATOR_HPA_MAX} upstream) by the same amount, "
+            f"so max = {ACTIVATOR_HPA_MAX} + minReplicas - 1; the CR has no other max knob."
+        ),
+    )
+
+
+class GatewaySelector(Values):
+    selector: dict[str, Annotated[str, Field(pattern=_LABEL_VALUE)]] = Field(
+        default_factory=_selector,
+        json_schema_extra={"minProperties": 1},
+        description="Pod labels of the Istio gateway (derived from the istio-gateway release).",
+    )
+
+
+class GatewayEntry(Values):
+    name: str = Field(pattern=_DNS_LABEL, description="Knative's Istio Gateway name.")
+    namespace: str = Field(pattern=_DNS_LABEL, description="Namespace of that Gateway.")
+    service: str = Field(pattern=_DNS_NAME, description="FQDN of the gateway's Service.")
+
+
+class Gateways(Values):
+    external: list[GatewayEntry] = Field(
+        default_factory=lambda: [GatewayEntry(**g) for g in _external_gateways()],
+        json_schema_extra={"minItems": 1},
+        description="config-istio external-gateways (derived from the istio-gateway release).",
+    )
+    local: list[GatewayEntry] = Field(
+        default_factory=lambda: [GatewayEntry(**g) for g in _local_gateways()],
+        json_schema_extra={"minItems": 1},
+        description="config-istio local-gateways (derived from the istio-gateway release).",
+    )
+
+
+class Tls(Values):
+    enabled: bool = Field(False, description="Serve HTTPS on knative-ingress-gateway.")
+    credential_name: str = Field(
+        "knative-ingress-tls",
+        pattern=_DNS_NAME.replace(")+", ")*"),
+        description="TLS secret (in the gateway's namespace) holding the certificate.",
+    )
+    https_redirect: bool = Field(True, description="Redirect plain HTTP to HTTPS.")
+
+
+class KnativeServingValues(Values):
+    version: str = Field(
+        default_factory=_serving_version,
+        pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$",
+        description="Knative Serving version the operator installs (versions.yaml).",
+    )
+    domain: str = Field(
+        "example.com",
+        pattern=_DNS_NAME,
+        description="The environment's domain (config-domain); set per env by generate.",
+    )
+    domain_template: str = Field(
+        DOMAIN_TEMPLATE,
+        min_length=1,
+        description="config-network domain-template: a Go template Knative evaluates.",
+    )
+    ingress_gateway: GatewaySelector = Field(
+        default_factory=GatewaySelector,
+        description="knative-ingress-gateway: which gateway pods serve external traffic.",
+    )
+    local_gateway: GatewaySelector = Field(
+        default_factory=GatewaySelector,
+        description="knative-local-gateway: which gateway pods serve cluster-local traffic.",
+    )
+    gateways: Gateways = Field(
+        default_factory=Gateways, description="net-istio's config-istio gateway services."
+    )
+    tls: Tls = Field(default_factory=Tls, description="TLS at the ingress gateway.")
+    activator: Activator = Field(default_factory=Activator, description="Activator scaling.")
+    workloads: Workloads = Field(
+        default_factory=Workloads, description="Per-workload container resources."
+    )
+
+
+def _workloads() -> list[dict[str, Any]]:
+    out = []
+    for key, (deployment, container) in WORKLOADS.items():
+        entry: dict[str, Any] = {"name": deployment}
+        if key == "activator":
+            entry["replicas"] = slot("activator.minReplicas")
+        entry["resources"] = [
+            {
+                "container": container,
+                "requests": slot(f"workloads.{key}.requests"),
+                "limits": slot(f"workloads.{key}.limits"),
+            }
+        ]
+        out.append(entry)
+    return out
+
+
+def _tls_servers() -> list[dict[str, Any]]:
+    """knative-ingress-gateway's servers with TLS: net-istio's HTTP server plus HTTPS."""
+    return [
+        {
+            "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+            "hosts": ["*"],
+            "tls": {"httpsRedirect": slot("tls.httpsRedirect")},
+        },
+        {
+            "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+            "hosts": ["*"],
+            "tls": {"mode": "SIMPLE", "credentialName": slot("tls.credentialName")},
+        },
+    ]
+
+
+def _spec(tls: bool) -> dict[str, Any]:
+    external: dict[str, Any] = {"selector": slot("ingressGateway.selector")}
+    if tls:
+        external["servers"] = _tls_servers()
+    return {
+        "version": slot("version"),
+        "ingress": {
+            "istio": {
+                "enabled": True,
+                ingress.KNATIVE_INGRESS_GATEWAY: external,
+                ingress.KNATIVE_LOCAL_GATEWAY: {"selector": slot("localGateway.selector")},
+            }
+        },
+        "config": {
+            "domain": keyed_slot("domain"),
+            "network": {"domain-template": slot("domainTemplate")},
+            "istio": {
+                "external-gateways": json_string_slot("gateways.external"),
+                "local-gateways": json_string_slot("gateways.local"),
+            },
+        },
+        "workloads": _workloads(),
+    }
+
+
+class KnativeServing(Construct):
+    """The KnativeServing CR, in a plain and a TLS variant (exactly one renders)."""
+
+    def __init__(self, scope: Construct, id: str = "knative-serving") -> None:
+        super().__init__(scope, id)
+        for variant, tls in (("serving", False), ("serving-tls", True)):
+            cr = ApiObject(
+                self,
+                variant,
+                api_version="operator.knative.dev/v1beta1",
+                kind="KnativeServing",
+                metadata={"name": "knative-serving"},
+            )
+            cr.add_json_patch(JsonPatch.add("/spec", _spec(tls)))
+            only_if(cr, "tls.enabled", negate=not tls)
+
+
+def env_values(env: Environment) -> dict[str, Any]:
+    """The derived facts of `env`: its domain and the gateway it routes through."""
+    facts = ingress.ingress(env)
+    return {
+        "domain": ingress.domain(env),
+        "ingressGateway": {"selector": dict(facts.pod_labels)},
+        "localGateway": {"selector": dict(facts.pod_labels)},
+        "gateways": {"external": _external_gateways(facts), "local": _local_gateways(facts)},
+    }
+
+
+COMPONENT = Component(
+    id="knative-serving",
+    description="Knative Serving with net-istio ingress, installed by the Knative Operator.",
+    values=KnativeServingValues,
+    namespace="knative-serving",
+    project=PROJECT,
+    module=__name__,
+    build=KnativeServing,
+    needs=("knative-operator", "istio-gateway"),
+    keywords=("knative", "serving", "net-istio"),
+    env_values=env_values,
+)

@@ -1,0 +1,127 @@
+"""The knative-serving glue chart: structure, slots, and what real `helm template` prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from helpers import dead_values_keys
+from mlstack import environments, ingress, render
+from mlstack.components import knative_serving
+from mlstack.lib import chartgen
+
+PLAIN = "templates/knativeserving-serving.yaml"
+TLS = "templates/knativeserving-serving-tls.yaml"
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, str]:
+    return chartgen.synthesize(knative_serving.COMPONENT)
+
+
+def _render(tmp_path: Path, env: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Real helm template of the committed chart with env's values (+ extra on top)."""
+    files = render.values_files(environments.get(env), knative_serving.COMPONENT)
+    if extra is not None:
+        overlay = tmp_path / "extra.yaml"
+        overlay.write_text(yaml.safe_dump(extra))
+        files.append(overlay)
+    text = render.template(knative_serving.COMPONENT, environments.get(env), files)
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def test_two_variants_of_one_cr_exactly_one_renders(templates: dict[str, str]) -> None:
+    assert set(templates) == {PLAIN, TLS}
+    assert templates[PLAIN].splitlines()[1] == "{{- if not .Values.tls.enabled }}"
+    assert templates[TLS].splitlines()[1] == "{{- if .Values.tls.enabled }}"
+    assert "servers:" not in templates[PLAIN]
+    assert "credentialName: {{ toJson .Values.tls.credentialName }}" in templates[TLS]
+
+
+def test_derived_facts_are_slots(templates: dict[str, str]) -> None:
+    text = templates[PLAIN]
+    assert "version: {{ toJson .Values.version }}" in text
+    assert "selector: {{ toJson .Values.ingressGateway.selector }}" in text
+    assert "selector: {{ toJson .Values.localGateway.selector }}" in text
+    assert 'domain: {{ dict .Values.domain "" | toJson }}' in text
+    assert "external-gateways: {{ toJson .Values.gateways.external | toJson }}" in text
+    assert "local-gateways: {{ toJson .Values.gateways.local | toJson }}" in text
+
+
+def test_no_dead_values_keys(templates: dict[str, str]) -> None:
+    assert dead_values_keys(templates, knative_serving.KnativeServingValues) == []
+
+
+def test_defaults_are_derived_from_the_gateway_and_versions() -> None:
+    values = knative_serving.KnativeServingValues()
+    facts = ingress.ingress()
+    assert values.ingress_gateway.selector == facts.pod_labels
+    assert values.local_gateway.selector == facts.pod_labels
+    assert values.gateways.external[0].service == facts.service_fqdn
+    assert values.gateways.local[0].service == facts.local_gateway_service_fqdn
+    assert values.version == "1.23.0"
+
+
+def test_env_values_carry_the_one_domain() -> None:
+    for env in environments.ENVIRONMENTS.values():
+        assert knative_serving.env_values(env)["domain"] == ingress.domain(env)
+
+
+def test_rendered_config_network_has_the_literal_domain_template(tmp_path: Path) -> None:
+    for env in ("k3d", "eks"):
+        (cr,) = _render(tmp_path, env)
+        template = cr["spec"]["config"]["network"]["domain-template"]
+        assert template == "{{.Name}}-{{.Namespace}}.{{.Domain}}"
+
+
+def test_rendered_config_domain_and_istio(tmp_path: Path) -> None:
+    (cr,) = _render(tmp_path, "eks")
+    config = cr["spec"]["config"]
+    assert config["domain"] == {environments.EKS_DOMAIN: ""}
+    external = yaml.safe_load(config["istio"]["external-gateways"])
+    assert external == [
+        {
+            "name": "knative-ingress-gateway",
+            "namespace": "knative-serving",
+            "service": ingress.ingress().service_fqdn,
+        }
+    ]
+    local = yaml.safe_load(config["istio"]["local-gateways"])
+    assert local[0]["service"] == "knative-local-gateway.istio-system.svc.cluster.local"
+
+
+def test_tls_on_eks_adds_https_server_with_credential(tmp_path: Path) -> None:
+    (cr,) = _render(tmp_path, "eks")
+    servers = cr["spec"]["ingress"]["istio"]["knative-ingress-gateway"]["servers"]
+    https = [s for s in servers if s["port"]["protocol"] == "HTTPS"]
+    assert https == [
+        {
+            "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+            "hosts": ["*"],
+            "tls": {"mode": "SIMPLE", "credentialName": "knative-ingress-tls"},
+        }
+    ]
+    (plain,) = _render(tmp_path, "k3d")
+    assert "servers" not in plain["spec"]["ingress"]["istio"]["knative-ingress-gateway"]
+
+
+def test_activator_and_workload_resources_per_env(tmp_path: Path) -> None:
+    def workloads(env: str) -> dict[str, dict[str, Any]]:
+        (cr,) = _render(tmp_path, env)
+        return {w["name"]: w for w in cr["spec"]["workloads"]}
+
+    eks, k3d = workloads("eks"), workloads("k3d")
+    assert eks["activator"]["replicas"] == 2 and k3d["activator"]["replicas"] == 1
+    assert k3d["activator"]["resources"][0]["requests"] == {"cpu": "50m", "memory": "40Mi"}
+    assert eks["activator"]["resources"][0]["requests"] == {"cpu": "300m", "memory": "60Mi"}
+    assert set(k3d) == {deployment for deployment, _ in knative_serving.WORKLOADS.values()}
+    assert k3d["net-istio-controller"]["resources"][0]["container"] == "controller"
+
+
+def test_overriding_the_domain_reaches_config_domain(tmp_path: Path) -> None:
+    domain = ingress.install_domain(environments.get("k3d"), "172.18.255.200")
+    (cr,) = _render(tmp_path, "k3d", {"domain": domain})
+    assert cr["spec"]["config"]["domain"] == {"172.18.255.200.sslip.io": ""}
