@@ -22,7 +22,7 @@ from mlstack.lib.model import Values
 
 def _upstream_defaults() -> dict[str, Any]:
     return {
-        # One replica fits a laptop; EKS overrides in values/eks/emissary.yaml.
+        # One replica fits a laptop; raise it in values/<env>/emissary.yaml for production.
         "replicaCount": 1,
         "createDefaultListeners": True,
         "waitForApiext": {

@@ -22,6 +22,7 @@ from pydantic import Field, create_model
 from mlstack import versions
 from mlstack.lib.component import Component, only_if
 from mlstack.lib.model import Values
+from mlstack.lib.resources import resources
 from mlstack.lib.slots import slot
 
 NAMESPACE = "kserve"
@@ -224,20 +225,11 @@ CATALOGUE: tuple[Runtime, ...] = (
 )
 
 
-class Quantities(Values):
-    cpu: str = Field("1", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="CPU (cores or millicores).")
-    memory: str = Field(
-        "2Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$", description="Memory."
-    )
-
-
-class Resources(Values):
-    requests: Quantities = Field(default_factory=Quantities, description="Requested per pod.")
-    limits: Quantities = Field(default_factory=Quantities, description="Limit per pod.")
+Resources = resources("RuntimeResources", requests=("1", "2Gi"), limits=("1", "2Gi"))
 
 
 def _runtime_model(runtime: Runtime) -> type[Values]:
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         f"{runtime.key.capitalize()}Runtime",
         __base__=Values,
         enabled=(bool, Field(True, description=f"Register {runtime.name}.")),
@@ -268,7 +260,7 @@ Runtimes: type[Values] = create_model(  # type: ignore[call-overload]
 
 
 class ModelRuntimesValues(Values):
-    runtimes: Runtimes = Field(  # type: ignore[valid-type]
+    runtimes: Runtimes = Field(
         default_factory=Runtimes, description="ClusterServingRuntimes, one per model server."
     )
 
@@ -346,5 +338,3 @@ COMPONENT = Component(
     needs=("kserve",),
     keywords=("kserve", "serving-runtime"),
 )
-
-

@@ -17,12 +17,13 @@ from typing import Any, Self
 
 from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.component import Component, only_if
 from mlstack.lib.model import Values
+from mlstack.lib.resources import resources
 from mlstack.lib.slots import slot
 
 NAMESPACE = "models"
@@ -31,34 +32,39 @@ _URI = r"^(gs|s3|https?|pvc|hf|oci)://[^\s]+$"
 _IMAGE = r"^$|^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$"
 
 
-class SklearnIris(Values):
-    enabled: bool = Field(True, description="Deploy the KServe InferenceService sklearn-iris.")
-    storage_uri: str = Field(
+def _sample(name: str, enabled: bool, what: str, uri: tuple[str, str, str]) -> type[Values]:
+    """A toggleable sample: on/off and where its model is (key as in the CR, default, help)."""
+    key, default, help_ = uri
+    fields: dict[str, Any] = {
+        "enabled": (bool, Field(enabled, description=f"Deploy {what}.")),
+        key: (str, Field(default, pattern=_URI, description=help_)),
+    }
+    return create_model(name, __base__=Values, **fields)
+
+
+SklearnIris = _sample(
+    "SklearnIris",
+    True,
+    "the KServe InferenceService sklearn-iris (v2 protocol)",
+    (
+        "storage_uri",
         "gs://kfserving-examples/models/sklearn/1.0/model",
-        pattern=_URI,
-        description="Where the model is: gs://, s3://, https:// or pvc://<claim>/<path>.",
-    )
-
-
-class SeldonIris(Values):
-    enabled: bool = Field(False, description="Deploy the SeldonDeployment iris-model.")
-    model_uri: str = Field(
+        "Where the model is: gs://, s3://, https:// or pvc://<claim>/<path>.",
+    ),
+)
+SeldonIris = _sample(
+    "SeldonIris",
+    False,
+    "the SeldonDeployment iris-model (on where the environment enables Seldon)",
+    (
+        "model_uri",
         "gs://seldon-models/v1.17.0-dev/sklearn/iris",
-        pattern=_URI,
-        description="Where the scikit-learn model is (SKLEARN_SERVER reads it at start).",
-    )
+        "Where the scikit-learn model is (SKLEARN_SERVER loads it at start).",
+    ),
+)
 
 
-class Quantities(Values):
-    cpu: str = Field("100m", description="CPU (cores or millicores).")
-    memory: str = Field("256Mi", description="Memory.")
-
-
-class Resources(Values):
-    requests: Quantities = Field(default_factory=Quantities, description="Requested per pod.")
-    limits: Quantities = Field(
-        default_factory=lambda: Quantities(cpu="1", memory="1Gi"), description="Limit per pod."
-    )
+Resources = resources("ServerResources", requests=("100m", "256Mi"), limits=("1", "1Gi"))
 
 
 class PlainServer(Values):
@@ -66,7 +72,9 @@ class PlainServer(Values):
     image: str = Field("", pattern=_IMAGE, description="Your model server image (required).")
     replicas: int = Field(1, ge=1, description="Pods behind the Service.")
     container_port: int = Field(8080, ge=1, le=65535, description="Port the server listens on.")
-    resources: Resources = Field(default_factory=Resources, description="Container resources.")
+    resources: Resources = Field(  # type: ignore[valid-type]
+        default_factory=Resources, description="Container resources."
+    )
 
     @model_validator(mode="after")
     def _image_when_enabled(self) -> Self:
@@ -76,10 +84,12 @@ class PlainServer(Values):
 
 
 class ModelsValues(Values):
-    sklearn_iris: SklearnIris = Field(
+    sklearn_iris: SklearnIris = Field(  # type: ignore[valid-type]
         default_factory=SklearnIris, description="KServe sample (v2 protocol)."
     )
-    seldon_iris: SeldonIris = Field(default_factory=SeldonIris, description="Seldon sample.")
+    seldon_iris: SeldonIris = Field(  # type: ignore[valid-type]
+        default_factory=SeldonIris, description="Seldon sample."
+    )
     plain_server: PlainServer = Field(
         default_factory=PlainServer, description="Plain Deployment + LoadBalancer Service."
     )
@@ -130,7 +140,10 @@ class Models(Construct):
         sdep.add_json_patch(
             JsonPatch.add(
                 "/spec",
-                {"name": "iris", "predictors": [{"name": "default", "replicas": 1, "graph": graph}]},
+                {
+                    "name": "iris",
+                    "predictors": [{"name": "default", "replicas": 1, "graph": graph}],
+                },
             )
         )
         only_if(sdep, "seldonIris.enabled")

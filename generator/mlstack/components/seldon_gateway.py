@@ -17,9 +17,9 @@ from pydantic import Field
 
 from mlstack.components import seldon_core_operator as seldon
 from mlstack.environments import Environment
+from mlstack.errors import UserError
 from mlstack.ingress import ingress
 from mlstack.lib.component import Component
-from mlstack.errors import UserError
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 

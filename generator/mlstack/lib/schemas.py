@@ -63,7 +63,7 @@ def _with_object_meta(schema: dict[str, Any]) -> dict[str, Any]:
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         return schema
-    meta = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}
+    meta: dict[str, Any] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}
     meta["metadata"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     return {**schema, "properties": {**meta, **properties}}
 
