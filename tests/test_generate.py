@@ -76,16 +76,22 @@ def test_failing_generate_leaves_charts_untouched(
     assert _tree(charts_copy) == before
 
 
-def test_changed_default_without_bump_fails(
-    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _pool_renamed() -> Component:
+    """metallb-pool whose default pool name changed (a chart content change)."""
+
     class Pool(metallb_pool.Pool):
         name: str = Field("other-pool", description="IPAddressPool name.")
 
     class Changed(metallb_pool.MetallbPoolValues):
         pool: Pool = Field(default_factory=Pool, description="The address pool.")
 
-    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+    return Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+
+
+def test_changed_default_without_bump_fails(
+    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changed = _pool_renamed()
     monkeypatch.setattr(registry, "COMPONENTS", replacing(changed))
     before = _tree(charts_copy)
     with pytest.raises(UserError, match="chart metallb-pool changed but its version is still"):
@@ -107,13 +113,7 @@ def test_bump_then_generate_passes(
     assert releases.semver(new) > releases.semver(old)
     assert "Default pool renamed" in data.read_text()
 
-    class Pool(metallb_pool.Pool):
-        name: str = Field("other-pool", description="IPAddressPool name.")
-
-    class Changed(metallb_pool.MetallbPoolValues):
-        pool: Pool = Field(default_factory=Pool, description="The address pool.")
-
-    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+    changed = _pool_renamed()
     monkeypatch.setattr(registry, "COMPONENTS", replacing(changed))
     assert generate.generate(charts_copy, None) == ["metallb-pool"]
     meta = yaml.safe_load((charts_copy / "metallb-pool" / "Chart.yaml").read_text())
