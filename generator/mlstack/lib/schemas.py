@@ -9,6 +9,7 @@ release URLs. A missing directory is an error, never a silent skip.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
 
 DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
+#: libyaml's safe loader when PyYAML has it: Istio's CRDs alone are ~0.9 MB of YAML, which
+#: the pure-Python loader needs seconds for on every render.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ENV_VAR = "MLSTACK_SCHEMA_DIR"
 
 
@@ -86,7 +90,7 @@ def upstream_crds(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
         for path in sorted(folder.glob("*.yaml")):
             docs.extend(
                 d
-                for d in yaml.safe_load_all(path.read_text())
+                for d in yaml.load_all(path.read_text(), Loader=_LOADER)
                 if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
             )
     return crd_schemas(docs)
@@ -105,5 +109,5 @@ def upstream_values(
         # Nothing to validate against; the defaults are not read (some upstream values
         # files are templates themselves, e.g. knative-operator's `tag: {{ tag }}`).
         return {}, None
-    defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
-    return defaults, yaml.safe_load(schema_path.read_text())
+    defaults = yaml.load((folder / "values.yaml").read_text(), Loader=_LOADER) or {}
+    return defaults, json.loads(schema_path.read_text())
