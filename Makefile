@@ -40,11 +40,11 @@ schemas: setup ## make sure upstream schemas exist (downloads into .cache/ when 
 generate: setup ## write every chart under charts/ (atomic, deterministic)
 	@$(MLSTACK) generate
 
-render: generate schemas ## render + validate every release of ENV (default k3d) into build/ENV/
-	@$(MLSTACK) render --env $(ENV)
+render: setup schemas ## generate, then render + validate every release of ENV (default k3d) into build/ENV/
+	@$(MLSTACK) render --generate --env $(ENV)
 
-render-all: generate schemas ## render every environment
-	@for env in $$($(MLSTACK) envs --names); do $(MLSTACK) render --env $$env; done
+render-all: setup schemas ## generate, then render every environment
+	@$(MLSTACK) render --generate --env all
 
 test: setup schemas ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q
