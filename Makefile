@@ -18,7 +18,19 @@ export MLSTACK_SCHEMA_DIR
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean
+# GitOps: GITOPS_REPO is where gitops-sync pushes (URL or local path); GITOPS_URL is what
+# Argo CD and Flux pull from (defaults to GITOPS_REPO); REVISION is what they follow.
+GITOPS_REPO ?=
+GITOPS_URL ?= $(GITOPS_REPO)
+GITOPS_PATH ?= mlstack
+GITOPS_CHECKOUT ?=
+BRANCH ?= main
+REVISION ?= $(BRANCH)
+OUT ?= build/gitops
+GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
+
+.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
+	gitops gitops-sync package publish
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,6 +81,19 @@ deps: setup ## download upstream charts of wrapper charts (needs network)
 
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
+
+gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://...
+	@$(MLSTACK) gitops $(GITOPS_FLAGS) --out "$(OUT)"
+
+gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]
+	@$(MLSTACK) gitops-sync $(GITOPS_FLAGS) --repo "$(GITOPS_REPO)" --branch "$(BRANCH)" \
+	  $(if $(GITOPS_CHECKOUT),--checkout "$(GITOPS_CHECKOUT)")
+
+package: generate ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
+	@$(MLSTACK) package --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
+
+publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
+	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
 
 envs: setup ## print the environment x component matrix
 	@$(MLSTACK) envs
