@@ -11,6 +11,7 @@ succeeded. `publish` pushes every archive with `helm push` (OCI), or prints the 
 from __future__ import annotations
 
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -79,6 +80,15 @@ def package(
     charts_dir: Path = CHARTS_DIR, dist: Path = DIST_DIR, url: str | None = None
 ) -> list[Packaged]:
     """Package every packageable chart into `dist/` (replaced as a whole) with index.yaml."""
+    if dist.exists():
+        foreign = sorted(
+            p.name for p in dist.iterdir() if p.suffix != ".tgz" and p.name != "index.yaml"
+        )
+        if foreign:
+            raise UserError(
+                f"{dist} holds {foreign[0]}, which package did not write: use an empty or "
+                "dedicated --dist directory (package replaces it)"
+            )
     dist.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dist.", dir=dist.parent))
     try:
@@ -147,6 +157,6 @@ def main(charts_dir: Path, dist: Path, url: str | None, strict: bool) -> int:
     print(table(results, time.perf_counter() - started, dist))
     skipped = [r.chart for r in results if r.skipped]
     if skipped and strict:
-        print(f"error: STRICT=1 and skipped: {', '.join(skipped)}", flush=True)
+        print(f"error: STRICT=1 and skipped: {', '.join(skipped)}", file=sys.stderr)
         return 1
     return 0
