@@ -150,6 +150,15 @@ def test_values_files_resolve_inside_the_layout(
     assert release["spec"]["chart"]["spec"]["chart"] == "./" + chart_path
 
 
+def test_invalid_values_stop_generation(tmp_path: Path, schema_dir: Path) -> None:
+    values = tmp_path / "values"
+    shutil.copytree(REPO_ROOT / "values", values)
+    (values / "k3d" / "generated").mkdir(exist_ok=True)
+    (values / "k3d" / "generated" / "metallb-pool.yaml").write_text("pool:\n  autoAssign: 3\n")
+    with pytest.raises(UserError, match=r"generated/metallb-pool.yaml: pool.autoAssign"):
+        plan.tree(environments.get("k3d"), _settings(), schema_dir, values_dir=values)
+
+
 def test_output_is_deterministic(schema_dir: Path) -> None:
     env = environments.get("k3d")
     first = plan.tree(env, _settings(), schema_dir).files

@@ -76,6 +76,9 @@ def test_offline_packages_glue_and_names_skipped_wrappers(
             assert result.archive.exists()
             shown = helm.run(["show", "chart", str(result.archive)])
             assert yaml.safe_load(shown.stdout)["version"] == meta["version"]
+            with tarfile.open(result.archive) as tar:  # the changelog ships with the chart
+                changelog = tar.extractfile(f"{name}/CHANGELOG.md")
+                assert changelog and f"## {meta['version']}" in changelog.read().decode()
     assert (
         results["metallb"].skipped == "dependency metallb-0.16.1 not downloaded (run `make deps`)"
     )
@@ -87,7 +90,7 @@ def test_dist_with_other_files_is_left_alone(charts_copy: Path, tmp_path: Path) 
     dist = tmp_path / "dist"
     dist.mkdir()
     (dist / "notes.md").write_text("mine\n")
-    with pytest.raises(UserError, match="notes.md, which package did not write"):
+    with pytest.raises(UserError, match=r"notes\.md, which package did not write"):
         package.package(charts_copy, dist)
     assert [p.name for p in dist.iterdir()] == ["notes.md"]
 

@@ -236,8 +236,18 @@ def tree(
     """Charts, values and both tools' manifests for `env`, validated before returning."""
     from mlstack.gitops import argocd, flux
 
+    from mlstack import render
+
     started = time.perf_counter()
     plan = releases(env, charts_dir, values_dir)
+    # Values that would fail on the cluster must fail here, before they reach the repo.
+    known = registry.by_id()
+    bad = render.check_stray_files(env, values_dir)
+    for release in plan:
+        sources = [values_dir / env.name / rel for rel in release.values_files]
+        bad += render.check_values(known[release.id], sources, charts_dir)
+    if bad:
+        raise UserError("\n".join(bad))
     files: dict[str, str] = {}
     for component in registry.COMPONENTS:
         for rel, text in chart_files(charts_dir / component.id).items():
