@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -43,10 +44,10 @@ def chart_dirs(charts_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
-def missing_dependencies(chart_dir: Path, meta: dict[str, object]) -> list[str]:
+def missing_dependencies(chart_dir: Path, meta: dict[str, Any]) -> list[str]:
     """`name-version` of each dependency that is not in the chart's charts/ folder."""
     missing = []
-    for dep in meta.get("dependencies") or []:  # type: ignore[attr-defined]
+    for dep in meta.get("dependencies") or []:
         name, version = dep["name"], str(dep["version"])
         archive = chart_dir / "charts" / f"{name}-{version}.tgz"
         unpacked = chart_dir / "charts" / name / "Chart.yaml"
@@ -55,14 +56,14 @@ def missing_dependencies(chart_dir: Path, meta: dict[str, object]) -> list[str]:
     return missing
 
 
-def _read_meta(chart_dir: Path) -> dict[str, object]:
+def _read_meta(chart_dir: Path) -> dict[str, Any]:
     meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     if not isinstance(meta, dict) or "version" not in meta:
         raise UserError(f"{chart_dir / 'Chart.yaml'}: no version: run `make generate`")
     return meta
 
 
-def package_one(chart_dir: Path, meta: dict[str, object], dest: Path) -> Path:
+def package_one(chart_dir: Path, meta: dict[str, Any], dest: Path) -> Path:
     proc = helm.run(["package", str(chart_dir), "--destination", str(dest)])
     expected = dest / f"{meta['name']}-{meta['version']}.tgz"
     if proc.returncode != 0 or not expected.exists():

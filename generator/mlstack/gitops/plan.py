@@ -234,9 +234,8 @@ def tree(
     values_dir: Path = VALUES_DIR,
 ) -> Tree:
     """Charts, values and both tools' manifests for `env`, validated before returning."""
-    from mlstack.gitops import argocd, flux
-
     from mlstack import render
+    from mlstack.gitops import argocd, flux
 
     started = time.perf_counter()
     plan = releases(env, charts_dir, values_dir)
