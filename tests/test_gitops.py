@@ -139,8 +139,8 @@ def test_values_files_resolve_inside_the_layout(
         posixpath.normpath(posixpath.join(chart_path, f))
         for f in app["spec"]["source"]["helm"]["valueFiles"]
     ]
-    want = [plan.Settings.at(_settings(layout), "values", "k3d", f) for f in plan.VALUES_LAYERS]
-    want = [w.format(id="metallb-pool") for w in want]
+    layers = ("generated/metallb-pool.yaml", "metallb-pool.yaml")
+    want = [_settings(layout).at("values", "k3d", f) for f in layers]
     assert resolved == want  # generated first, hand-written last (it wins)
     assert all(p in tree.files for p in resolved)
     release = next(r for r in _docs(tree, "HelmRelease") if r["metadata"]["name"] == "metallb-pool")

@@ -8,8 +8,8 @@ Every fact is derived, never typed twice:
   apply (CRDs exceed the client-side annotation limit) and CRD replacement on upgrade;
 - uses earlier CRDs: a release with `needs`, or whose own objects are custom resources.
   Their dry run would fail until the earlier release's CRDs exist;
-- values: chart defaults, then `values/<env>/generated/<id>.yaml`, then
-  `values/<env>/<id>.yaml`, each only when the file exists.
+- values: chart defaults, then the files `render.values_files` lists (derived
+  `values/<env>/generated/<id>.yaml`, then hand-written `values/<env>/<id>.yaml`).
 
 Layout inside the GitOps repository, under the configurable `path`:
 `charts/<id>/` (every chart), `values/<env>/` (the env's values files) and
@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, registry, versions
+from mlstack import REPO_ROOT, registry, render, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib import chartgen, schemas, validate
@@ -34,8 +34,6 @@ from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
 VALUES_DIR = REPO_ROOT / "values"
-#: Values files layered over the chart defaults, lowest precedence first.
-VALUES_LAYERS = ("generated/{id}.yaml", "{id}.yaml")
 #: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for.
 CRD_FOLDERS = (
     "argo-cd-3.5.1",
@@ -152,7 +150,7 @@ def release_facts(
         for api, kind in objects
         if kind != "CustomResourceDefinition"
     )
-    layers = (layer.format(id=component.id) for layer in VALUES_LAYERS)
+    layers = render.values_files(env, component, values_dir)  # the one layering rule
     return Release(
         id=component.id,
         namespace=component.namespace,
@@ -162,7 +160,7 @@ def release_facts(
         needs=tuple(n for n in component.needs if n in env.components),
         crd_bearing=own_crds or upstream_crds,
         uses_crds=bool(component.needs) or custom,
-        values_files=tuple(rel for rel in layers if (values_dir / env.name / rel).exists()),
+        values_files=tuple(str(p.relative_to(values_dir / env.name)) for p in layers),
     )
 
 
@@ -234,7 +232,6 @@ def tree(
     values_dir: Path = VALUES_DIR,
 ) -> Tree:
     """Charts, values and both tools' manifests for `env`, validated before returning."""
-    from mlstack import render
     from mlstack.gitops import argocd, flux
 
     started = time.perf_counter()
