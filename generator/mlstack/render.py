@@ -11,6 +11,7 @@ is reported as such and its pass-through values are checked against the upstream
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,12 +44,24 @@ class Result:
         return not self.problems
 
 
+#: Values layers under values/<env>/, lowest first; chart defaults sit below them all.
+#: `generated/` holds per-env values derived by the generator, the top level the hand-written
+#: overrides, and `local/` (git-ignored) what cluster detection found on this machine.
+LAYERS = ("generated", ".", "local")
+
+
 def values_files(
-    env: Environment, component: Component, values_dir: Path = VALUES_DIR
+    env: Environment, component: Component, values_dir: Path = VALUES_DIR, *, local: bool = False
 ) -> list[Path]:
-    """The committed per-env overrides of a release (chart defaults come first, implicitly)."""
-    path = values_dir / env.name / f"{component.id}.yaml"
-    return [path] if path.exists() else []
+    """The values files of a release in the order Helm layers them (later files win).
+
+    The one place the layering is decided; render, lint, install and the tests all call it.
+    `local=True` adds the machine-specific overlay: install uses it, while render and the
+    golden files stay reproducible without it.
+    """
+    layers = LAYERS if local else LAYERS[:-1]
+    paths = [values_dir / env.name / layer / f"{component.id}.yaml" for layer in layers]
+    return [Path(os.path.normpath(p)) for p in paths if p.exists()]
 
 
 def load_values(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from constructs import Construct
 
 from mlstack.lib.model import Values
+from mlstack.lib.samples import Sample
 
 CONDITION_KEY = "mlstack:if"
 
@@ -45,6 +46,8 @@ class Component:
     #: releases that must be installed (and ready) before this one.
     needs: tuple[str, ...] = ()
     keywords: tuple[str, ...] = field(default=())
+    #: sample models this release installs, called by `make smoke`.
+    samples: tuple[Sample, ...] = ()
 
     @property
     def kind(self) -> str:
