@@ -159,7 +159,9 @@ def create(env_name: str, dry_run: bool = False, values_dir: Path = VALUES_DIR) 
         print(f"cluster {env.name}: needs {', '.join(TOOLS[env.name])} (not checked in dry run)")
         runner.run(create_command(spec))
         if wants_pool:
-            print(f"then: detect the MetalLB range and write {overlay.relative_to(values_dir.parent)}")
+            print(
+                f"then: detect the MetalLB range and write {overlay.relative_to(values_dir.parent)}"
+            )
         print(f"kube context: {spec.context or '(written by eksctl)'}")
         return 0
     require(TOOLS[env.name], f"make cluster-{env.name}")

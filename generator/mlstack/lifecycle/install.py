@@ -78,10 +78,13 @@ class Installer:
                     print(f"{prefix}: ok {gate.describe()} ({elapsed:.0f}s)")
                     break
                 if verdict.detail != shown or time.monotonic() - shown_at > REPEAT_SECONDS:
-                    print(f"{prefix}: waiting for {gate.describe()}: {verdict.detail} ({elapsed:.0f}s)")
+                    state = f"{verdict.detail} ({elapsed:.0f}s)"
+                    print(f"{prefix}: waiting for {gate.describe()}: {state}")
                     shown, shown_at = verdict.detail, time.monotonic()
                 if time.monotonic() > deadline:
-                    raise _GateTimeout(f"{gate.describe()} not reached in {self.timeout} ({verdict.detail})")
+                    raise _GateTimeout(
+                        f"{gate.describe()} not reached in {self.timeout} ({verdict.detail})"
+                    )
                 time.sleep(POLL_SECONDS)
 
     def install(self, i: int, n: int, step: plan.Step) -> None:
@@ -92,12 +95,25 @@ class Installer:
             print(f"{prefix}: fetching the upstream chart")
             self.helm(build, echo=True)
         listing = json.loads(
-            self.helm(["helm", "list", "-n", step.namespace, "-o", "json", "--filter", f"^{step.release}$"]).stdout
+            self.helm(
+                [
+                    "helm",
+                    "list",
+                    "-n",
+                    step.namespace,
+                    "-o",
+                    "json",
+                    "--filter",
+                    f"^{step.release}$",
+                ]
+            ).stdout
             or "[]"
         )
         values = None
         if listing:
-            out = self.helm(["helm", "get", "values", step.release, "-n", step.namespace, "-o", "json"]).stdout
+            out = self.helm(
+                ["helm", "get", "values", step.release, "-n", step.namespace, "-o", "json"]
+            ).stdout
             values = json.loads(out or "null")
         changed = not plan.up_to_date(listing, values, step)
         if changed:
@@ -110,7 +126,10 @@ class Installer:
             print(f"{prefix}: up to date (chart {step.chart_version}, same values); checking gates")
         objects = self.manifest(step)
         gates = readiness.gates(objects, step.namespace, self.has_conditions_in(objects))
-        print(f"{prefix}: {len(gates)} gate(s)" + (f": {', '.join(g.describe() for g in gates)}" if gates else ""))
+        print(
+            f"{prefix}: {len(gates)} gate(s)"
+            + (f": {', '.join(g.describe() for g in gates)}" if gates else "")
+        )
         try:
             self.wait(prefix, gates, started)
         except _GateTimeout as err:
@@ -122,7 +141,10 @@ class Installer:
         undo = "nothing to roll back (this run did not change it)"
         if changed:
             history = json.loads(
-                self.helm(["helm", "history", step.release, "-n", step.namespace, "-o", "json"], check=False).stdout
+                self.helm(
+                    ["helm", "history", step.release, "-n", step.namespace, "-o", "json"],
+                    check=False,
+                ).stdout
                 or "[]"
             )
             cmd = plan.rollback(history, step) if history else None
@@ -165,5 +187,6 @@ def main(
     installer = Installer(kube, timeout)
     for i, step in enumerate(the_plan.steps, first):
         installer.install(i, n, step)
-    print(f"install-platform {env.name}: done in {time.monotonic() - began:.0f}s; next: make smoke ENV={env.name}")
+    took = time.monotonic() - began
+    print(f"install-platform {env.name}: done in {took:.0f}s; next: make smoke ENV={env.name}")
     return 0

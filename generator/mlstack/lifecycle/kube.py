@@ -65,7 +65,7 @@ class Kube:
                 return None
             raise
 
-    def list(
+    def items(
         self, api_version: str, kind: str, namespace: str | None = None, selector: str = ""
     ) -> list[Obj]:
         resource = self._resource(api_version, kind)
@@ -92,14 +92,14 @@ class Kube:
     def crd(self, api_version: str, kind: str) -> Obj | None:
         """The CRD serving a custom kind (found by group and kind)."""
         group = api_version.rsplit("/", 1)[0]
-        for crd in self.list("apiextensions.k8s.io/v1", "CustomResourceDefinition"):
+        for crd in self.items("apiextensions.k8s.io/v1", "CustomResourceDefinition"):
             spec = crd.get("spec") or {}
             if spec.get("group") == group and (spec.get("names") or {}).get("kind") == kind:
                 return crd
         return None
 
     def endpoint_slices(self, namespace: str, service: str) -> list[Obj]:
-        return self.list(
+        return self.items(
             "discovery.k8s.io/v1",
             "EndpointSlice",
             namespace,
@@ -107,4 +107,4 @@ class Kube:
         )
 
     def events(self, namespace: str) -> list[Obj]:
-        return self.list("v1", "Event", namespace)
+        return self.items("v1", "Event", namespace)

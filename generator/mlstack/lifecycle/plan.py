@@ -48,7 +48,11 @@ class Step:
 
     def dependency_build(self) -> list[str] | None:
         """Wrapper charts fetch their pinned upstream chart (from Chart.lock) first."""
-        return ["helm", "dependency", "build", str(self.chart)] if self.component.dependencies else None
+        return (
+            ["helm", "dependency", "build", str(self.chart)]
+            if self.component.dependencies
+            else None
+        )
 
     def upgrade(self, timeout: str = DEFAULT_TIMEOUT) -> list[str]:
         args = ["helm", "upgrade", "--install", self.release, str(self.chart)]
@@ -152,7 +156,8 @@ def last_event(events: list[dict[str, Any]]) -> str:
     event = max(warnings or events, key=_when)
     obj = event.get("involvedObject") or event.get("regarding") or {}
     message = " ".join(str(event.get("message") or event.get("note") or "").split())
-    return f"{event.get('type', '')} {event.get('reason', '')} {obj.get('kind', '?')}/{obj.get('name', '?')}: {message}".strip()
+    what = f"{obj.get('kind', '?')}/{obj.get('name', '?')}"
+    return f"{event.get('type', '')} {event.get('reason', '')} {what}: {message}".strip()
 
 
 _DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)

@@ -55,7 +55,7 @@ class Gate:
             "established": f"{self.ref} Established",
             "available": f"{self.ref} available",
             "rolled-out": f"{self.ref} rolled out",
-            "endpoints": f"webhook Service {self.ref.namespace}/{self.ref.name} has a ready endpoint",
+            "endpoints": f"webhook {self.ref} has a ready endpoint",
             "ready": f"{self.ref} Ready",
         }[self.what]
 
@@ -245,7 +245,10 @@ def helm_owned(objects: Iterable[Obj], releases: set[tuple[str, str]]) -> list[R
     found = []
     for obj in objects:
         notes = (obj.get("metadata") or {}).get("annotations") or {}
-        owner = (notes.get("meta.helm.sh/release-name"), notes.get("meta.helm.sh/release-namespace"))
+        owner = (
+            notes.get("meta.helm.sh/release-name"),
+            notes.get("meta.helm.sh/release-namespace"),
+        )
         if owner in releases:
             found.append(ref_of(obj, None))
     return found

@@ -28,7 +28,9 @@ INSTALL_HINTS = {
 }
 
 
-def missing_tools(tools: Sequence[str], which: Callable[[str], str | None] = shutil.which) -> list[str]:
+def missing_tools(
+    tools: Sequence[str], which: Callable[[str], str | None] = shutil.which
+) -> list[str]:
     """One line per tool that is not on PATH (`which` is injectable for tests)."""
     return [
         f"{tool} not found on PATH: install it ({INSTALL_HINTS.get(tool, 'see its docs')})"

@@ -54,7 +54,9 @@ def samples(env: Environment) -> list[Sample]:
 def request_for(sample: Sample) -> Request:
     if sample.protocol == "kserve-v2":
         body: dict[str, Any] = {
-            "inputs": [{"name": "input-0", "shape": [len(IRIS), 4], "datatype": "FP32", "data": IRIS}]
+            "inputs": [
+                {"name": "input-0", "shape": [len(IRIS), 4], "datatype": "FP32", "data": IRIS}
+            ]
         }
     elif sample.protocol == "seldon":
         body = {"data": {"ndarray": IRIS}}
@@ -93,7 +95,7 @@ def check_response(protocol: str, status: int, payload: Any) -> list[str]:
         outputs = payload.get("outputs")
         if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
             return ["no `outputs` list (KServe v2 inference response)"]
-        predictions = _flat(outputs[0].get("data"))
+        predictions: Any = _flat(outputs[0].get("data"))
     elif protocol == "seldon":
         data = payload.get("data")
         predictions = data.get("ndarray") if isinstance(data, dict) else None
@@ -129,9 +131,10 @@ def ingress_address(
         address = entry.get("ip") or entry.get("hostname")
         if address:
             return str(address), f"LoadBalancer address of {ingress}"
+    source = "the MetalLB pool" if env.load_balancer == "metallb" else "the AWS load balancer"
     raise UserError(
-        f"Service {ingress} has no load-balancer address yet: check the load balancer "
-        f"({'MetalLB pool' if env.load_balancer == 'metallb' else 'AWS controller'}) or set INGRESS=host:port"
+        f"Service {ingress} has no load-balancer address yet: check {source} "
+        "or set INGRESS=host:port"
     )
 
 
@@ -155,7 +158,9 @@ def post(address: str, request: Request, timeout: float = 30.0) -> tuple[int, An
         return status, None
 
 
-def main(env_name: str, *, dry_run: bool = False, ingress: str | None = None, timeout: str = "5m") -> int:
+def main(
+    env_name: str, *, dry_run: bool = False, ingress: str | None = None, timeout: str = "5m"
+) -> int:
     env = environments.get(env_name)
     wanted = samples(env)
     if not wanted:
@@ -165,7 +170,8 @@ def main(env_name: str, *, dry_run: bool = False, ingress: str | None = None, ti
     if dry_run:
         for r in requests:
             where = ingress or f"<address of {r.sample.ingress}>"
-            print(f"{r.sample.name} ({r.sample.protocol}): wait for {r.sample.kind} {r.sample.namespace}/{r.sample.name}")
+            target = f"{r.sample.kind} {r.sample.namespace}/{r.sample.name}"
+            print(f"{r.sample.name} ({r.sample.protocol}): wait for {target}")
             print(f"  $ {r.curl(where)}")
         return 0
     from mlstack.lifecycle.kube import Kube
@@ -179,7 +185,9 @@ def main(env_name: str, *, dry_run: bool = False, ingress: str | None = None, ti
         gate = readiness.Gate(gate_kind, readiness.Ref(s.api_version, s.kind, s.name, s.namespace))
         while not (verdict := readiness.evaluate(gate, kube.get(gate.ref))).done:
             if time.monotonic() > deadline:
-                raise UserError(f"smoke: {gate.describe()} not reached in {timeout}: {verdict.detail}")
+                raise UserError(
+                    f"smoke: {gate.describe()} not reached in {timeout}: {verdict.detail}"
+                )
             time.sleep(2)
         address, how = ingress or "", "INGRESS"
         if not ingress:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import time
+
 import yaml
 
-from mlstack import environments, render
+from mlstack import environments
 from mlstack.errors import UserError
 from mlstack.lib import helm
 from mlstack.lifecycle import plan, readiness
@@ -42,8 +43,10 @@ def describe(env: environments.Environment, purge: bool, timeout: str) -> list[s
     n = len(releases)
     lines = [f"uninstall-platform {env.name}: {n} release(s), reverse install order"]
     for i, c in enumerate(releases, 1):
-        lines.append(f"[{i}/{n}] {c.id}: delete the custom resources in its manifest and wait for them")
-        lines.append(f"  then: delete webhook configurations served by its Services")
+        lines.append(
+            f"[{i}/{n}] {c.id}: delete the custom resources in its manifest and wait for them"
+        )
+        lines.append("  then: delete webhook configurations served by its Services")
         lines.append(f"  $ {display(uninstall_command(c.id, c.namespace, timeout))}")
     lines.append(
         "then: delete the CRDs these releases brought (PURGE=1)"
@@ -65,7 +68,13 @@ def _wait_gone(kube: Kube, refs: list[readiness.Ref], timeout: str, prefix: str)
             time.sleep(2)
 
 
-def main(env_name: str, *, dry_run: bool = False, purge: bool = False, timeout: str = plan.DEFAULT_TIMEOUT) -> int:
+def main(
+    env_name: str,
+    *,
+    dry_run: bool = False,
+    purge: bool = False,
+    timeout: str = plan.DEFAULT_TIMEOUT,
+) -> int:
     env = environments.get(env_name)
     plan.seconds(timeout)
     if dry_run:
@@ -75,7 +84,10 @@ def main(env_name: str, *, dry_run: bool = False, purge: bool = False, timeout: 
     kube = Kube()
     runner = Runner()
     releases = list(reversed(plan.enabled(env)))
-    installed = {r["name"]: r for r in json.loads(runner.query([helm_bin, "list", "-A", "-o", "json"]).stdout or "[]")}
+    installed = {
+        r["name"]: r
+        for r in json.loads(runner.query([helm_bin, "list", "-A", "-o", "json"]).stdout or "[]")
+    }
     n = len(releases)
     print(f"uninstall-platform {env.name}: {n} release(s) from kube context {kube.context}")
     for i, c in enumerate(releases, 1):
@@ -85,11 +97,7 @@ def main(env_name: str, *, dry_run: bool = False, purge: bool = False, timeout: 
             continue
         out = runner.query([helm_bin, "get", "manifest", c.id, "-n", c.namespace]).stdout
         objects = [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
-        custom = [
-            readiness.ref_of(o, c.namespace)
-            for o in objects
-            if readiness.is_custom(o)
-        ]
+        custom = [readiness.ref_of(o, c.namespace) for o in objects if readiness.is_custom(o)]
         for ref in custom:
             if kube.delete(ref):
                 print(f"{prefix}: deleted {ref}")
@@ -100,9 +108,7 @@ def main(env_name: str, *, dry_run: bool = False, purge: bool = False, timeout: 
             if o.get("kind") == "Service"
         }
         configs = [
-            cfg
-            for kind in sorted(readiness.WEBHOOK_KINDS)
-            for cfg in kube.list(WEBHOOK_API, kind)
+            cfg for kind in sorted(readiness.WEBHOOK_KINDS) for cfg in kube.items(WEBHOOK_API, kind)
         ]
         for ref in readiness.webhooks_served_by(configs, services, exclusive_namespaces(env, c.id)):
             if kube.delete(ref):
@@ -112,12 +118,15 @@ def main(env_name: str, *, dry_run: bool = False, purge: bool = False, timeout: 
         runner.query([helm_bin, *cmd[1:]])
         print(f"{prefix}: uninstalled")
     owners = {(c.id, c.namespace) for c in releases}
-    crds = readiness.helm_owned(kube.list("apiextensions.k8s.io/v1", "CustomResourceDefinition"), owners)
+    crds = readiness.helm_owned(
+        kube.items("apiextensions.k8s.io/v1", "CustomResourceDefinition"), owners
+    )
     if purge:
         for ref in crds:
             if kube.delete(ref):
                 print(f"purge: deleted {ref}")
     elif crds:
-        print(f"kept {len(crds)} CRD(s): make uninstall-platform ENV={env.name} PURGE=1 deletes them")
+        print(
+            f"kept {len(crds)} CRD(s): make uninstall-platform ENV={env.name} PURGE=1 deletes them"
+        )
     return 0
-
