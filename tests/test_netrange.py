@@ -55,7 +55,11 @@ def test_tiny_and_ipv6_subnets_are_clear_errors() -> None:
 
 def _network(*configs: dict[str, str]) -> dict[str, object]:
     """The shape `docker network inspect` prints."""
-    return {"Name": "k3d-mlstack", "Driver": "bridge", "IPAM": {"Driver": "default", "Config": list(configs)}}
+    return {
+        "Name": "k3d-mlstack",
+        "Driver": "bridge",
+        "IPAM": {"Driver": "default", "Config": list(configs)},
+    }
 
 
 def test_docker_inspect_dual_stack_picks_ipv4() -> None:
@@ -97,7 +101,11 @@ def test_minikube_ip() -> None:
 
 
 def test_overlay_is_valid_values_for_the_pool(tmp_path: Path) -> None:
-    path = netrange.write_overlay(tmp_path, "k3d", "172.18.255.200-172.18.255.250", "docker network k3d-mlstack")
+    path = netrange.write_overlay(
+        tmp_path, "k3d", "172.18.255.200-172.18.255.250", "docker network k3d-mlstack"
+    )
     assert path == tmp_path / "k3d" / "local" / "metallb-pool.yaml"
-    assert yaml.safe_load(path.read_text()) == {"pool": {"addresses": ["172.18.255.200-172.18.255.250"]}}
+    assert yaml.safe_load(path.read_text()) == {
+        "pool": {"addresses": ["172.18.255.200-172.18.255.250"]}
+    }
     assert [p.name for p in path.parent.iterdir()] == ["metallb-pool.yaml"]

@@ -59,9 +59,17 @@ def test_values_layering_order(values: Path) -> None:
     (values / "k3d" / "generated").mkdir()
     (values / "k3d" / "generated" / "metallb-pool.yaml").write_text("l2:\n  enabled: true\n")
     (values / "k3d" / "local").mkdir()
-    (values / "k3d" / "local" / "metallb-pool.yaml").write_text("pool:\n  addresses: [10.9.0.0/28]\n")
-    layers = [str(p.relative_to(values)) for p in render.values_files(env, pool, values, local=True)]
-    assert layers == ["k3d/generated/metallb-pool.yaml", "k3d/metallb-pool.yaml", "k3d/local/metallb-pool.yaml"]
+    (values / "k3d" / "local" / "metallb-pool.yaml").write_text(
+        "pool:\n  addresses: [10.9.0.0/28]\n"
+    )
+    layers = [
+        str(p.relative_to(values)) for p in render.values_files(env, pool, values, local=True)
+    ]
+    assert layers == [
+        "k3d/generated/metallb-pool.yaml",
+        "k3d/metallb-pool.yaml",
+        "k3d/local/metallb-pool.yaml",
+    ]
     assert len(render.values_files(env, pool, values)) == 2  # render/golden never see local/
     step = plan.build(env, values_dir=values).steps[1]
     args = step.upgrade()
@@ -85,7 +93,9 @@ def test_from_resumes_and_rejects_unknown_release() -> None:
     assert [s.release for s in resumed.steps] == ["metallb-pool"]
     assert resumed.skipped == ("metallb",)
     assert plan.describe(resumed)[2].startswith("[2/2] metallb-pool")
-    with pytest.raises(UserError, match="FROM=istio is not a release of k3d: use one of metallb, metallb-pool"):
+    with pytest.raises(
+        UserError, match="FROM=istio is not a release of k3d: use one of metallb, metallb-pool"
+    ):
         plan.build(env, start="istio")
 
 
@@ -96,11 +106,17 @@ def _step() -> plan.Step:
 def _listing(status: str = "deployed", chart: str | None = None) -> list[dict[str, Any]]:
     """`helm list -o json` output."""
     step = _step()
-    return [{
-        "name": step.release, "namespace": step.namespace, "revision": "2",
-        "updated": "2026-10-01 10:00:00.000000 +0000 UTC", "status": status,
-        "chart": chart or f"{step.release}-{step.chart_version}", "app_version": "v0.16.1",
-    }]  # fmt: skip
+    return [
+        {
+            "name": step.release,
+            "namespace": step.namespace,
+            "revision": "2",
+            "updated": "2026-10-01 10:00:00.000000 +0000 UTC",
+            "status": status,
+            "chart": chart or f"{step.release}-{step.chart_version}",
+            "app_version": "v0.16.1",
+        }
+    ]
 
 
 def test_second_run_changes_nothing_when_up_to_date() -> None:
@@ -126,15 +142,23 @@ def test_rollback_targets_the_last_good_revision() -> None:
 
 def test_last_event_prefers_the_newest_warning() -> None:
     def event(kind: str, reason: str, when: str, message: str) -> dict[str, Any]:
-        return {"type": kind, "reason": reason, "lastTimestamp": when, "message": message,
-                "involvedObject": {"kind": "Pod", "name": "metallb-controller-7d9"}}  # fmt: skip
+        return {
+            "type": kind,
+            "reason": reason,
+            "lastTimestamp": when,
+            "message": message,
+            "involvedObject": {"kind": "Pod", "name": "metallb-controller-7d9"},
+        }
 
     events = [
         event("Warning", "FailedScheduling", "2026-10-01T10:00:00Z", "0/1 nodes are available"),
         event("Warning", "BackOff", "2026-10-01T10:02:00Z", "Back-off pulling image\n  quay.io/x"),
         event("Normal", "Scheduled", "2026-10-01T10:03:00Z", "Successfully assigned"),
     ]
-    assert plan.last_event(events) == "Warning BackOff Pod/metallb-controller-7d9: Back-off pulling image quay.io/x"
+    assert (
+        plan.last_event(events)
+        == "Warning BackOff Pod/metallb-controller-7d9: Back-off pulling image quay.io/x"
+    )
     assert plan.last_event([]) == ""
 
 
@@ -150,21 +174,33 @@ def test_keep_crds_post_renderer_through_real_helm(tmp_path: Path) -> None:
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-                 "names": {"kind": "Widget", "plural": "widgets"},
-                 "versions": [{"name": "v1", "served": True, "storage": True,
-                               "schema": {"openAPIV3Schema": {"type": "object"}}}]},
-    }  # fmt: skip
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                }
+            ],
+        },
+    }
     (chart / "templates" / "crd.yaml").write_text(yaml.safe_dump(crd))
     (chart / "templates" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  t: '{{ \"{{x}}\" }}'\n"
     )
     proc = subprocess.run(
         [helm.binary(), "template", "demo", str(chart), "--post-renderer", str(plan.KEEP_CRDS)],
-        capture_output=True, text=True, env={**os.environ, "MLSTACK_PYTHON": sys.executable},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLSTACK_PYTHON": sys.executable},
+    )
     assert proc.returncode == 0, proc.stderr
     docs = {d["kind"]: d for d in yaml.safe_load_all(proc.stdout) if d}
     assert docs["CustomResourceDefinition"]["metadata"]["annotations"] == {

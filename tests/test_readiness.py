@@ -39,9 +39,16 @@ def _manifest(schema_dir: Path) -> list[dict[str, Any]]:
             "kind": "ValidatingWebhookConfiguration",
             "metadata": {"name": "metallb-webhook-configuration"},
             "webhooks": [
-                {"name": f"{k}.metallb.io", "clientConfig": {"service": {
-                    "name": "metallb-webhook-service", "namespace": "metallb-system",
-                    "path": f"/validate-{k}"}}}  # fmt: skip
+                {
+                    "name": f"{k}.metallb.io",
+                    "clientConfig": {
+                        "service": {
+                            "name": "metallb-webhook-service",
+                            "namespace": "metallb-system",
+                            "path": f"/validate-{k}",
+                        }
+                    },
+                }
                 for k in ("ipaddresspoolvalidationwebhook", "l2advertisementvalidationwebhook")
             ],
         },
@@ -73,9 +80,15 @@ def _cond(kind: str, status: str, **extra: str) -> dict[str, str]:
 
 
 def test_crd_established() -> None:
-    crd: dict[str, Any] = {"kind": "CustomResourceDefinition", "status": {"conditions": [
-        _cond("NamesAccepted", "True", reason="NoConflicts"),
-        _cond("Established", "False", reason="Installing")]}}  # fmt: skip
+    crd: dict[str, Any] = {
+        "kind": "CustomResourceDefinition",
+        "status": {
+            "conditions": [
+                _cond("NamesAccepted", "True", reason="NoConflicts"),
+                _cond("Established", "False", reason="Installing"),
+            ]
+        },
+    }
     assert not readiness.crd_established(crd).done
     crd["status"]["conditions"][1] = _cond("Established", "True", reason="InitialNamesAccepted")
     assert readiness.crd_established(crd).done
@@ -83,7 +96,9 @@ def test_crd_established() -> None:
     assert "plural taken" in readiness.crd_established(conflict).detail
 
 
-def _deployment(available: int, updated: int, generation: int = 2, observed: int = 2) -> dict[str, Any]:
+def _deployment(
+    available: int, updated: int, generation: int = 2, observed: int = 2
+) -> dict[str, Any]:
     return {
         "kind": "Deployment",
         "metadata": {"name": "metallb-controller", "generation": generation},
@@ -95,7 +110,9 @@ def _deployment(available: int, updated: int, generation: int = 2, observed: int
             "readyReplicas": available,
             "availableReplicas": available,
             "conditions": [
-                _cond("Available", "True" if available else "False", reason="MinimumReplicasAvailable"),
+                _cond(
+                    "Available", "True" if available else "False", reason="MinimumReplicasAvailable"
+                ),
                 _cond("Progressing", "True", reason="NewReplicaSetAvailable"),
             ],
         },
@@ -109,15 +126,25 @@ def test_deployment_available() -> None:
     assert not stale.done and "not observed" in stale.detail
     stuck = _deployment(0, 1)
     stuck["status"]["conditions"][1] = _cond(
-        "Progressing", "False", reason="ProgressDeadlineExceeded", message='ReplicaSet "x" has timed out'
+        "Progressing",
+        "False",
+        reason="ProgressDeadlineExceeded",
+        message='ReplicaSet "x" has timed out',
     )
     assert "timed out" in readiness.deployment_available(stuck).detail
 
 
 def test_daemonset_rolled_out() -> None:
-    ds = {"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {
-        "desiredNumberScheduled": 1, "numberReady": 0, "updatedNumberScheduled": 1,
-        "observedGeneration": 1}}  # fmt: skip
+    ds = {
+        "kind": "DaemonSet",
+        "metadata": {"generation": 1},
+        "status": {
+            "desiredNumberScheduled": 1,
+            "numberReady": 0,
+            "updatedNumberScheduled": 1,
+            "observedGeneration": 1,
+        },
+    }
     assert not readiness.rolled_out(ds).done
     ds["status"]["numberReady"] = 1
     assert readiness.rolled_out(ds).done
@@ -155,9 +182,16 @@ def test_knative_serving_ready() -> None:
             "version": "1.23.0",
             "conditions": [
                 _cond("DependenciesInstalled", "True"),
-                _cond("DeploymentsAvailable", "False", reason="NotReady", message="Waiting on deployments: webhook"),
+                _cond(
+                    "DeploymentsAvailable",
+                    "False",
+                    reason="NotReady",
+                    message="Waiting on deployments: webhook",
+                ),
                 _cond("InstallSucceeded", "True"),
-                _cond("Ready", "False", reason="NotReady", message="Waiting on deployments: webhook"),
+                _cond(
+                    "Ready", "False", reason="NotReady", message="Waiting on deployments: webhook"
+                ),
                 _cond("VersionMigrationEligible", "True"),
             ],
         },
@@ -179,9 +213,14 @@ def test_evaluate_dispatches_and_handles_missing_objects() -> None:
 
 @pytest.mark.parametrize(
     ("api_version", "custom"),
-    [("v1", False), ("apps/v1", False), ("networking.k8s.io/v1", False),
-     ("metallb.io/v1beta1", True), ("gateway.networking.k8s.io/v1", True)],
-)  # fmt: skip
+    [
+        ("v1", False),
+        ("apps/v1", False),
+        ("networking.k8s.io/v1", False),
+        ("metallb.io/v1beta1", True),
+        ("gateway.networking.k8s.io/v1", True),
+    ],
+)
 def test_is_custom(api_version: str, custom: bool) -> None:
     assert readiness.is_custom({"apiVersion": api_version}) is custom
 
@@ -191,13 +230,20 @@ def _webhook_config(name: str, namespace: str, service: str) -> dict[str, Any]:
         "kind": "ValidatingWebhookConfiguration",
         "apiVersion": "admissionregistration.k8s.io/v1",
         "metadata": {"name": name},
-        "webhooks": [{"name": f"{name}.x", "clientConfig": {"service": {"namespace": namespace, "name": service}}}],
+        "webhooks": [
+            {
+                "name": f"{name}.x",
+                "clientConfig": {"service": {"namespace": namespace, "name": service}},
+            }
+        ],
     }
 
 
 def test_webhooks_to_delete_before_uninstall() -> None:
     configs = [
-        _webhook_config("metallb-webhook-configuration", "metallb-system", "metallb-webhook-service"),
+        _webhook_config(
+            "metallb-webhook-configuration", "metallb-system", "metallb-webhook-service"
+        ),
         _webhook_config("validation.webhook.serving.knative.dev", "knative-serving", "webhook"),
         _webhook_config("cert-manager-webhook", "cert-manager", "cert-manager-webhook"),
     ]
@@ -212,10 +258,16 @@ def test_webhooks_to_delete_before_uninstall() -> None:
 
 def test_helm_owned_finds_kept_crds() -> None:
     def crd(name: str, release: str) -> dict[str, Any]:
-        notes = {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": "metallb-system",
-                 "helm.sh/resource-policy": "keep"}  # fmt: skip
-        return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                "metadata": {"name": name, "annotations": notes}}  # fmt: skip
+        notes = {
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": "metallb-system",
+            "helm.sh/resource-policy": "keep",
+        }
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "annotations": notes},
+        }
 
     objects = [crd("ipaddresspools.metallb.io", "metallb"), crd("other.example.com", "other")]
     refs = readiness.helm_owned(objects, {("metallb", "metallb-system")})

@@ -42,7 +42,7 @@ def missing_tools(
 def require(tools: Sequence[str], purpose: str) -> None:
     problems = missing_tools(tools)
     if problems:
-        raise UserError(f"{purpose}: " + "; ".join(problems))
+        raise UserError("\n".join(f"{purpose}: {p}" for p in problems))
 
 
 def display(cmd: Sequence[str]) -> str:
