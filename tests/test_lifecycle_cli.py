@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,21 @@ def test_bad_from_and_timeout_are_one_line(capsys: pytest.CaptureFixture[str]) -
     )
     proc = _main(capsys, "install", "--env", "k3d", "--dry-run", "--timeout", "soon")
     assert proc.returncode == 2 and proc.stderr.startswith("error: TIMEOUT=soon is not a duration")
+
+
+def test_readme_quick_start_matches_the_makefile() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    for line in (
+        "make cluster-k3d && make install-platform",
+        "make cluster-minikube && make install-platform ENV=minikube",
+        "make cluster-eks && make install-platform ENV=eks",
+    ):
+        assert line in readme
+    rules = {
+        name
+        for line in (REPO_ROOT / "Makefile").read_text().splitlines()
+        if re.match(r"^[a-z0-9 -]+:", line)
+        for name in line.split(":")[0].split()
+    }
+    wanted = {"cluster-k3d", "cluster-minikube", "cluster-eks", "delete-k3d", "install-platform"}
+    assert wanted | {"uninstall-platform", "smoke", "e2e"} <= rules
