@@ -63,7 +63,9 @@ def test_existing_cluster_listings() -> None:
 def test_commands_reuse_and_delete() -> None:
     spec = cluster.load("k3d")
     assert cluster.create_command(spec)[:4] == ["k3d", "cluster", "create", "--config"]
-    assert cluster.reuse_command(spec) == ["k3d", "cluster", "start", "mlstack"]
+    start, merge = cluster.reuse_commands(spec)
+    assert start == ["k3d", "cluster", "start", "mlstack"]
+    assert "--kubeconfig-switch-context" in merge  # a reused cluster becomes the context too
     assert cluster.delete_command(spec) == ["k3d", "cluster", "delete", "mlstack"]
     assert cluster.docker_network(spec) == "k3d-mlstack"
     assert cluster.load("minikube").context == "mlstack"

@@ -86,14 +86,18 @@ def create_command(spec: ClusterSpec) -> list[str]:
     return ["eksctl", "create", "cluster", "--config-file", str(spec.config)]
 
 
-def reuse_command(spec: ClusterSpec) -> list[str]:
-    """Start (if stopped) and select an existing cluster; all three are idempotent."""
+def reuse_commands(spec: ClusterSpec) -> list[list[str]]:
+    """Start (if stopped) an existing cluster and make it the current context; idempotent."""
     if spec.env == "k3d":
-        return ["k3d", "cluster", "start", spec.name]
+        return [
+            ["k3d", "cluster", "start", spec.name],
+            ["k3d", "kubeconfig", "merge", spec.name, "--kubeconfig-merge-default",
+             "--kubeconfig-switch-context"],
+        ]  # fmt: skip
     if spec.env == "minikube":
-        return ["minikube", "start", "--profile", spec.name]
+        return [["minikube", "start", "--profile", spec.name]]
     region = spec.data["metadata"]["region"]
-    return ["eksctl", "utils", "write-kubeconfig", "--cluster", spec.name, "--region", region]
+    return [["eksctl", "utils", "write-kubeconfig", "--cluster", spec.name, "--region", region]]
 
 
 def delete_command(spec: ClusterSpec) -> list[str]:
@@ -169,7 +173,8 @@ def create(env_name: str, dry_run: bool = False, values_dir: Path = VALUES_DIR) 
         check_docker(runner)
     if exists(spec, runner):
         print(f"cluster {env.name}: reusing the existing cluster {spec.name}")
-        runner.run(reuse_command(spec))
+        for cmd in reuse_commands(spec):
+            runner.run(cmd)
     else:
         runner.run(create_command(spec))
     if wants_pool:
