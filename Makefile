@@ -42,11 +42,11 @@ schemas: setup ## make sure upstream schemas exist (downloads into .cache/ when 
 generate: setup ## write every chart under charts/ (atomic, deterministic)
 	@$(MLSTACK) generate
 
-render: generate schemas ## render + validate every release of ENV (default k3d) into build/ENV/
-	@$(MLSTACK) render --env $(ENV)
+render: setup schemas ## generate, then render + validate every release of ENV (default k3d) into build/ENV/
+	@$(MLSTACK) render --generate --env $(ENV)
 
-render-all: generate schemas ## render every environment
-	@for env in $$($(MLSTACK) envs --names); do $(MLSTACK) render --env $$env; done
+render-all: setup schemas ## generate, then render every environment
+	@$(MLSTACK) render --generate --env all
 
 test: setup schemas ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q
@@ -58,8 +58,8 @@ lint: setup ## ruff, mypy and helm lint --strict per environment
 	@$(MLSTACK) lint
 
 drift: generate ## fail when charts/ differs from what the generator writes
-	@git diff --exit-code --stat -- charts || { echo "error: charts/ differs from the generator: commit the regenerated charts" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- charts)" || { echo "error: untracked files under charts/: commit them" >&2; git status --short -- charts; exit 1; }
+	@git diff --exit-code --stat -- charts values || { echo "error: charts/ or values/ differ from the generator: commit the regenerated files" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- charts values)" || { echo "error: untracked generated files: commit them" >&2; git status --short -- charts values; exit 1; }
 
 check: drift ## generate + no drift + lint + test
 	@$(MAKE) --no-print-directory lint test

@@ -27,18 +27,21 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def test_generate_twice_is_byte_identical(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    generate.generate(first)
-    generate.generate(second)
+    generate.generate(first / "charts", first / "values")
+    generate.generate(second / "charts", second / "values")
     assert _tree(first) == _tree(second)
-    assert generate.generate(first) == []  # nothing changes on a re-run
+    assert generate.generate(first / "charts", first / "values") == []  # re-run: no change
 
 
 def test_committed_charts_match_the_generator(tmp_path: Path, repo: Path) -> None:
     """Drift: what is committed under charts/ is exactly what generate writes."""
     out = tmp_path / "charts"
-    generate.generate(out)
+    generate.generate(out, tmp_path / "values")
     committed = {k: v for k, v in _tree(repo / "charts").items() if "/charts/" not in k}
     assert committed == _tree(out), "charts/ drifted: run `make generate` and commit"
+    derived = {k: v for k, v in _tree(repo / "values").items() if "/generated/" in k}
+    fresh = _tree(tmp_path / "values") if (tmp_path / "values").exists() else {}
+    assert derived == fresh, "values/*/generated drifted: run `make generate` and commit"
 
 
 def _broken(component: Component) -> Component:
@@ -68,24 +71,29 @@ def test_failing_generate_leaves_charts_untouched(
     broken = _broken(metallb_pool.COMPONENT)
     monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], broken))
     with pytest.raises(UserError, match=r"\.Values\.no\.suchKey"):
-        generate.generate(charts_copy)
+        generate.generate(charts_copy, None)
     assert _tree(charts_copy) == before
 
 
-def test_changed_default_without_bump_fails(
-    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _renamed_pool() -> Component:
+    """metallb-pool with one default changed (the pool name): new content, same version."""
+
     class Pool(metallb_pool.Pool):
         name: str = Field("other-pool", description="IPAddressPool name.")
 
     class Changed(metallb_pool.MetallbPoolValues):
         pool: Pool = Field(default_factory=Pool, description="The address pool.")
 
-    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
-    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], changed))
+    return Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+
+
+def test_changed_default_without_bump_fails(
+    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], _renamed_pool()))
     before = _tree(charts_copy)
     with pytest.raises(UserError, match="chart metallb-pool changed but its version is still"):
-        generate.generate(charts_copy)
+        generate.generate(charts_copy, None)
     assert _tree(charts_copy) == before
 
 
@@ -103,15 +111,8 @@ def test_bump_then_generate_passes(
     assert releases.semver(new) > releases.semver(old)
     assert "Default pool renamed" in data.read_text()
 
-    class Pool(metallb_pool.Pool):
-        name: str = Field("other-pool", description="IPAddressPool name.")
-
-    class Changed(metallb_pool.MetallbPoolValues):
-        pool: Pool = Field(default_factory=Pool, description="The address pool.")
-
-    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
-    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], changed))
-    assert generate.generate(charts_copy) == ["metallb-pool"]
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], _renamed_pool()))
+    assert generate.generate(charts_copy, None) == ["metallb-pool"]
     meta = yaml.safe_load((charts_copy / "metallb-pool" / "Chart.yaml").read_text())
     assert meta["version"] == new
     assert f"## {new}" in (charts_copy / "metallb-pool" / "CHANGELOG.md").read_text()
@@ -202,7 +203,7 @@ def test_wrapper_preserves_downloaded_dependencies(charts_copy: Path) -> None:
     archive.parent.mkdir(parents=True)
     archive.write_bytes(b"not really a chart")
     (charts_copy / "metallb" / "README.md").write_text("edited by hand")
-    assert generate.generate(charts_copy) == ["metallb"]
+    assert generate.generate(charts_copy, None) == ["metallb"]
     assert archive.read_bytes() == b"not really a chart"
     assert filecmp.cmp(
         charts_copy / "metallb" / "Chart.yaml",
@@ -213,10 +214,51 @@ def test_wrapper_preserves_downloaded_dependencies(charts_copy: Path) -> None:
 
 def test_cli_generate_runs_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "mlstack", "generate", "--charts-dir", str(tmp_path / "c")],
+        [
+            sys.executable,
+            "-m",
+            "mlstack",
+            "generate",
+            "--charts-dir",
+            str(tmp_path / "c"),
+            "--values-dir",
+            str(tmp_path / "v"),
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "generate: " in proc.stdout
+
+
+def test_env_values_are_generated_validated_and_layered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def derived(env: environments.Environment) -> dict[str, object]:
+        return {"pool": {"name": f"{env.name}-pool"}}
+
+    component = Component(**{**metallb_pool.COMPONENT.__dict__, "env_values": derived})
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], component))
+    charts, values = tmp_path / "charts", tmp_path / "values"
+    shutil.copytree(generate.VALUES_DIR, values)
+    changed = generate.generate(charts, values)
+    target = values / "k3d" / "generated" / "metallb-pool.yaml"
+    assert "k3d/generated/metallb-pool.yaml" in changed
+    assert yaml.safe_load(target.read_text()) == {"pool": {"name": "k3d-pool"}}
+    assert target.read_text().startswith("# Generated by mlstack")
+    assert not (values / "eks" / "generated" / "metallb-pool.yaml").exists()  # not enabled
+    from mlstack import render
+
+    files = render.values_files(environments.get("k3d"), component, values)
+    assert files == [target, values / "k3d" / "metallb-pool.yaml"]
+    assert render.merged_values(component, files)["pool"]["name"] == "k3d-pool"
+
+    def bad(env: environments.Environment) -> dict[str, object]:
+        return {"pool": {"name": "Not_A_Label"}}
+
+    broken = Component(**{**metallb_pool.COMPONENT.__dict__, "env_values": bad})
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.COMPONENTS[0], broken))
+    with pytest.raises(UserError, match=r"env_values for k3d give pool\.name"):
+        generate.generate(charts, values)
+    assert yaml.safe_load(target.read_text()) == {"pool": {"name": "k3d-pool"}}

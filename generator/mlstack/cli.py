@@ -19,7 +19,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from mlstack import generate, registry
 
     started = time.perf_counter()
-    changed = generate.generate(Path(args.charts_dir))
+    changed = generate.generate(Path(args.charts_dir), Path(args.values_dir))
     took = time.perf_counter() - started
     what = ", ".join(changed) if changed else "no changes"
     print(f"generate: {len(registry.COMPONENTS)} charts in {took:.2f}s ({what})")
@@ -29,13 +29,23 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from mlstack import render
 
-    return render.main(
-        environments.get(args.env),
-        Path(args.out),
-        args.schema_dir,
-        charts_dir=Path(args.charts_dir),
-        values_dir=Path(args.values_dir),
-    )
+    names = sorted(environments.ENVIRONMENTS) if args.env == "all" else [args.env]
+    envs = [environments.get(name) for name in names]
+    if args.generate:  # one process for generate + render: jsii start-up is paid once
+        _cmd_generate(args)
+    worst = 0
+    for env in envs:
+        worst = max(
+            worst,
+            render.main(
+                env,
+                Path(args.out),
+                args.schema_dir,
+                charts_dir=Path(args.charts_dir),
+                values_dir=Path(args.values_dir),
+            ),
+        )
+    return worst
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -117,9 +127,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="write every chart under charts/")
     g.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    g.add_argument("--values-dir", default=str(_repo() / "values"))
     g.set_defaults(func=_cmd_generate)
     r = sub.add_parser("render", help="helm template + validate every release of an env")
-    r.add_argument("--env", default=environments.DEFAULT_ENV)
+    r.add_argument("--env", default=environments.DEFAULT_ENV, help="an environment or 'all'")
+    r.add_argument("--generate", action="store_true", help="run generate first")
     r.add_argument("--out", default=str(_repo() / "build"))
     r.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
     r.add_argument("--charts-dir", default=str(_repo() / "charts"))

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, releases
+from mlstack.lib import chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
 
 CHARTS_DIR = REPO_ROOT / "charts"
+VALUES_DIR = REPO_ROOT / "values"
 
 
 def check_environments() -> None:
@@ -60,6 +61,15 @@ def build_all(charts_dir: Path = CHARTS_DIR) -> list[BuiltChart]:
     return built
 
 
-def generate(charts_dir: Path = CHARTS_DIR) -> list[str]:
-    """Build, check and write every chart; returns the ids whose files changed."""
-    return chartgen.write_charts(charts_dir, build_all(charts_dir))
+def generate(charts_dir: Path = CHARTS_DIR, values_dir: Path | None = VALUES_DIR) -> list[str]:
+    """Build, check and write every chart and generated values file; returns what changed.
+
+    `values_dir=None` skips the per-env generated values (used for chart-only output).
+    """
+    charts = build_all(charts_dir)
+    envs = list(environments.ENVIRONMENTS.values())
+    derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
+    changed = chartgen.write_charts(charts_dir, charts)
+    if values_dir is not None:
+        changed += envvalues.write(values_dir, envs, derived)
+    return changed

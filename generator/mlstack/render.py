@@ -11,7 +11,6 @@ is reported as such and its pass-through values are checked against the upstream
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import yaml
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import helm, model, schemas, validate
+from mlstack.lib import envvalues, helm, model, schemas, validate
 from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -44,24 +43,28 @@ class Result:
         return not self.problems
 
 
-#: Values layers under values/<env>/, lowest first; chart defaults sit below them all.
-#: `generated/` holds per-env values derived by the generator, the top level the hand-written
-#: overrides, and `local/` (git-ignored) what cluster detection found on this machine.
-LAYERS = ("generated", ".", "local")
+#: Folder of values/<env>/ for machine-specific overlays (git-ignored).
+LOCAL = "local"
 
 
 def values_files(
     env: Environment, component: Component, values_dir: Path = VALUES_DIR, *, local: bool = False
 ) -> list[Path]:
-    """The values files of a release in the order Helm layers them (later files win).
+    """The values files of a release in the order Helm layers them (later files win): chart
+    defaults, then derived values (values/<env>/generated/<id>.yaml), the hand-written
+    overrides (values/<env>/<id>.yaml) and, with `local=True`, the machine-specific overlay
+    cluster detection writes (values/<env>/local/<id>.yaml, git-ignored).
 
-    The one place the layering is decided; render, lint, install and the tests all call it.
-    `local=True` adds the machine-specific overlay: install uses it, while render and the
-    golden files stay reproducible without it.
+    The one place the layering is decided; render, lint, install and the tests call it.
+    Install passes `local=True`; render and the golden files stay reproducible without it.
     """
-    layers = LAYERS if local else LAYERS[:-1]
-    paths = [values_dir / env.name / layer / f"{component.id}.yaml" for layer in layers]
-    return [Path(os.path.normpath(p)) for p in paths if p.exists()]
+    candidates = [
+        envvalues.path(values_dir, env, component),
+        values_dir / env.name / f"{component.id}.yaml",
+    ]
+    if local:
+        candidates.append(values_dir / env.name / LOCAL / f"{component.id}.yaml")
+    return [p for p in candidates if p.exists()]
 
 
 def load_values(path: Path) -> dict[str, Any]:

@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from constructs import Construct
 
 from mlstack.lib.model import Values
 from mlstack.lib.samples import Sample
+
+if TYPE_CHECKING:
+    from mlstack.environments import Environment
 
 CONDITION_KEY = "mlstack:if"
 
@@ -46,6 +50,10 @@ class Component:
     #: releases that must be installed (and ready) before this one.
     needs: tuple[str, ...] = ()
     keywords: tuple[str, ...] = field(default=())
+    #: values derived from the environment (a domain, a gateway address, ...). generate
+    #: writes them to values/<env>/generated/<id>.yaml, layered under the hand-written
+    #: values/<env>/<id>.yaml, so a cross-component fact is typed once and never drifts.
+    env_values: Callable[[Environment], dict[str, Any]] | None = None
     #: sample models this release installs, called by `make smoke`.
     samples: tuple[Sample, ...] = ()
 
