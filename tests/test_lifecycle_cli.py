@@ -14,7 +14,7 @@ from mlstack import REPO_ROOT, cli
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """In a fresh process: the kubernetes client reads KUBECONFIG when it is imported."""
+    """In a fresh process, as users run it."""
     return subprocess.run(
         [sys.executable, "-m", "mlstack", *args],
         capture_output=True,
@@ -59,10 +59,12 @@ def test_missing_prerequisites_one_line_each(
     assert "Traceback" not in proc.stderr
 
 
-def test_no_kube_context_is_one_line(tmp_path: Path) -> None:
-    env = {"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
+def test_no_kube_context_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     for command in ("install", "uninstall"):
-        proc = _run(command, "--env", "k3d", env=env)
+        proc = _main(capsys, command, "--env", "k3d")
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr == (
             "error: no kube context: create a cluster (`make cluster-k3d`) or point KUBECONFIG "

@@ -6,10 +6,16 @@ pure functions; this module only connects, gets, lists and deletes.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mlstack.errors import UserError
 from mlstack.lifecycle.readiness import Obj, Ref
+
+
+def kubeconfig() -> str | None:
+    """$KUBECONFIG read now (the client reads it once, at import), else the client default."""
+    return os.environ.get("KUBECONFIG") or None
 
 
 def current_context() -> str:
@@ -17,7 +23,7 @@ def current_context() -> str:
     from kubernetes import config
 
     try:
-        _, active = config.list_kube_config_contexts()
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig())
     except (config.ConfigException, OSError):
         active = None
     if not active:
@@ -35,7 +41,7 @@ class Kube:
 
         self.context = current_context()
         try:
-            config.load_kube_config(context=self.context)
+            config.load_kube_config(config_file=kubeconfig(), context=self.context)
             self._client = dynamic.DynamicClient(client.ApiClient())
         except Exception as err:  # the client raises urllib3/ConfigException variants
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
