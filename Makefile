@@ -30,10 +30,12 @@ OUT ?= build/gitops
 GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
 
 .PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
-	gitops gitops-sync package publish
+	gitops gitops-sync package publish \
+	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
+	install-platform uninstall-platform smoke e2e
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,6 +99,30 @@ publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path 
 
 envs: setup ## print the environment x component matrix
 	@$(MLSTACK) envs
+
+# Cluster lifecycle. DRY_RUN=1 prints the commands instead of running them (no cluster needed).
+DRY := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
+TIMEOUT ?= 10m
+
+cluster-k3d cluster-minikube cluster-eks: setup ## create or reuse the cluster (platform/<env>.yaml)
+	@$(MLSTACK) cluster create $(@:cluster-%=%) $(DRY)
+
+delete-k3d delete-minikube delete-eks: setup ## delete that cluster
+	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
+
+install-platform: setup ## install ENV's releases in order with readiness gates [DRY_RUN=1] [FROM=release]
+	@$(MLSTACK) install --env $(ENV) --timeout $(TIMEOUT) $(if $(FROM),--from $(FROM)) $(DRY)
+
+uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
+	@$(MLSTACK) uninstall --env $(ENV) --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
+
+smoke: setup ## send an iris request to every enabled sample model [DRY_RUN=1] [INGRESS=host:port]
+	@$(MLSTACK) smoke --env $(ENV) $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
+
+e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete
+	@$(MAKE) --no-print-directory cluster-k3d
+	@$(MAKE) --no-print-directory install-platform smoke uninstall-platform ENV=k3d
+	@$(MAKE) --no-print-directory delete-k3d
 
 clean: ## remove build output and caches (keeps .venv and .tools)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -176,6 +176,44 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--values-dir", default=str(_repo() / "values"))
 
 
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import cluster
+
+    action = cluster.create if args.action == "create" else cluster.delete
+    return action(args.env, dry_run=args.dry_run)
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import install
+
+    return install.main(args.env, dry_run=args.dry_run, start=args.start, timeout=args.timeout)
+
+
+def _cmd_uninstall(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import uninstall
+
+    return uninstall.main(args.env, dry_run=args.dry_run, purge=args.purge, timeout=args.timeout)
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import smoke
+
+    return smoke.main(args.env, dry_run=args.dry_run, ingress=args.ingress, timeout=args.timeout)
+
+
+def _cmd_keep_crds(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import plan
+
+    sys.stdout.write(plan.keep_crds(sys.stdin.read()))
+    return 0
+
+
+def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
+    p.add_argument("--env", default=environments.DEFAULT_ENV)
+    p.add_argument("--dry-run", action="store_true", help="print the commands; needs no cluster")
+    p.add_argument("--timeout", default=timeout, help="per release / wait, e.g. 300s, 10m")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlstack", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -226,6 +264,25 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--dist", default=str(_repo() / "dist"))
     pub.add_argument("--dry-run", action="store_true", help="print the helm push commands")
     pub.set_defaults(func=_cmd_publish)
+    c = sub.add_parser("cluster", help="create (or reuse) / delete the env's cluster")
+    c.add_argument("action", choices=("create", "delete"))
+    c.add_argument("env")
+    c.add_argument("--dry-run", action="store_true", help="print the commands only")
+    c.set_defaults(func=_cmd_cluster)
+    i = sub.add_parser("install", help="install the env's releases in order, with readiness gates")
+    _lifecycle_args(i)
+    i.add_argument("--from", dest="start", default=None, help="resume at this release")
+    i.set_defaults(func=_cmd_install)
+    u = sub.add_parser("uninstall", help="uninstall the env's releases in reverse order")
+    _lifecycle_args(u)
+    u.add_argument("--purge", action="store_true", help="also delete the releases' CRDs")
+    u.set_defaults(func=_cmd_uninstall)
+    sm = sub.add_parser("smoke", help="call every enabled sample model through the ingress")
+    _lifecycle_args(sm, timeout="5m")
+    sm.add_argument("--ingress", default=None, help="host[:port] instead of the detected one")
+    sm.set_defaults(func=_cmd_smoke)
+    k = sub.add_parser("keep-crds", help="helm post-renderer: mark CRDs resource-policy keep")
+    k.set_defaults(func=_cmd_keep_crds)
     return p
 
 
@@ -240,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        for line in str(err).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
