@@ -55,3 +55,11 @@ def gateway_variant(release: str = "istio-gateway", **gateway: object) -> Compon
         )
 
     return Component(**{**istio_gateway.COMPONENT.__dict__, "id": release, "values": Changed})
+
+
+def enabled(env: str) -> list[str]:
+    """Release ids of an environment in install order (as the registry lists them)."""
+    from mlstack import environments
+
+    components = environments.get(env).components
+    return [c.id for c in registry.COMPONENTS if c.id in components]

@@ -76,8 +76,8 @@ def test_failing_generate_leaves_charts_untouched(
     assert _tree(charts_copy) == before
 
 
-def _pool_renamed() -> Component:
-    """metallb-pool whose default pool name changed (a chart content change)."""
+def _renamed_pool() -> Component:
+    """metallb-pool with one default changed (the pool name): new content, same version."""
 
     class Pool(metallb_pool.Pool):
         name: str = Field("other-pool", description="IPAddressPool name.")
@@ -91,8 +91,7 @@ def _pool_renamed() -> Component:
 def test_changed_default_without_bump_fails(
     charts_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    changed = _pool_renamed()
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(changed))
+    monkeypatch.setattr(registry, "COMPONENTS", replacing(_renamed_pool()))
     before = _tree(charts_copy)
     with pytest.raises(UserError, match="chart metallb-pool changed but its version is still"):
         generate.generate(charts_copy, None)
@@ -113,8 +112,7 @@ def test_bump_then_generate_passes(
     assert releases.semver(new) > releases.semver(old)
     assert "Default pool renamed" in data.read_text()
 
-    changed = _pool_renamed()
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(changed))
+    monkeypatch.setattr(registry, "COMPONENTS", replacing(_renamed_pool()))
     assert generate.generate(charts_copy, None) == ["metallb-pool"]
     meta = yaml.safe_load((charts_copy / "metallb-pool" / "Chart.yaml").read_text())
     assert meta["version"] == new

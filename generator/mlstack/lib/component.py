@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from constructs import Construct
 
 from mlstack.lib.model import Values
+from mlstack.lib.samples import Sample
 
 if TYPE_CHECKING:
     from mlstack.environments import Environment
@@ -53,6 +54,8 @@ class Component:
     #: writes them to values/<env>/generated/<id>.yaml, layered under the hand-written
     #: values/<env>/<id>.yaml, so a cross-component fact is typed once and never drifts.
     env_values: Callable[[Environment], dict[str, Any]] | None = None
+    #: sample models this release installs, called by `make smoke`.
+    samples: tuple[Sample, ...] = ()
 
     @property
     def kind(self) -> str:

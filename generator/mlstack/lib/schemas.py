@@ -19,10 +19,10 @@ import yaml
 from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
 
+#: libyaml's parser when PyYAML has it: CRD files are megabytes (Argo CD's alone takes
+#: seconds with the pure-Python one). Both are safe loaders.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
-#: libyaml's safe loader when PyYAML has it: Istio's CRDs alone are ~0.9 MB of YAML, which
-#: the pure-Python loader needs seconds for on every render.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ENV_VAR = "MLSTACK_SCHEMA_DIR"
 
 
@@ -74,6 +74,20 @@ def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
     return index
 
 
+def _crd_docs(folder: Path, missing: str) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition in the YAML files of one folder under crds/."""
+    if not folder.is_dir():
+        raise UserError(missing)
+    docs: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.yaml")):
+        docs.extend(
+            d
+            for d in yaml.load_all(path.read_text(), Loader=_LOADER)
+            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+        )
+    return docs
+
+
 @functools.cache
 def upstream_crds(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """CRD schemas of every pinned project that ships CRDs."""
@@ -82,17 +96,27 @@ def upstream_crds(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
         if not project.crds:
             continue
         folder = directory / "crds" / project.crds
-        if not folder.is_dir():
-            raise UserError(
-                f"no CRDs for {name} {project.version} at {folder}: run `make schemas` or "
-                f"point {ENV_VAR} at schemas for the pinned versions"
-            )
-        for path in sorted(folder.glob("*.yaml")):
-            docs.extend(
-                d
-                for d in yaml.load_all(path.read_text(), Loader=_LOADER)
-                if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
-            )
+        docs += _crd_docs(
+            folder,
+            f"no CRDs for {name} {project.version} at {folder}: run `make schemas` or "
+            f"point {ENV_VAR} at schemas for the pinned versions",
+        )
+    return crd_schemas(docs)
+
+
+@functools.cache
+def extra_crds(directory: Path, folders: tuple[str, ...]) -> dict[tuple[str, str], dict[str, Any]]:
+    """CRD schemas from named folders under crds/ that belong to no pinned project.
+
+    The GitOps output (Argo CD Applications, Flux HelmReleases) targets tools the platform
+    does not install, so their CRDs are named by the code that writes those objects.
+    """
+    docs: list[dict[str, Any]] = []
+    for name in folders:
+        folder = directory / "crds" / name
+        docs += _crd_docs(
+            folder, f"no CRDs at {folder}: run `make schemas` or point {ENV_VAR} at them"
+        )
     return crd_schemas(docs)
 
 
