@@ -18,10 +18,24 @@ export MLSTACK_SCHEMA_DIR
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean
+# GitOps: GITOPS_REPO is where gitops-sync pushes (URL or local path); GITOPS_URL is what
+# Argo CD and Flux pull from (defaults to GITOPS_REPO); REVISION is what they follow.
+GITOPS_REPO ?=
+GITOPS_URL ?= $(GITOPS_REPO)
+GITOPS_PATH ?= mlstack
+GITOPS_CHECKOUT ?=
+BRANCH ?= main
+REVISION ?= $(BRANCH)
+OUT ?= build/gitops
+GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
+
+.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
+	gitops gitops-sync package publish \
+	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
+	install-platform uninstall-platform smoke e2e
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,11 +54,11 @@ schemas: setup ## make sure upstream schemas exist (downloads into .cache/ when 
 generate: setup ## write every chart under charts/ (atomic, deterministic)
 	@$(MLSTACK) generate
 
-render: generate schemas ## render + validate every release of ENV (default k3d) into build/ENV/
-	@$(MLSTACK) render --env $(ENV)
+render: setup schemas ## generate, then render + validate every release of ENV (default k3d) into build/ENV/
+	@$(MLSTACK) render --generate --env $(ENV)
 
-render-all: generate schemas ## render every environment
-	@for env in $$($(MLSTACK) envs --names); do $(MLSTACK) render --env $$env; done
+render-all: setup schemas ## generate, then render every environment
+	@$(MLSTACK) render --generate --env all
 
 test: setup schemas ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q
@@ -70,8 +84,45 @@ deps: setup ## download upstream charts of wrapper charts (needs network)
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
 
+gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://...
+	@$(MLSTACK) gitops $(GITOPS_FLAGS) --out "$(OUT)"
+
+gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]
+	@$(MLSTACK) gitops-sync $(GITOPS_FLAGS) --repo "$(GITOPS_REPO)" --branch "$(BRANCH)" \
+	  $(if $(GITOPS_CHECKOUT),--checkout "$(GITOPS_CHECKOUT)")
+
+package: generate ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
+	@$(MLSTACK) package --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
+
+publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
+	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
+
 envs: setup ## print the environment x component matrix
 	@$(MLSTACK) envs
+
+# Cluster lifecycle. DRY_RUN=1 prints the commands instead of running them (no cluster needed).
+DRY := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
+TIMEOUT ?= 10m
+
+cluster-k3d cluster-minikube cluster-eks: setup ## create or reuse the cluster (platform/<env>.yaml)
+	@$(MLSTACK) cluster create $(@:cluster-%=%) $(DRY)
+
+delete-k3d delete-minikube delete-eks: setup ## delete that cluster
+	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
+
+install-platform: setup ## install ENV's releases in order with readiness gates [DRY_RUN=1] [FROM=release]
+	@$(MLSTACK) install --env $(ENV) --timeout $(TIMEOUT) $(if $(FROM),--from $(FROM)) $(DRY)
+
+uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
+	@$(MLSTACK) uninstall --env $(ENV) --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
+
+smoke: setup ## send an iris request to every enabled sample model [DRY_RUN=1] [INGRESS=host:port]
+	@$(MLSTACK) smoke --env $(ENV) $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
+
+e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete
+	@$(MAKE) --no-print-directory cluster-k3d
+	@$(MAKE) --no-print-directory install-platform smoke uninstall-platform ENV=k3d
+	@$(MAKE) --no-print-directory delete-k3d
 
 clean: ## remove build output and caches (keeps .venv and .tools)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

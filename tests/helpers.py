@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from mlstack import registry
+from mlstack.components import istio_gateway
 from mlstack.lib import model
 from mlstack.lib.component import Component
 from mlstack.lib.model import Values
@@ -40,3 +43,23 @@ def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[st
         return any(f".Values.{p} " in used for p in prefixes)
 
     return [leaf for leaf in leaves(model.defaults(values)) if not is_used(leaf)]
+
+
+def gateway_variant(release: str = "istio-gateway", **gateway: object) -> Component:
+    """The istio-gateway component under another release id and/or with other chart values."""
+
+    class Changed(istio_gateway.IstioGatewayValues):
+        gateway: dict[str, Any] = Field(
+            default_factory=lambda: {**istio_gateway._upstream_defaults(), **gateway},
+            description="Values of the upstream istio/gateway chart.",
+        )
+
+    return Component(**{**istio_gateway.COMPONENT.__dict__, "id": release, "values": Changed})
+
+
+def enabled(env: str) -> list[str]:
+    """Release ids of an environment in install order (as the registry lists them)."""
+    from mlstack import environments
+
+    components = environments.get(env).components
+    return [c.id for c in registry.COMPONENTS if c.id in components]

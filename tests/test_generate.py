@@ -76,17 +76,22 @@ def test_failing_generate_leaves_charts_untouched(
     assert _tree(charts_copy) == before
 
 
-def test_changed_default_without_bump_fails(
-    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _renamed_pool() -> Component:
+    """metallb-pool with one default changed (the pool name): new content, same version."""
+
     class Pool(metallb_pool.Pool):
         name: str = Field("other-pool", description="IPAddressPool name.")
 
     class Changed(metallb_pool.MetallbPoolValues):
         pool: Pool = Field(default_factory=Pool, description="The address pool.")
 
-    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(changed))
+    return Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+
+
+def test_changed_default_without_bump_fails(
+    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "COMPONENTS", replacing(_renamed_pool()))
     before = _tree(charts_copy)
     with pytest.raises(UserError, match="chart metallb-pool changed but its version is still"):
         generate.generate(charts_copy, None)
@@ -107,14 +112,7 @@ def test_bump_then_generate_passes(
     assert releases.semver(new) > releases.semver(old)
     assert "Default pool renamed" in data.read_text()
 
-    class Pool(metallb_pool.Pool):
-        name: str = Field("other-pool", description="IPAddressPool name.")
-
-    class Changed(metallb_pool.MetallbPoolValues):
-        pool: Pool = Field(default_factory=Pool, description="The address pool.")
-
-    changed = Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(changed))
+    monkeypatch.setattr(registry, "COMPONENTS", replacing(_renamed_pool()))
     assert generate.generate(charts_copy, None) == ["metallb-pool"]
     meta = yaml.safe_load((charts_copy / "metallb-pool" / "Chart.yaml").read_text())
     assert meta["version"] == new

@@ -5,24 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import Field
 
+from helpers import gateway_variant
 from mlstack import environments, ingress, registry
 from mlstack.components import istio_gateway
 from mlstack.errors import UserError
-from mlstack.lib.component import Component
-
-
-def _renamed(release: str, **gateway: object) -> Component:
-    """The istio-gateway component under another release id and/or gateway values."""
-
-    class Renamed(istio_gateway.IstioGatewayValues):
-        gateway: dict[str, object] = Field(  # type: ignore[assignment]
-            default_factory=lambda: {**istio_gateway._upstream_defaults(), **gateway},
-            description="Values of the upstream istio/gateway chart.",
-        )
-
-    return Component(**{**istio_gateway.COMPONENT.__dict__, "id": release, "values": Renamed})
 
 
 def test_default_gateway_facts() -> None:
@@ -40,7 +27,7 @@ def test_default_gateway_facts() -> None:
 
 
 def test_renaming_the_release_moves_service_and_labels(monkeypatch: pytest.MonkeyPatch) -> None:
-    renamed = _renamed("istio-ingressgateway")
+    renamed = gateway_variant("istio-ingressgateway")
     monkeypatch.setattr(registry, "COMPONENTS", (renamed,))
     facts = ingress.ingress()
     assert facts.service == "istio-ingressgateway"
@@ -50,7 +37,7 @@ def test_renaming_the_release_moves_service_and_labels(monkeypatch: pytest.Monke
 
 
 def test_name_and_label_overrides_follow_upstream_rules() -> None:
-    component = _renamed("istio-gateway", name="edge", labels={"istio": "public"})
+    component = gateway_variant("istio-gateway", name="edge", labels={"istio": "public"})
     facts = ingress.derive(component, ingress.gateway_values(component))
     assert facts.service == "edge"
     assert facts.pod_labels == {"app": "edge", "istio": "public"}
@@ -68,7 +55,7 @@ def test_env_values_file_is_layered(tmp_path: Path) -> None:
 def test_exactly_one_gateway_component_is_required() -> None:
     with pytest.raises(UserError, match="exactly one component must wrap the istio-gateway"):
         ingress.gateway_component(())
-    two = (istio_gateway.COMPONENT, _renamed("second-gateway"))
+    two = (istio_gateway.COMPONENT, gateway_variant("second-gateway"))
     with pytest.raises(UserError, match="found istio-gateway, second-gateway"):
         ingress.gateway_component(two)
 

@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import Field
 
-from helpers import replacing
+from helpers import gateway_variant, replacing
 from mlstack import environments, generate, invariants, registry, versions
-from mlstack.components import istio_gateway
 from mlstack.errors import UserError
 from mlstack.lib import releases
 from mlstack.lib.component import Component
@@ -36,16 +34,6 @@ def _with_project(**changes: dict[str, Any]) -> versions.Versions:
     for name, update in changes.items():
         projects[name] = projects[name].model_copy(update=update)
     return data.model_copy(update={"projects": projects})
-
-
-def _gateway(release: str = "istio-gateway", **gateway: object) -> Component:
-    class Changed(istio_gateway.IstioGatewayValues):
-        gateway: dict[str, object] = Field(  # type: ignore[assignment]
-            default_factory=lambda: {**istio_gateway._upstream_defaults(), **gateway},
-            description="Values of the upstream istio/gateway chart.",
-        )
-
-    return Component(**{**istio_gateway.COMPONENT.__dict__, "id": release, "values": Changed})
 
 
 def test_committed_tree_satisfies_every_invariant() -> None:
@@ -182,7 +170,7 @@ def test_renaming_the_gateway_release_makes_knative_follow(
     tmp_path: Path, values_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The proof asked for: rename the release -> selectors and FQDNs follow, generate passes."""
-    renamed = _gateway("istio-ingressgateway")
+    renamed = gateway_variant("istio-ingressgateway")
     components = tuple(renamed if c.id == "istio-gateway" else c for c in registry.COMPONENTS)
     components = tuple(
         Component(**{**c.__dict__, "needs": ("knative-operator", renamed.id)})
@@ -221,7 +209,9 @@ def test_renaming_the_gateway_release_makes_knative_follow(
 def test_relabelling_the_gateway_makes_knative_follow(
     tmp_path: Path, values_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(_gateway(labels={"istio": "edge"})))
+    monkeypatch.setattr(
+        registry, "COMPONENTS", replacing(gateway_variant(labels={"istio": "edge"}))
+    )
     generate.generate(tmp_path / "charts", values_dir)
     derived = _generated(values_dir, "k3d")
     assert derived["ingressGateway"]["selector"] == {"app": "istio-gateway", "istio": "edge"}
@@ -230,7 +220,9 @@ def test_relabelling_the_gateway_makes_knative_follow(
 def test_relabelling_the_gateway_under_a_pinned_selector_fails_naming_both(
     values_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(_gateway(labels={"istio": "edge"})))
+    monkeypatch.setattr(
+        registry, "COMPONENTS", replacing(gateway_variant(labels={"istio": "edge"}))
+    )
     pinned = {"app": "istio-gateway", "istio": "gateway"}
     _write(values_dir, "eks", "knative-serving", {"ingressGateway": {"selector": pinned}})
     with pytest.raises(

@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mlstack import environments
 from mlstack.errors import UserError
@@ -29,13 +30,23 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from mlstack import render
 
-    return render.main(
-        environments.get(args.env),
-        Path(args.out),
-        args.schema_dir,
-        charts_dir=Path(args.charts_dir),
-        values_dir=Path(args.values_dir),
-    )
+    names = sorted(environments.ENVIRONMENTS) if args.env == "all" else [args.env]
+    envs = [environments.get(name) for name in names]
+    if args.generate:  # one process for generate + render: jsii start-up is paid once
+        _cmd_generate(args)
+    worst = 0
+    for env in envs:
+        worst = max(
+            worst,
+            render.main(
+                env,
+                Path(args.out),
+                args.schema_dir,
+                charts_dir=Path(args.charts_dir),
+                values_dir=Path(args.values_dir),
+            ),
+        )
+    return worst
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -74,6 +85,135 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
+    from mlstack.gitops.plan import Settings
+
+    return Settings(
+        repo_url=args.repo_url or default_url,
+        revision=args.revision or getattr(args, "branch", "") or "",
+        path=args.path,
+        argocd_namespace=args.argocd_namespace,
+        argocd_project=args.argocd_project,
+        destination_server=args.destination_server,
+        flux_namespace=args.flux_namespace,
+    )
+
+
+def _gitops_tree(args: argparse.Namespace, settings: Any) -> Any:
+    from mlstack.gitops import plan
+    from mlstack.lib import schemas
+
+    return plan.tree(
+        environments.get(args.env),
+        settings,
+        schemas.schema_dir(args.schema_dir),
+        charts_dir=Path(args.charts_dir),
+        values_dir=Path(args.values_dir),
+    )
+
+
+def _cmd_gitops(args: argparse.Namespace) -> int:
+    from mlstack.gitops import owned
+
+    settings = _settings(args)
+    tree = _gitops_tree(args, settings)
+    out = Path(args.out)
+    changes = owned.write(out, settings.path or ".", tree.files, tree.scopes)
+    print(
+        f"gitops {args.env}: {len(tree.releases)} releases, {len(tree.files)} files -> "
+        f"{out}/{settings.at('envs', args.env)}/ ({changes.summary()}); "
+        f"generated and validated in {tree.seconds:.2f}s"
+    )
+    return 0
+
+
+def _cmd_gitops_sync(args: argparse.Namespace) -> int:
+    from mlstack.gitops import sync
+
+    if not args.repo:
+        raise UserError("no GitOps repository: set GITOPS_REPO=<url or path>")
+    env = environments.get(args.env)
+    settings = _settings(args, default_url=args.repo)
+    tree = _gitops_tree(args, settings)
+    checkout = Path(args.checkout) if args.checkout else None
+    outcome = sync.sync(env, settings, tree, args.repo, args.branch, checkout)
+    took = f"(generate {tree.seconds:.2f}s, sync {outcome.seconds:.2f}s)"
+    if outcome.commit is None:
+        print(f"gitops-sync {env.name}: {args.repo} ({args.branch}) is up to date {took}")
+    else:
+        subject = (outcome.message or "").splitlines()[0]
+        print(
+            f"gitops-sync {env.name}: pushed {outcome.commit[:12]} to {args.repo} "
+            f"({args.branch}): {subject}; {outcome.changes.summary()} {took}"
+        )
+    return 0
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    from mlstack import package
+
+    return package.main(Path(args.charts_dir), Path(args.dist), args.url, args.strict)
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from mlstack import package
+
+    package.publish(Path(args.dist), args.registry, args.dry_run)
+    return 0
+
+
+def _gitops_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default=environments.DEFAULT_ENV)
+    p.add_argument("--repo-url", default="", help="Git URL Argo CD and Flux pull from")
+    p.add_argument("--revision", default="", help="branch, tag or commit they follow")
+    p.add_argument("--path", default="mlstack", help="directory of the layout in the repo")
+    p.add_argument("--argocd-namespace", default="argocd")
+    p.add_argument("--argocd-project", default="default")
+    p.add_argument("--destination-server", default="https://kubernetes.default.svc")
+    p.add_argument("--flux-namespace", default="flux-system")
+    p.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
+    p.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    p.add_argument("--values-dir", default=str(_repo() / "values"))
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import cluster
+
+    action = cluster.create if args.action == "create" else cluster.delete
+    return action(args.env, dry_run=args.dry_run)
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import install
+
+    return install.main(args.env, dry_run=args.dry_run, start=args.start, timeout=args.timeout)
+
+
+def _cmd_uninstall(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import uninstall
+
+    return uninstall.main(args.env, dry_run=args.dry_run, purge=args.purge, timeout=args.timeout)
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import smoke
+
+    return smoke.main(args.env, dry_run=args.dry_run, ingress=args.ingress, timeout=args.timeout)
+
+
+def _cmd_keep_crds(args: argparse.Namespace) -> int:
+    from mlstack.lifecycle import plan
+
+    sys.stdout.write(plan.keep_crds(sys.stdin.read()))
+    return 0
+
+
+def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
+    p.add_argument("--env", default=environments.DEFAULT_ENV)
+    p.add_argument("--dry-run", action="store_true", help="print the commands; needs no cluster")
+    p.add_argument("--timeout", default=timeout, help="per release / wait, e.g. 300s, 10m")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlstack", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -82,7 +222,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--values-dir", default=str(_repo() / "values"))
     g.set_defaults(func=_cmd_generate)
     r = sub.add_parser("render", help="helm template + validate every release of an env")
-    r.add_argument("--env", default=environments.DEFAULT_ENV)
+    r.add_argument("--env", default=environments.DEFAULT_ENV, help="an environment or 'all'")
+    r.add_argument("--generate", action="store_true", help="run generate first")
     r.add_argument("--out", default=str(_repo() / "build"))
     r.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
     r.add_argument("--charts-dir", default=str(_repo() / "charts"))
@@ -102,6 +243,46 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schemas", help="download the upstream schemas (needs network)")
     s.add_argument("--dest", default=str(_repo() / ".cache" / "upstream"))
     s.set_defaults(func=_cmd_schemas)
+    go = sub.add_parser("gitops", help="write Argo CD + Flux manifests, charts and values")
+    _gitops_args(go)
+    go.add_argument("--out", default=str(_repo() / "build" / "gitops"))
+    go.set_defaults(func=_cmd_gitops)
+    gs = sub.add_parser("gitops-sync", help="commit and push an env's GitOps layout")
+    _gitops_args(gs)
+    gs.add_argument("--repo", required=True, help="GitOps repository: URL or local path")
+    gs.add_argument("--branch", default="main")
+    gs.add_argument("--checkout", default=None, help="keep a checkout here between runs")
+    gs.set_defaults(func=_cmd_gitops_sync)
+    pk = sub.add_parser("package", help="helm package every chart into dist/ with index.yaml")
+    pk.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    pk.add_argument("--dist", default=str(_repo() / "dist"))
+    pk.add_argument("--url", default=None, help="base URL written into index.yaml")
+    pk.add_argument("--strict", action="store_true", help="fail when a chart was skipped")
+    pk.set_defaults(func=_cmd_package)
+    pub = sub.add_parser("publish", help="helm push every archive in dist/ to an OCI registry")
+    pub.add_argument("--registry", required=True, help="oci://host/path")
+    pub.add_argument("--dist", default=str(_repo() / "dist"))
+    pub.add_argument("--dry-run", action="store_true", help="print the helm push commands")
+    pub.set_defaults(func=_cmd_publish)
+    c = sub.add_parser("cluster", help="create (or reuse) / delete the env's cluster")
+    c.add_argument("action", choices=("create", "delete"))
+    c.add_argument("env")
+    c.add_argument("--dry-run", action="store_true", help="print the commands only")
+    c.set_defaults(func=_cmd_cluster)
+    i = sub.add_parser("install", help="install the env's releases in order, with readiness gates")
+    _lifecycle_args(i)
+    i.add_argument("--from", dest="start", default=None, help="resume at this release")
+    i.set_defaults(func=_cmd_install)
+    u = sub.add_parser("uninstall", help="uninstall the env's releases in reverse order")
+    _lifecycle_args(u)
+    u.add_argument("--purge", action="store_true", help="also delete the releases' CRDs")
+    u.set_defaults(func=_cmd_uninstall)
+    sm = sub.add_parser("smoke", help="call every enabled sample model through the ingress")
+    _lifecycle_args(sm, timeout="5m")
+    sm.add_argument("--ingress", default=None, help="host[:port] instead of the detected one")
+    sm.set_defaults(func=_cmd_smoke)
+    k = sub.add_parser("keep-crds", help="helm post-renderer: mark CRDs resource-policy keep")
+    k.set_defaults(func=_cmd_keep_crds)
     return p
 
 
@@ -116,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        for line in str(err).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

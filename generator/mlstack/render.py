@@ -43,16 +43,27 @@ class Result:
         return not self.problems
 
 
+#: Folder of values/<env>/ for machine-specific overlays (git-ignored).
+LOCAL = "local"
+
+
 def values_files(
-    env: Environment, component: Component, values_dir: Path = VALUES_DIR
+    env: Environment, component: Component, values_dir: Path = VALUES_DIR, *, local: bool = False
 ) -> list[Path]:
-    """A release's committed values files in layering order, over the chart defaults:
-    derived values (values/<env>/generated/<id>.yaml), then the hand-written overrides
-    (values/<env>/<id>.yaml). Install adds the local overlay on top."""
+    """The values files of a release in the order Helm layers them (later files win): chart
+    defaults, then derived values (values/<env>/generated/<id>.yaml), the hand-written
+    overrides (values/<env>/<id>.yaml) and, with `local=True`, the machine-specific overlay
+    cluster detection writes (values/<env>/local/<id>.yaml, git-ignored).
+
+    The one place the layering is decided; render, lint, install and the tests call it.
+    Install passes `local=True`; render and the golden files stay reproducible without it.
+    """
     candidates = [
         envvalues.path(values_dir, env, component),
         values_dir / env.name / f"{component.id}.yaml",
     ]
+    if local:
+        candidates.append(values_dir / env.name / LOCAL / f"{component.id}.yaml")
     return [p for p in candidates if p.exists()]
 
 

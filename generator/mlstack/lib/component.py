@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from constructs import Construct
 
 from mlstack.lib.model import Values
+from mlstack.lib.samples import Sample
 
 if TYPE_CHECKING:
     from mlstack.environments import Environment
@@ -58,6 +59,8 @@ class Component:
     #: None where the env does not enable it. Raises UserError (one line) to refuse, for
     #: facts no schema can express (a licence, a mode that needs another release).
     check: Callable[[Environment, dict[str, Any] | None], None] | None = None
+    #: sample models this release installs, called by `make smoke`.
+    samples: tuple[Sample, ...] = ()
 
     @property
     def kind(self) -> str:

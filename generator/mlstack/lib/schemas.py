@@ -9,6 +9,7 @@ release URLs. A missing directory is an error, never a silent skip.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ import yaml
 from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
 
-#: libyaml's parser when PyYAML has it: the CRDs are megabytes (KServe, Seldon) and the
-#: pure-Python parser spent ~90% of a render reading them.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: libyaml's parser when PyYAML has it: CRD files are megabytes (Argo CD's alone takes
+#: seconds with the pure-Python one). Both are safe loaders.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
 ENV_VAR = "MLSTACK_SCHEMA_DIR"
 
@@ -84,6 +85,20 @@ def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
     return index
 
 
+def _crd_docs(folder: Path, missing: str) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition in the YAML files of one folder under crds/."""
+    if not folder.is_dir():
+        raise UserError(missing)
+    docs: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.yaml")):
+        docs.extend(
+            d
+            for d in yaml.load_all(path.read_text(), Loader=_LOADER)
+            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+        )
+    return docs
+
+
 @functools.cache
 def upstream_crds(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """CRD schemas of every pinned project that ships CRDs."""
@@ -92,17 +107,27 @@ def upstream_crds(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
         if not project.crds:
             continue
         folder = directory / "crds" / project.crds
-        if not folder.is_dir():
-            raise UserError(
-                f"no CRDs for {name} {project.version} at {folder}: run `make schemas` or "
-                f"point {ENV_VAR} at schemas for the pinned versions"
-            )
-        for path in sorted(folder.glob("*.yaml")):
-            docs.extend(
-                d
-                for d in yaml.load_all(path.read_text(), Loader=_LOADER)
-                if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
-            )
+        docs += _crd_docs(
+            folder,
+            f"no CRDs for {name} {project.version} at {folder}: run `make schemas` or "
+            f"point {ENV_VAR} at schemas for the pinned versions",
+        )
+    return crd_schemas(docs)
+
+
+@functools.cache
+def extra_crds(directory: Path, folders: tuple[str, ...]) -> dict[tuple[str, str], dict[str, Any]]:
+    """CRD schemas from named folders under crds/ that belong to no pinned project.
+
+    The GitOps output (Argo CD Applications, Flux HelmReleases) targets tools the platform
+    does not install, so their CRDs are named by the code that writes those objects.
+    """
+    docs: list[dict[str, Any]] = []
+    for name in folders:
+        folder = directory / "crds" / name
+        docs += _crd_docs(
+            folder, f"no CRDs at {folder}: run `make schemas` or point {ENV_VAR} at them"
+        )
     return crd_schemas(docs)
 
 
@@ -119,5 +144,5 @@ def upstream_values(
         # Nothing to validate against; the defaults are not read (some upstream values
         # files are templates themselves, e.g. knative-operator's `tag: {{ tag }}`).
         return {}, None
-    defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
-    return defaults, yaml.safe_load(schema_path.read_text())
+    defaults = yaml.load((folder / "values.yaml").read_text(), Loader=_LOADER) or {}
+    return defaults, json.loads(schema_path.read_text())

@@ -1,0 +1,141 @@
+"""Writing a tree into a directory that other people also write to, without ever touching
+their files.
+
+An ownership manifest (`.mlstack-owned.yaml` at the top of the layout) records every file
+mlstack wrote and the sha256 of what it wrote. A write owns whole directories (its scopes:
+the shared `charts/` and one env's `values/<env>/` and `envs/<env>/`). Before anything is
+written, every file inside a scope must be one the manifest records, unchanged since; a
+file someone else put there, or edited, stops the write with one error and nothing
+changes. Files mlstack wrote earlier that the new tree lacks are removed; entries of other
+envs' scopes are kept as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from mlstack.errors import UserError
+
+MANIFEST = ".mlstack-owned.yaml"
+_HEADER = (
+    "# Written by mlstack (generator/mlstack/gitops/owned.py): the files mlstack owns here\n"
+    "# and the sha256 of what it wrote. mlstack never overwrites or deletes other files.\n"
+)
+
+
+@dataclass
+class Changes:
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.modified or self.removed)
+
+    def summary(self) -> str:
+        return f"{len(self.added)} added, {len(self.modified)} changed, {len(self.removed)} removed"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def manifest_path(layout: str) -> str:
+    return str(PurePosixPath(layout, MANIFEST))
+
+
+def read_manifest(root: Path, layout: str) -> dict[str, str]:
+    path = root / manifest_path(layout)
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    files = data.get("files") if isinstance(data, dict) else None
+    if data.get("owner") != "mlstack" or not isinstance(files, dict):
+        raise UserError(
+            f"{path}: not an mlstack ownership manifest: move it away or choose another GITOPS_PATH"
+        )
+    return {str(k): str(v) for k, v in files.items()}
+
+
+def _in_scope(rel: str, scopes: tuple[str, ...]) -> bool:
+    return any(rel == s or rel.startswith(s.rstrip("/") + "/") for s in scopes)
+
+
+def _on_disk(root: Path, scopes: tuple[str, ...]) -> list[str]:
+    found = []
+    for scope in scopes:
+        base = root / scope
+        if base.is_file() or base.is_symlink():
+            found.append(scope)
+        elif base.is_dir():
+            found += [str(p.relative_to(root)) for p in base.rglob("*") if not p.is_dir()]
+    return sorted(set(found))
+
+
+def problems(root: Path, layout: str, files: dict[str, str], scopes: tuple[str, ...]) -> list[str]:
+    """Why writing `files` would touch something mlstack does not own (empty: safe)."""
+    owned = read_manifest(root, layout)
+    where = manifest_path(layout)
+    found = []
+    for rel in _on_disk(root, scopes) + [r for r in files if not _in_scope(r, scopes)]:
+        path = root / rel
+        if not path.exists() and not path.is_symlink():
+            continue
+        if rel not in owned:
+            found.append(
+                f"{path}: not written by mlstack (not in {where}): move or delete it; "
+                "mlstack owns this directory"
+            )
+        elif path.is_symlink() or sha(path.read_bytes()) != owned[rel]:
+            found.append(
+                f"{path}: changed since mlstack wrote it: revert it (edit the generator "
+                "or values/ instead)"
+            )
+    return found
+
+
+def write(root: Path, layout: str, files: dict[str, str], scopes: tuple[str, ...]) -> Changes:
+    """Make the owned scopes under `root` hold exactly `files`; refuse if not ours."""
+    found = problems(root, layout, files, scopes)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UserError(found[0] + more)
+    owned = read_manifest(root, layout)
+    changes = Changes()
+    for rel, text in files.items():
+        path = root / rel
+        data = text.encode()
+        if path.exists():
+            if path.read_bytes() == data:
+                continue
+            changes.modified.append(rel)
+        else:
+            changes.added.append(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.mlstack-tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    for rel in sorted(owned):
+        if _in_scope(rel, scopes) and rel not in files:
+            (root / rel).unlink(missing_ok=True)
+            changes.removed.append(rel)
+            _prune_empty((root / rel).parent, root)
+    kept = {r: h for r, h in owned.items() if not _in_scope(r, scopes) and r not in files}
+    kept.update({rel: sha(text.encode()) for rel, text in files.items()})
+    body = yaml.safe_dump({"owner": "mlstack", "files": dict(sorted(kept.items()))}, width=1000)
+    target = root / manifest_path(layout)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_text() != _HEADER + body:
+        target.write_text(_HEADER + body)
+    return changes
+
+
+def _prune_empty(folder: Path, root: Path) -> None:
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

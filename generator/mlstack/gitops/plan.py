@@ -1,0 +1,295 @@
+"""The release plan of one environment, as GitOps tools need it, and the repository layout.
+
+Every fact is derived, never typed twice:
+- order: the position in `registry.COMPONENTS` among the env's releases (Argo CD sync
+  wave) and the `needs` edges (Flux `dependsOn`);
+- CRD-bearing: a wrapper whose upstream project ships CRDs (`crds:` in versions.yaml), or
+  a chart whose own files contain a CustomResourceDefinition. These need server-side
+  apply (CRDs exceed the client-side annotation limit) and CRD replacement on upgrade;
+- uses earlier CRDs: a release with `needs`, or whose own objects are custom resources.
+  Their dry run would fail until the earlier release's CRDs exist;
+- values: chart defaults, then the files `render.values_files` lists (derived
+  `values/<env>/generated/<id>.yaml`, then hand-written `values/<env>/<id>.yaml`).
+
+Layout inside the GitOps repository, under the configurable `path`:
+`charts/<id>/` (every chart), `values/<env>/` (the env's values files) and
+`envs/<env>/{argocd,flux}/` (the manifests). `tree` returns it as {path: text}.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from mlstack import REPO_ROOT, registry, render, versions
+from mlstack.environments import Environment
+from mlstack.errors import UserError
+from mlstack.lib import chartgen, schemas, validate
+from mlstack.lib.component import Component
+
+CHARTS_DIR = REPO_ROOT / "charts"
+VALUES_DIR = REPO_ROOT / "values"
+#: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for.
+CRD_FOLDERS = (
+    "argo-cd-3.5.1",
+    "flux-source-controller-1.9.1",
+    "flux-kustomize-controller-1.9.4",
+    "flux-helm-controller-1.6.3",
+)
+_API = re.compile(r"^apiVersion:\s*(\S+)\s*$", re.MULTILINE)
+_KIND = re.compile(r"^kind:\s*(\S+)\s*$", re.MULTILINE)
+#: What Flux's GitRepository accepts (its CRD's pattern); Argo CD accepts these too.
+_PULL_URL = re.compile(r"^(http|https|ssh)://\S+$")
+_DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the GitOps tools find this layout; nothing here has a hidden default in code."""
+
+    repo_url: str
+    revision: str
+    path: str
+    argocd_namespace: str = "argocd"
+    argocd_project: str = "default"
+    destination_server: str = "https://kubernetes.default.svc"
+    flux_namespace: str = "flux-system"
+
+    def __post_init__(self) -> None:
+        if not self.repo_url.strip():
+            raise UserError(
+                "no GitOps repository URL: set GITOPS_URL=<url Argo CD/Flux pull from> "
+                "(or GITOPS_REPO) for make, or --repo-url"
+            )
+        if not _PULL_URL.match(self.repo_url):
+            raise UserError(
+                f"GitOps repository URL {self.repo_url!r}: Argo CD and Flux pull over "
+                "https:// or ssh://; set GITOPS_URL to the URL they should use"
+            )
+        if not self.revision.strip():
+            raise UserError("empty GitOps revision: set BRANCH=<branch> (or REVISION)")
+        pure = PurePosixPath(self.path or ".")
+        if pure.is_absolute() or ".." in pure.parts:
+            raise UserError(
+                f"GitOps path {self.path!r} must be relative inside the repository "
+                "without '..': set GITOPS_PATH"
+            )
+        for name in (self.argocd_namespace, self.flux_namespace, self.argocd_project):
+            if not _DNS.match(name):
+                raise UserError(f"{name!r} is not a valid Kubernetes name: fix the setting")
+
+    def at(self, *parts: str) -> str:
+        """A repository-relative path inside the layout (POSIX, no leading './')."""
+        return str(PurePosixPath(self.path or ".", *parts))
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    namespace: str
+    chart_version: str
+    kind: str
+    #: 0-based position among the env's releases in install order (the Argo CD sync wave).
+    wave: int
+    #: releases (enabled in this env) that must be ready first.
+    needs: tuple[str, ...]
+    crd_bearing: bool
+    uses_crds: bool
+    #: existing values files, relative to values/<env>/, lowest precedence first (the
+    #: chart defaults come before them implicitly).
+    values_files: tuple[str, ...]
+
+
+def chart_files(chart_dir: Path) -> dict[str, str]:
+    """The generated files of one chart (never the upstream archives `make deps` fetches)."""
+    return {
+        str(p.relative_to(chart_dir)): p.read_text()
+        for p in sorted(chart_dir.rglob("*"))
+        if p.is_file() and p.relative_to(chart_dir).parts[0] not in chartgen.UNOWNED
+    }
+
+
+def _objects(files: dict[str, str]) -> list[tuple[str, str]]:
+    """(apiVersion, kind) of each object in a chart's own templates and crds/."""
+    found = []
+    for name, text in files.items():
+        if name.startswith(("templates/", "crds/")) and name.endswith((".yaml", ".yml")):
+            found += list(zip(_API.findall(text), _KIND.findall(text), strict=False))
+    return found
+
+
+def _is_custom(api: str, kind: str, minor: str) -> bool:
+    stub = {"apiVersion": api, "kind": kind, "metadata": {"name": "probe"}}
+    return validate.builtin_errors(stub, minor) is None
+
+
+def release_facts(
+    component: Component,
+    env: Environment,
+    wave: int,
+    charts_dir: Path = CHARTS_DIR,
+    values_dir: Path = VALUES_DIR,
+) -> Release:
+    data = versions.load()
+    chart_dir = charts_dir / component.id
+    meta = chartgen.read_chart_meta(chart_dir)
+    if meta is None:
+        raise UserError(f"no chart at {chart_dir}: run `make generate`")
+    files = chart_files(chart_dir)
+    objects = _objects(files)
+    own_crds = any(kind == "CustomResourceDefinition" for _, kind in objects)
+    projects = {component.project} | {data.charts[d.chart].project for d in component.dependencies}
+    upstream_crds = bool(component.dependencies) and any(data.projects[p].crds for p in projects)
+    custom = any(
+        _is_custom(api, kind, env.kubernetes)
+        for api, kind in objects
+        if kind != "CustomResourceDefinition"
+    )
+    layers = render.values_files(env, component, values_dir)  # the one layering rule
+    return Release(
+        id=component.id,
+        namespace=component.namespace,
+        chart_version=str(meta["version"]),
+        kind=component.kind,
+        wave=wave,
+        needs=tuple(n for n in component.needs if n in env.components),
+        crd_bearing=own_crds or upstream_crds,
+        uses_crds=bool(component.needs) or custom,
+        values_files=tuple(str(p.relative_to(values_dir / env.name)) for p in layers),
+    )
+
+
+def releases(
+    env: Environment, charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR
+) -> list[Release]:
+    """The env's releases in install order."""
+    registry.check_order()
+    enabled = [c for c in registry.COMPONENTS if c.id in env.components]
+    return [release_facts(c, env, i, charts_dir, values_dir) for i, c in enumerate(enabled)]
+
+
+def values_paths(env: Environment, release: Release, settings: Settings) -> list[str]:
+    """Repository paths of a release's values files inside the layout, in layering order."""
+    return [settings.at("values", env.name, rel) for rel in release.values_files]
+
+
+class _Dumper(yaml.SafeDumper):
+    """No `&id001` anchors: GitOps manifests are read by people and by diff tools."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(header: str, docs: list[dict[str, Any]]) -> str:
+    """Deterministic multi-document YAML with a DO-NOT-EDIT header."""
+    body = "---\n".join(
+        yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000)
+        for d in docs
+    )
+    return header + body
+
+
+def header(module: str, env: Environment) -> str:
+    source = str(PurePosixPath("generator", *module.split("."))) + ".py"
+    return f"# Generated by mlstack from {source} for env {env.name}. DO NOT EDIT.\n"
+
+
+def manifest_problems(text: str, crds: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """Each object against its tool's CRD schema (strict, as for the platform's own CRs)."""
+    problems = []
+    for obj in (d for d in yaml.safe_load_all(text) if d):
+        key = (obj.get("apiVersion", "?"), obj.get("kind", "?"))
+        name = f"{key[1]}/{obj.get('metadata', {}).get('name', '?')}"
+        schema = crds.get(key)
+        if schema is None:
+            problems.append(f"{name}: no CRD schema for {key[0]} {key[1]}")
+            continue
+        problems += [f"{name}: {p}" for p in validate.schema_errors(obj, schema)]
+    return problems
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Everything the layout holds for one env: {repository path: text}, and its scopes."""
+
+    files: dict[str, str]
+    #: directories this env's write owns entirely (shared charts/ plus the env's own).
+    scopes: tuple[str, ...]
+    releases: list[Release]
+    seconds: float
+
+
+def tree(
+    env: Environment,
+    settings: Settings,
+    schema_dir: Path,
+    charts_dir: Path = CHARTS_DIR,
+    values_dir: Path = VALUES_DIR,
+) -> Tree:
+    """Charts, values and both tools' manifests for `env`, validated before returning."""
+    from mlstack.gitops import argocd, flux
+
+    started = time.perf_counter()
+    plan = releases(env, charts_dir, values_dir)
+    # Values that would fail on the cluster must fail here, before they reach the repo.
+    known = registry.by_id()
+    bad = render.check_stray_files(env, values_dir)
+    for release in plan:
+        sources = [values_dir / env.name / rel for rel in release.values_files]
+        bad += render.check_values(known[release.id], sources, charts_dir)
+    if bad:
+        raise UserError("\n".join(bad))
+    files: dict[str, str] = {}
+    for component in registry.COMPONENTS:
+        for rel, text in chart_files(charts_dir / component.id).items():
+            files[settings.at("charts", component.id, rel)] = text
+    for release in plan:
+        for rel in release.values_files:
+            files[settings.at("values", env.name, rel)] = (values_dir / env.name / rel).read_text()
+    manifests = {**argocd.manifests(env, settings, plan), **flux.manifests(env, settings, plan)}
+    crds = schemas.extra_crds(schema_dir, CRD_FOLDERS)
+    problems = [f"{p}: {e}" for p, text in manifests.items() for e in manifest_problems(text, crds)]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UserError(f"generated GitOps manifest invalid: {problems[0]}{more}")
+    files.update(manifests)
+    files[settings.at("envs", env.name, "README.md")] = readme(env, settings, plan)
+    scopes = (
+        settings.at("charts"),
+        settings.at("values", env.name),
+        settings.at("envs", env.name),
+    )
+    return Tree(dict(sorted(files.items())), scopes, plan, time.perf_counter() - started)
+
+
+def readme(env: Environment, settings: Settings, plan: list[Release]) -> str:
+    rows = "".join(
+        f"| {r.wave} | {r.id} | {r.chart_version} | {r.namespace} | "
+        f"{', '.join(r.needs) or '-'} | {'yes' if r.crd_bearing else '-'} | "
+        f"{'yes' if r.uses_crds else '-'} |\n"
+        for r in plan
+    )
+    envs = settings.at("envs", env.name)
+    return (
+        f"<!-- Generated by mlstack from generator/mlstack/gitops/plan.py for env {env.name}. "
+        "DO NOT EDIT. -->\n"
+        f"# mlstack: {env.name}\n\n{env.description}\n\n"
+        f"Releases in install order (Argo CD sync wave = order; Flux `dependsOn` = needs):\n\n"
+        "| wave | release | chart | namespace | needs | brings CRDs | uses earlier CRDs |\n"
+        "|---|---|---|---|---|---|---|\n"
+        f"{rows}\n"
+        "## Argo CD\n\n"
+        f"`kubectl apply -n {settings.argocd_namespace} -f {envs}/argocd/root.yaml` creates the "
+        f"app-of-apps; it syncs one Application per release from `{envs}/argocd/apps/`.\n"
+        "Argo CD waits for a wave's Applications to be healthy before the next wave only "
+        "when the health check for `argoproj.io/Application` is enabled in `argocd-cm` "
+        "(`resource.customizations.health.argoproj.io_Application`).\n\n"
+        "## Flux\n\n"
+        f"`kubectl apply -f {envs}/flux/source.yaml -f {envs}/flux/sync.yaml` creates the "
+        f"GitRepository and the Kustomization that applies `{envs}/flux/releases/`.\n"
+    )

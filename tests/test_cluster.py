@@ -1,0 +1,81 @@
+"""Cluster definitions (platform/*.yaml) and the commands built from them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlstack import environments
+from mlstack.errors import UserError
+from mlstack.lifecycle import cluster, shell
+
+
+@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
+def test_pinned_kubernetes_matches_the_environment(env_name: str) -> None:
+    spec = cluster.load(env_name)
+    assert spec.kubernetes_minor == environments.get(env_name).kubernetes
+    assert spec.name == "mlstack"
+
+
+def test_k3d_config_disables_traefik_and_servicelb_and_maps_ports() -> None:
+    data = cluster.load("k3d").data
+    args = {a["arg"] for a in data["options"]["k3s"]["extraArgs"]}
+    assert {"--disable=traefik", "--disable=servicelb"} <= args
+    ports = {p["port"]: p["nodeFilters"] for p in data["ports"]}
+    assert ports == {"8080:80": ["loadbalancer"], "8443:443": ["loadbalancer"]}
+    assert data["image"] == "rancher/k3s:v1.35.8-k3s1"
+    assert data["options"]["runtime"]["serversMemory"]
+
+
+def test_minikube_and_eks_settings() -> None:
+    mk = cluster.load("minikube")
+    assert cluster.create_command(mk) == [
+        "minikube",
+        "start",
+        "--profile",
+        "mlstack",
+        "--driver=docker",
+        "--cpus=4",
+        "--memory=8g",
+        "--kubernetes-version=v1.35.8",
+    ]
+    eks = cluster.load("eks").data
+    assert eks["kind"] == "ClusterConfig" and eks["metadata"]["region"]
+    assert eks["managedNodeGroups"][0]["desiredCapacity"] >= 2
+
+
+def test_unknown_env_is_one_line() -> None:
+    with pytest.raises(UserError) as err:
+        cluster.load("kind")
+    assert str(err.value) == "unknown environment 'kind': use one of eks, k3d, minikube"
+
+
+def test_existing_cluster_listings() -> None:
+    k3d = [{"name": "mlstack", "serversCount": 1, "serversRunning": 1, "agentsCount": 0}]
+    assert cluster.existing_names("k3d", json.dumps(k3d)) == {"mlstack"}
+    profiles = {"invalid": [], "valid": [{"Name": "mlstack", "Status": "Running"}]}
+    assert cluster.existing_names("minikube", json.dumps(profiles)) == {"mlstack"}
+    assert cluster.existing_names("minikube", json.dumps({"invalid": [], "valid": None})) == set()
+    assert cluster.existing_names("k3d", "[]") == set()
+
+
+def test_commands_reuse_and_delete() -> None:
+    spec = cluster.load("k3d")
+    assert cluster.create_command(spec)[:4] == ["k3d", "cluster", "create", "--config"]
+    start, merge = cluster.reuse_commands(spec)
+    assert start == ["k3d", "cluster", "start", "mlstack"]
+    assert "--kubeconfig-switch-context" in merge  # a reused cluster becomes the context too
+    assert cluster.delete_command(spec) == ["k3d", "cluster", "delete", "mlstack"]
+    assert cluster.docker_network(spec) == "k3d-mlstack"
+    assert cluster.load("minikube").context == "mlstack"
+    assert spec.context == "k3d-mlstack"
+
+
+def test_missing_tools_one_line_each() -> None:
+    present = {"docker", "helm"}
+    problems = shell.missing_tools(cluster.TOOLS["k3d"], lambda t: t if t in present else None)
+    assert problems == [
+        "k3d not found on PATH: install it (https://k3d.io/#installation)",
+        "kubectl not found on PATH: install it (https://kubernetes.io/docs/tasks/tools/)",
+    ]

@@ -1,0 +1,237 @@
+"""GitOps output: real CRD validation, order against the install plan, values wiring,
+and the ownership rules of the writer."""
+
+from __future__ import annotations
+
+import posixpath
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlstack import REPO_ROOT, environments, registry
+from mlstack.errors import UserError
+from mlstack.gitops import argocd, owned, plan
+from mlstack.lib import schemas
+
+URL = "https://git.example.test/platform/gitops.git"
+
+
+def _settings(path: str = "mlstack", **kw: str) -> plan.Settings:
+    return plan.Settings(repo_url=URL, revision="main", path=path, **kw)
+
+
+def _docs(tree: plan.Tree, kind: str) -> list[dict[str, Any]]:
+    return [
+        d
+        for path, text in tree.files.items()
+        if "/envs/" in f"/{path}" and path.endswith(".yaml")
+        for d in yaml.safe_load_all(text)
+        if d and d.get("kind") == kind
+    ]
+
+
+def _installed(env: environments.Environment) -> list[str]:
+    return [c.id for c in registry.COMPONENTS if c.id in env.components]
+
+
+@pytest.fixture(scope="module", params=sorted(environments.ENVIRONMENTS))
+def env_tree(request: pytest.FixtureRequest, schema_dir: Path) -> tuple[str, plan.Tree]:
+    env = environments.get(request.param)
+    return env.name, plan.tree(env, _settings(), schema_dir)
+
+
+def test_every_manifest_validates_against_the_tool_crds(
+    env_tree: tuple[str, plan.Tree], schema_dir: Path
+) -> None:
+    name, tree = env_tree
+    crds = schemas.extra_crds(schema_dir, plan.CRD_FOLDERS)
+    manifests = {p: t for p, t in tree.files.items() if f"envs/{name}/" in p and p.endswith("yaml")}
+    kinds = {d["kind"] for t in manifests.values() for d in yaml.safe_load_all(t) if d}
+    assert {"Application", "GitRepository", "Kustomization"} <= kinds
+    if _installed(environments.get(name)):
+        assert "HelmRelease" in kinds
+    for path, text in manifests.items():
+        assert plan.manifest_problems(text, crds) == [], path
+
+
+def test_validation_is_strict_and_can_fail(schema_dir: Path) -> None:
+    env = environments.get("k3d")
+    crds = schemas.extra_crds(schema_dir, plan.CRD_FOLDERS)
+    app = argocd.application(env, _settings(), plan.releases(env)[0])
+    app["spec"]["syncPolicy"]["automated"]["selfheal"] = True
+    problems = plan.manifest_problems(yaml.safe_dump(app), crds)
+    assert problems and "spec.syncPolicy.automated.selfheal: unknown key" in problems[0]
+    app["spec"]["syncPolicy"]["automated"].pop("selfheal")
+    app["spec"]["syncPolicy"]["retry"]["limit"] = "five"
+    assert plan.manifest_problems(yaml.safe_dump(app), crds)
+
+
+def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, plan.Tree]) -> None:
+    name, tree = env_tree
+    env = environments.get(name)
+    order = _installed(env)
+    apps = [a for a in _docs(tree, "Application") if a["metadata"]["name"] != f"mlstack-{name}"]
+    waves = sorted((int(a["metadata"]["annotations"][argocd.WAVE]), a) for a in apps)
+    assert [a["spec"]["source"]["helm"]["releaseName"] for _, a in waves] == order
+    assert [w for w, _ in waves] == list(range(len(order)))  # one release per wave, in order
+    releases = {r["metadata"]["name"]: r for r in _docs(tree, "HelmRelease")}
+    assert sorted(releases) == sorted(order)
+    needs = {c.id: c.needs for c in registry.COMPONENTS}
+    for release_id, release in releases.items():
+        depends = [d["name"] for d in release["spec"].get("dependsOn", [])]
+        assert depends == [n for n in needs[release_id] if n in env.components]
+        assert all(order.index(d) < order.index(release_id) for d in depends)
+
+
+def test_crd_and_dry_run_policies_follow_the_facts(env_tree: tuple[str, plan.Tree]) -> None:
+    name, tree = env_tree
+    facts = {r.id: r for r in tree.releases}
+    apps = {
+        a["spec"]["source"]["helm"]["releaseName"]: a
+        for a in _docs(tree, "Application")
+        if "helm" in a["spec"]["source"]
+    }
+    for release in _docs(tree, "HelmRelease"):
+        fact = facts[release["metadata"]["name"]]
+        options = apps[fact.id]["spec"]["syncPolicy"]["syncOptions"]
+        assert ("ServerSideApply=true" in options) == fact.crd_bearing
+        assert ("SkipDryRunOnMissingResource=true" in options) == fact.uses_crds
+        for action in ("install", "upgrade"):
+            assert release["spec"][action].get("crds") == (
+                "CreateReplace" if fact.crd_bearing else None
+            )
+            assert release["spec"][action]["remediation"]["retries"] > 0
+        ignored = {r["kind"] for r in apps[fact.id]["spec"]["ignoreDifferences"]}
+        assert {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} <= ignored
+    if name == "k3d":  # the worked example: wrapper with CRDs, then glue that uses them
+        assert facts["metallb"].crd_bearing and not facts["metallb"].uses_crds
+        assert facts["metallb-pool"].uses_crds and not facts["metallb-pool"].crd_bearing
+
+
+def test_a_chart_with_its_own_crd_is_crd_bearing(charts_copy: Path) -> None:
+    env = environments.get("k3d")
+    pool = registry.by_id()["metallb-pool"]
+    assert not plan.release_facts(pool, env, 1, charts_copy).crd_bearing
+    crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+    (charts_copy / "metallb-pool" / "templates" / "crd.yaml").write_text(crd)
+    assert plan.release_facts(pool, env, 1, charts_copy).crd_bearing
+
+
+@pytest.mark.parametrize("layout", ["mlstack", ".", "clusters/platform"])
+def test_values_files_resolve_inside_the_layout(
+    layout: str, tmp_path: Path, schema_dir: Path
+) -> None:
+    values = tmp_path / "values"
+    shutil.copytree(REPO_ROOT / "values", values)
+    generated = values / "k3d" / "generated"
+    generated.mkdir(exist_ok=True)
+    (generated / "metallb-pool.yaml").write_text("pool:\n  addresses: [10.9.0.0/28]\n")
+    env = environments.get("k3d")
+    tree = plan.tree(env, _settings(layout), schema_dir, values_dir=values)
+    app = next(a for a in _docs(tree, "Application") if a["metadata"]["name"] == "k3d-metallb-pool")
+    chart_path = app["spec"]["source"]["path"]
+    resolved = [
+        posixpath.normpath(posixpath.join(chart_path, f))
+        for f in app["spec"]["source"]["helm"]["valueFiles"]
+    ]
+    layers = ("generated/metallb-pool.yaml", "metallb-pool.yaml")
+    want = [_settings(layout).at("values", "k3d", f) for f in layers]
+    assert resolved == want  # generated first, hand-written last (it wins)
+    assert all(p in tree.files for p in resolved)
+    release = next(r for r in _docs(tree, "HelmRelease") if r["metadata"]["name"] == "metallb-pool")
+    files = release["spec"]["chart"]["spec"]["valuesFiles"]
+    assert files == [plan.Settings.at(_settings(layout), "charts/metallb-pool/values.yaml"), *want]
+    assert all(f in tree.files for f in files)
+    assert release["spec"]["chart"]["spec"]["chart"] == "./" + chart_path
+
+
+def test_invalid_values_stop_generation(tmp_path: Path, schema_dir: Path) -> None:
+    values = tmp_path / "values"
+    shutil.copytree(REPO_ROOT / "values", values)
+    (values / "k3d" / "generated").mkdir(exist_ok=True)
+    (values / "k3d" / "generated" / "metallb-pool.yaml").write_text("pool:\n  autoAssign: 3\n")
+    with pytest.raises(UserError, match=r"generated/metallb-pool.yaml: pool.autoAssign"):
+        plan.tree(environments.get("k3d"), _settings(), schema_dir, values_dir=values)
+
+
+def test_output_is_deterministic(schema_dir: Path) -> None:
+    env = environments.get("k3d")
+    first = plan.tree(env, _settings(), schema_dir).files
+    assert first == plan.tree(env, _settings(), schema_dir).files
+    assert all(not p.startswith(("/", "./")) for p in first)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"repo_url": "/srv/git/gitops"}, "pull over https:// or ssh://"),
+        ({"repo_url": ""}, "set GITOPS_URL"),
+        ({"path": "../elsewhere"}, "must be relative"),
+        ({"revision": ""}, "empty GitOps revision"),
+    ],
+)
+def test_bad_settings_are_one_line(kwargs: dict[str, str], message: str) -> None:
+    base = {"repo_url": URL, "revision": "main", "path": "mlstack"}
+    with pytest.raises(UserError, match=message):
+        plan.Settings(**{**base, **kwargs})
+
+
+def _write(root: Path, files: dict[str, str], scopes: tuple[str, ...]) -> owned.Changes:
+    return owned.write(root, "m", files, scopes)
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_owned_writer_refuses_foreign_and_edited_files(tmp_path: Path) -> None:
+    scopes = ("m/charts", "m/envs/a")
+    files = {"m/charts/x/Chart.yaml": "v1\n", "m/envs/a/app.yaml": "a\n"}
+    assert _write(tmp_path, files, scopes).added == sorted(files)
+    assert not _write(tmp_path, files, scopes)  # unchanged: nothing to do
+    (tmp_path / "m/charts/x/notes.txt").write_text("mine\n")
+    before = _snapshot(tmp_path)
+    with pytest.raises(UserError, match=r"notes.txt: not written by mlstack"):
+        _write(tmp_path, {**files, "m/charts/x/Chart.yaml": "v2\n"}, scopes)
+    assert _snapshot(tmp_path) == before  # nothing half-written
+    (tmp_path / "m/charts/x/notes.txt").unlink()
+    (tmp_path / "m/envs/a/app.yaml").write_text("edited by hand\n")
+    with pytest.raises(UserError, match=r"app.yaml: changed since mlstack wrote it"):
+        _write(tmp_path, files, scopes)
+
+
+def test_owned_writer_removes_only_its_stale_files_in_scope(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("someone else's\n")
+    _write(tmp_path, {"m/envs/a/x.yaml": "x\n", "m/charts/c/Chart.yaml": "c\n"}, ("m/envs/a",))
+    _write(tmp_path, {"m/envs/b/y.yaml": "y\n"}, ("m/envs/b",))
+    changes = _write(tmp_path, {"m/envs/a/z.yaml": "z\n"}, ("m/envs/a",))
+    assert changes.removed == ["m/envs/a/x.yaml"] and changes.added == ["m/envs/a/z.yaml"]
+    assert (tmp_path / "m/envs/b/y.yaml").exists()  # another env's files are kept
+    assert (tmp_path / "README.md").read_text() == "someone else's\n"
+    recorded = owned.read_manifest(tmp_path, "m")
+    assert sorted(recorded) == ["m/charts/c/Chart.yaml", "m/envs/a/z.yaml", "m/envs/b/y.yaml"]
+
+
+def test_gitops_cli_writes_then_reports_no_changes(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "mlstack", "gitops", "--env", "k3d", "--out", str(tmp_path)]
+    cmd += ["--repo-url", URL, "--revision", "v1.0.0", "--path", "platform"]
+    first = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    root = yaml.safe_load((tmp_path / "platform/envs/k3d/argocd/root.yaml").read_text())
+    assert root["spec"]["source"] == {
+        "repoURL": URL,
+        "targetRevision": "v1.0.0",
+        "path": "platform/envs/k3d/argocd/apps",
+        "directory": {"recurse": False},
+    }
+    again = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and "(0 added, 0 changed, 0 removed)" in again.stdout
+    (tmp_path / "platform/envs/k3d/flux/extra.yaml").write_text("kind: Foreign\n")
+    refused = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "extra.yaml" in refused.stderr

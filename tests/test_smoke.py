@@ -1,0 +1,148 @@
+"""Smoke requests and response checks on realistic payloads of each protocol."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from mlstack import environments, registry
+from mlstack.errors import UserError
+from mlstack.lib.samples import Sample
+from mlstack.lifecycle import smoke
+
+KSERVE = Sample(
+    "sklearn-iris",
+    "models",
+    "kserve-v2",
+    "serving.kserve.io/v1beta1",
+    "InferenceService",
+    "istio-system/istio-ingressgateway",
+    host="sklearn-iris.models.example.com",
+)
+SELDON = Sample(
+    "iris",
+    "models",
+    "seldon",
+    "machinelearning.seldon.io/v1",
+    "SeldonDeployment",
+    "istio-system/istio-ingressgateway",
+)
+PLAIN = Sample(
+    "iris-plain",
+    "models",
+    "plain",
+    "apps/v1",
+    "Deployment",
+    "emissary/emissary",
+    host="iris-plain.example.com",
+    path="/iris/predict",
+)
+
+
+def test_requests_per_protocol() -> None:
+    r = smoke.request_for(KSERVE)
+    assert r.path == "/v2/models/sklearn-iris/infer"
+    assert r.body["inputs"][0]["shape"] == [2, 4] and r.body["inputs"][0]["datatype"] == "FP32"
+    assert r.headers["Host"] == "sklearn-iris.models.example.com"
+    s = smoke.request_for(SELDON)
+    assert s.path == "/seldon/models/iris/api/v1.0/predictions"
+    assert s.body == {"data": {"ndarray": smoke.IRIS}} and "Host" not in s.headers
+    p = smoke.request_for(PLAIN)
+    assert p.path == "/iris/predict" and p.body == {"instances": smoke.IRIS}
+    curl = r.curl("172.18.255.200")
+    assert "-H 'Host: sklearn-iris.models.example.com'" in curl
+    assert curl.endswith("http://172.18.255.200/v2/models/sklearn-iris/infer")
+
+
+KSERVE_V2_RESPONSE = {
+    "model_name": "sklearn-iris",
+    "model_version": None,
+    "id": "823248cc-d770-4a51-9606-16803395569c",
+    "parameters": None,
+    "outputs": [
+        {"name": "output-0", "shape": [2], "datatype": "INT64", "parameters": None, "data": [1, 0]}
+    ],
+}
+SELDON_RESPONSE = {
+    "data": {
+        "names": ["t:0", "t:1", "t:2"],
+        "ndarray": [
+            [0.0006985194531162841, 0.003668039039435755, 0.9956334415074478],
+            [0.9777, 0.0222, 0.0001],
+        ],
+    },
+    "meta": {"requestPath": {"classifier": "seldonio/sklearnserver:1.17.1"}},
+}
+PLAIN_RESPONSE = {"predictions": [1, 0]}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "payload"),
+    [("kserve-v2", KSERVE_V2_RESPONSE), ("seldon", SELDON_RESPONSE), ("plain", PLAIN_RESPONSE)],
+)
+def test_realistic_responses_pass(protocol: str, payload: dict[str, Any]) -> None:
+    assert smoke.check_response(protocol, 200, payload) == []
+
+
+def test_nested_v2_output_passes() -> None:
+    nested = {
+        **KSERVE_V2_RESPONSE,
+        "outputs": [{"name": "o", "shape": [2, 1], "datatype": "INT64", "data": [[1], [0]]}],
+    }
+    assert smoke.check_response("kserve-v2", 200, nested) == []
+
+
+@pytest.mark.parametrize(
+    ("protocol", "status", "payload", "problem"),
+    [
+        ("kserve-v2", 404, None, "HTTP 404"),
+        (
+            "kserve-v2",
+            200,
+            {"error": "Model with name sklearn-iris does not exist."},
+            "no `outputs`",
+        ),
+        ("kserve-v2", 200, {"outputs": [{"data": [1]}]}, "1 predictions for 2 inputs"),
+        ("kserve-v2", 200, {"outputs": [{"data": [1, 7]}]}, "not an iris class"),
+        ("seldon", 200, {"status": {"code": -1, "info": "bad"}}, "no `data.ndarray`"),
+        ("seldon", 200, {"data": {"ndarray": [[0.5, 0.6, 0.1], [1, 0, 0]]}}, "not an iris class"),
+        ("plain", 200, {"predictions": [True, False]}, "not an iris class"),
+        ("plain", 200, [1, 0], "not a JSON object"),
+    ],
+)
+def test_wrong_shapes_fail(protocol: str, status: int, payload: Any, problem: str) -> None:
+    problems = smoke.check_response(protocol, status, payload)
+    assert problems and problem in problems[0]
+
+
+def _service(**entry: str) -> dict[str, Any]:
+    return {"kind": "Service", "status": {"loadBalancer": {"ingress": [entry] if entry else []}}}
+
+
+def test_ingress_address() -> None:
+    k3d, minikube, eks = (environments.get(n) for n in ("k3d", "minikube", "eks"))
+    svc = _service(ip="172.18.255.200", ipMode="VIP")
+    assert smoke.ingress_address(k3d, svc, "gw", "Linux")[0] == "172.18.255.200"
+    assert smoke.ingress_address(k3d, svc, "gw", "Darwin")[0] == "127.0.0.1:8080"
+    assert "minikube tunnel" in smoke.ingress_address(minikube, svc, "gw", "Darwin")[1]
+    host = "k8s-istiosys-gw-0123456789.elb.eu-west-1.amazonaws.com"
+    assert smoke.ingress_address(eks, _service(hostname=host), "gw", "Darwin")[0] == host
+    with pytest.raises(UserError, match="no load-balancer address yet"):
+        smoke.ingress_address(k3d, _service(), "istio-system/gw", "Linux")
+
+
+def test_samples_come_from_the_registry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A component that declares a sample gets smoke-tested in the envs enabling it."""
+    pool = dataclasses.replace(registry.by_id()["metallb-pool"], samples=(KSERVE, SELDON))
+    monkeypatch.setattr(registry, "COMPONENTS", (registry.by_id()["metallb"], pool))
+    assert smoke.samples(environments.get("k3d")) == [KSERVE, SELDON]
+    assert smoke.samples(environments.get("eks")) == []
+    assert smoke.main("k3d", dry_run=True) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "sklearn-iris (kserve-v2): wait for InferenceService models/sklearn-iris"
+    assert out[1].startswith("  $ curl -sS -H 'Content-Type: application/json' -H 'Host: sklearn")
+    assert "http://<address of istio-system/istio-ingressgateway>/seldon/models/iris/" in out[3]
