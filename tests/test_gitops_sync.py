@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import environments
+from mlstack import environments, registry
 from mlstack.errors import UserError
 from mlstack.gitops import plan, sync
 from mlstack.lib import releases
@@ -64,8 +64,9 @@ def test_first_sync_one_commit_then_nothing_then_one_per_chart_change(
     first = _sync(bare, schema_dir, charts_dir=charts_copy)
     assert first.commit and commits(bare) == [first.commit]
     subject = git(bare, "log", "-1", "--format=%s", "main")
-    enabled = environments.get("k3d").components
-    versions = {c: releases.for_chart(c).current for c in sorted(enabled)}
+    # The tree ships every registered chart (opt-in ones too, e.g. Seldon), so all are new.
+    shipped = {c.id for c in registry.COMPONENTS}
+    versions = {c: releases.for_chart(c).current for c in sorted(shipped)}
     assert subject == "mlstack k3d: " + ", ".join(f"{c} {v}" for c, v in versions.items())
     assert "- metallb-pool 0.1.0 (new): First release" in (first.message or "")
     assert "kind: HelmRelease" in show(bare, "mlstack/envs/k3d/flux/releases/metallb-pool.yaml")
