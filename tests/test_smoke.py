@@ -137,7 +137,9 @@ def test_samples_come_from_the_registry(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A component that declares a sample gets smoke-tested in the envs enabling it."""
-    pool = dataclasses.replace(registry.by_id()["metallb-pool"], samples=(KSERVE, SELDON))
+    pool = dataclasses.replace(
+        registry.by_id()["metallb-pool"], samples=lambda env, values: (KSERVE, SELDON)
+    )
     monkeypatch.setattr(registry, "COMPONENTS", (registry.by_id()["metallb"], pool))
     assert smoke.samples(environments.get("k3d")) == [KSERVE, SELDON]
     assert smoke.samples(environments.get("eks")) == []
@@ -146,3 +148,30 @@ def test_samples_come_from_the_registry(
     assert out[0] == "sklearn-iris (kserve-v2): wait for InferenceService models/sklearn-iris"
     assert out[1].startswith("  $ curl -sS -H 'Content-Type: application/json' -H 'Host: sklearn")
     assert "http://<address of istio-system/istio-ingressgateway>/seldon/models/iris/" in out[3]
+
+
+def test_models_declare_their_samples_per_env() -> None:
+    """The registered `models` component tells smoke what to call in each env."""
+    k3d = smoke.samples(environments.get("k3d"))
+    assert [(s.name, s.protocol, s.ingress, s.host) for s in k3d] == [
+        (
+            "sklearn-iris",
+            "kserve-v2",
+            "istio-system/istio-gateway",
+            "sklearn-iris-models.example.com",
+        )
+    ]
+    models = registry.by_id()["models"]
+    assert models.samples is not None
+    values = {
+        "sklearnIris": {"enabled": False},
+        "seldonIris": {"enabled": True},
+        "plainServer": {"enabled": True},
+    }
+    ambassador = dataclasses.replace(environments.get("k3d"), seldon="ambassador")
+    found = {s.name: s for s in models.samples(ambassador, values)}
+    assert found["iris-model"].ingress == "emissary/emissary-ingress"
+    assert found["iris-model"].request_path == "/seldon/models/iris-model/api/v1.0/predictions"
+    assert found["model-server"].ingress == "models/model-server"
+    istio = dataclasses.replace(environments.get("k3d"), seldon="istio")
+    assert models.samples(istio, values)[0].ingress == "istio-system/istio-gateway"

@@ -20,8 +20,13 @@ from mlstack.lib.component import Component, Dependency
 from mlstack.lib.model import Values
 
 
+#: Service name of the gateway; pinned so Seldon's ambassador-mode smoke test can find it.
+SERVICE = "emissary-ingress"
+
+
 def _upstream_defaults() -> dict[str, Any]:
     return {
+        "fullnameOverride": SERVICE,
         # One replica fits a laptop; raise it in values/<env>/emissary.yaml for production.
         "replicaCount": 1,
         "createDefaultListeners": True,

@@ -19,9 +19,12 @@ from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
+from mlstack import ingress
+from mlstack.components import emissary
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.component import Component, only_if
+from mlstack.lib.samples import Sample
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
 from mlstack.lib.slots import slot
@@ -233,6 +236,52 @@ def check(env: Environment, values: dict[str, Any] | None) -> None:
             )
 
 
+def samples(env: Environment, values: dict[str, Any]) -> tuple[Sample, ...]:
+    """What `make smoke` calls: each enabled sample, through the gateway that serves it.
+
+    KServe routes on the Knative host `<name>-<namespace>.<domain>` (the domain template);
+    Seldon routes on the path, through the Istio gateway or Emissary by the env's mode;
+    the plain server is its own LoadBalancer Service.
+    """
+    gateway = ingress.ingress(env)
+    istio = f"{gateway.namespace}/{gateway.service}"
+    found = []
+    if values["sklearnIris"]["enabled"]:
+        host = f"sklearn-iris-{NAMESPACE}.{ingress.domain(env)}"
+        found.append(
+            Sample(
+                "sklearn-iris",
+                NAMESPACE,
+                "kserve-v2",
+                "serving.kserve.io/v1beta1",
+                "InferenceService",
+                istio,
+                host=host,
+            )
+        )
+    if values["seldonIris"]["enabled"]:
+        via = (
+            istio
+            if env.seldon != "ambassador"
+            else f"{emissary.COMPONENT.namespace}/{emissary.SERVICE}"
+        )
+        found.append(
+            Sample(
+                "iris-model",
+                NAMESPACE,
+                "seldon",
+                "machinelearning.seldon.io/v1",
+                "SeldonDeployment",
+                via,
+            )
+        )
+    if values["plainServer"]["enabled"]:
+        found.append(
+            Sample(_PLAIN, NAMESPACE, "plain", "apps/v1", "Deployment", f"{NAMESPACE}/{_PLAIN}")
+        )
+    return tuple(found)
+
+
 COMPONENT = Component(
     id="models",
     description="Sample models: KServe sklearn-iris, Seldon iris-model, plain model server.",
@@ -244,5 +293,6 @@ COMPONENT = Component(
     needs=("model-runtimes",),
     env_values=_env_values,
     check=check,
+    samples=samples,
     keywords=("kserve", "seldon", "samples"),
 )

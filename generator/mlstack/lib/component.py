@@ -59,8 +59,9 @@ class Component:
     #: None where the env does not enable it. Raises UserError (one line) to refuse, for
     #: facts no schema can express (a licence, a mode that needs another release).
     check: Callable[[Environment, dict[str, Any] | None], None] | None = None
-    #: sample models this release installs, called by `make smoke`.
-    samples: tuple[Sample, ...] = ()
+    #: sample models this release installs, called by `make smoke`: given the env and the
+    #: release's merged values (so a sample switched off is not called).
+    samples: Callable[[Environment, dict[str, Any]], tuple[Sample, ...]] | None = None
 
     @property
     def kind(self) -> str:

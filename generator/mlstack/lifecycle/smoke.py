@@ -14,9 +14,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from mlstack import environments, registry
+from mlstack import environments, registry, render
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.samples import Sample
@@ -47,8 +48,14 @@ class Request:
         return f"curl -sS {head} -d '{json.dumps(self.body)}' http://{address}{self.path}"
 
 
-def samples(env: Environment) -> list[Sample]:
-    return [s for c in registry.COMPONENTS if c.id in env.components for s in c.samples]
+def samples(env: Environment, values_dir: Path = render.VALUES_DIR) -> list[Sample]:
+    """The samples enabled in `env`, from each release's values as install layers them."""
+    found: list[Sample] = []
+    for c in registry.COMPONENTS:
+        if c.id in env.components and c.samples is not None:
+            files = render.values_files(env, c, values_dir, local=True)
+            found += c.samples(env, render.merged_values(c, files))
+    return found
 
 
 def request_for(sample: Sample) -> Request:
