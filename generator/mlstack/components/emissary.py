@@ -19,7 +19,6 @@ from mlstack.environments import Environment
 from mlstack.lib.component import Component, Dependency
 from mlstack.lib.model import Values
 
-
 #: Service name of the gateway; pinned so Seldon's ambassador-mode smoke test can find it.
 SERVICE = "emissary-ingress"
 

@@ -24,9 +24,9 @@ from mlstack.components import emissary
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.component import Component, only_if
-from mlstack.lib.samples import Sample
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
+from mlstack.lib.samples import Sample
 from mlstack.lib.slots import slot
 
 NAMESPACE = "models"
