@@ -82,35 +82,36 @@ def seldon_components(mode: SeldonMode) -> frozenset[str]:
     return frozenset({"seldon-core-operator", *(["seldon-gateway"] if mode == "istio" else [])})
 
 
+#: The Kubernetes window every environment supports: where the pinned stack overlaps.
+_MINOR, _WINDOW = "1.35", KubeRange(min="1.34", max="1.35")
+
+
+def _laptop(name: str, description: str) -> Environment:
+    """k3d and minikube differ only in how the cluster is made (platform/<name>.yaml)."""
+    return Environment(
+        name=name,
+        description=f"{description}; MetalLB hands out addresses.",
+        load_balancer="metallb",
+        components=_LOCAL | KSERVE,
+        magic_dns=True,
+        kubernetes=_MINOR,
+        supported=_WINDOW,
+    )
+
+
 ENVIRONMENTS: dict[str, Environment] = {
     env.name: env
     for env in (
-        Environment(
-            name="k3d",
-            description="k3s in Docker on a laptop; MetalLB hands out addresses.",
-            kubernetes="1.35",
-            supported=KubeRange(min="1.34", max="1.35"),
-            load_balancer="metallb",
-            components=_LOCAL | KSERVE,
-            magic_dns=True,
-        ),
-        Environment(
-            name="minikube",
-            description="minikube (docker driver) on a laptop; MetalLB hands out addresses.",
-            kubernetes="1.35",
-            supported=KubeRange(min="1.34", max="1.35"),
-            load_balancer="metallb",
-            components=_LOCAL | KSERVE,
-            magic_dns=True,
-        ),
+        _laptop("k3d", "k3s in Docker on a laptop"),
+        _laptop("minikube", "minikube (docker driver) on a laptop"),
         Environment(
             name="eks",
             description="Amazon EKS; AWS network load balancers, TLS at the gateway.",
-            kubernetes="1.35",
-            supported=KubeRange(min="1.34", max="1.35"),
             load_balancer="aws",
             components=_SERVING | KSERVE,
             domain=EKS_DOMAIN,
+            kubernetes=_MINOR,
+            supported=_WINDOW,
         ),
     )
 }
