@@ -9,6 +9,7 @@ release URLs. A missing directory is an error, never a silent skip.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ from mlstack.errors import UserError
 #: seconds with the pure-Python one). Both are safe loaders.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
+CRD_CACHE = REPO_ROOT / ".cache" / "crd-json"
 ENV_VAR = "MLSTACK_SCHEMA_DIR"
 
 
@@ -86,16 +88,39 @@ def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
 
 
 def _crd_docs(folder: Path, missing: str) -> list[dict[str, Any]]:
-    """Every CustomResourceDefinition in the YAML files of one folder under crds/."""
+    """Every CustomResourceDefinition in the YAML files of one folder under crds/.
+
+    Building Python objects from megabytes of CRD YAML takes seconds even with libyaml,
+    so the parsed result is kept as JSON under .cache/crd-json/, keyed by a hash of the
+    files' bytes: a changed or different schema directory can never hit a stale entry.
+    """
     if not folder.is_dir():
         raise UserError(missing)
+    files = sorted(folder.glob("*.yaml"))
+    digest = hashlib.sha256()
+    texts = []
+    for path in files:
+        data = path.read_bytes()
+        digest.update(path.name.encode() + b"\0" + data + b"\0")
+        texts.append(data)
+    cached = CRD_CACHE / f"{digest.hexdigest()}.json"
+    if cached.exists():
+        loaded: list[dict[str, Any]] = json.loads(cached.read_text())
+        return loaded
     docs: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("*.yaml")):
+    for data in texts:
         docs.extend(
             d
-            for d in yaml.load_all(path.read_text(), Loader=_LOADER)
+            for d in yaml.load_all(data, Loader=_LOADER)
             if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
         )
+    try:
+        CRD_CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(docs, default=str))
+        tmp.replace(cached)
+    except OSError:
+        pass  # a read-only checkout still validates, only slower
     return docs
 
 
