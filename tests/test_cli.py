@@ -72,3 +72,37 @@ def test_envs_matrix() -> None:
     proc = _run("envs")
     assert proc.returncode == 0
     assert "metallb-pool" in proc.stdout and "k3d" in proc.stdout
+
+
+def test_missing_chart_is_one_line(tmp_path: Path) -> None:
+    proc = _run(
+        "render",
+        "--env",
+        "k3d",
+        "--charts-dir",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "has no Chart.yaml: run `make generate`" in proc.stderr
+
+
+def test_malformed_data_file_is_one_line(tmp_path: Path) -> None:
+    from mlstack.errors import UserError
+    from mlstack.lib import releases, yamlfile
+
+    broken = tmp_path / "chart-versions.yaml"
+    broken.write_text("metallb:\n  - version: 0.1.0\n    changes: [\n")
+    try:
+        releases.load(broken)
+    except UserError as err:
+        assert str(err).startswith(f"{broken}: line ") and "not valid YAML" in str(err)
+    else:
+        raise AssertionError("malformed YAML was accepted")
+    try:
+        yamlfile.read(tmp_path / "absent.yaml")
+    except UserError as err:
+        assert "absent.yaml: file not found" in str(err)
+    else:
+        raise AssertionError("a missing file was accepted")

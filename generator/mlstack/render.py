@@ -22,7 +22,7 @@ import yaml
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import envvalues, helm, model, schemas, validate
+from mlstack.lib import envvalues, helm, model, schemas, validate, yamlfile
 from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -68,12 +68,7 @@ def values_files(
 
 
 def load_values(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{_rel(path)}:{where} is not valid YAML: fix the syntax") from None
+    data = yamlfile.read(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -82,10 +77,7 @@ def load_values(path: Path) -> dict[str, Any]:
 
 
 def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    return yamlfile.shown(path)
 
 
 def check_values(
@@ -203,6 +195,11 @@ def render_env(
 ) -> list[Result]:
     """Validate all values first (raising on any problem), then render and check each release."""
     enabled = [c for c in registry.COMPONENTS if c.id in env.components]
+    for component in enabled:
+        if not (charts_dir / component.id / "Chart.yaml").exists():
+            raise UserError(
+                f"{_rel(charts_dir / component.id)} has no Chart.yaml: run `make generate`"
+            )
     problems = check_stray_files(env, values_dir)
     for component in enabled:
         problems += check_values(component, values_files(env, component, values_dir), charts_dir)

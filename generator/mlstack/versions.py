@@ -10,10 +10,10 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlstack.errors import UserError
+from mlstack.lib import yamlfile
 
 VERSIONS_FILE = Path(__file__).parent / "data" / "versions.yaml"
 
@@ -123,7 +123,7 @@ class Versions(_Data):
 @functools.cache
 def load(path: Path = VERSIONS_FILE) -> Versions:
     try:
-        data = Versions.model_validate(yaml.safe_load(path.read_text()))
+        data = Versions.model_validate(yamlfile.read(path))
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])

@@ -13,10 +13,10 @@ import json
 import re
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mlstack.errors import UserError
+from mlstack.lib import yamlfile
 
 RELEASES_FILE = Path(__file__).resolve().parents[1] / "data" / "chart-versions.yaml"
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
@@ -61,7 +61,7 @@ class ChartReleases(BaseModel):
 
 @functools.cache
 def load(path: Path = RELEASES_FILE) -> dict[str, ChartReleases]:
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = yamlfile.read(path) or {}
     result = {}
     for chart_id, releases in raw.items():
         try:

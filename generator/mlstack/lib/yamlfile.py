@@ -1,0 +1,35 @@
+"""Reading a hand-edited YAML file: a syntax error is the user's to fix, not a traceback.
+
+Values files and the data files (versions.yaml, chart-versions.yaml) are edited by hand;
+all of them go through `read` so a typo gets one line naming the file and the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlstack import REPO_ROOT
+from mlstack.errors import UserError
+
+
+def shown(path: Path) -> str:
+    """The path as users see it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def read(path: Path) -> Any:
+    """The file's data; UserError for a missing file or invalid YAML."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{shown(path)}: file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{shown(path)}:{where} is not valid YAML: fix the syntax") from None
