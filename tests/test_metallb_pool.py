@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from helpers import dead_values_keys
+from helpers import dead_values_keys, synth
 from mlstack.components import metallb_pool
-from mlstack.lib import chartgen
 
 
 @pytest.fixture(scope="module")
 def templates() -> dict[str, str]:
-    return chartgen.synthesize(metallb_pool.COMPONENT)
+    return synth(metallb_pool.COMPONENT)
 
 
 def test_objects_kinds_and_files(templates: dict[str, str]) -> None:

@@ -1,7 +1,8 @@
 """The MetalLB address pool: an IPAddressPool and the L2Advertisement that announces it.
 
-Local environments only. Installed right after `metallb`, whose CRDs and validating
-webhook must be serving before these objects can be created. The address ranges depend
+Environments with `loadBalancer: metallb` (switched with MetalLB). Installed right after
+`metallb`, whose CRDs and validating webhook must be serving before these objects can be
+created. The address ranges depend
 on the cluster's Docker network, so they are an install-time slot: per-env values give a
 typical range and `make cluster-*` writes the detected one into a local overlay.
 """
@@ -122,5 +123,8 @@ COMPONENT = Component(
     module=__name__,
     build=MetallbPool,
     needs=("metallb",),
+    # Goes with MetalLB: on where loadBalancer is metallb, switched by components.metallb.
+    default_on=lambda env: env.load_balancer == "metallb",
+    toggle="metallb",
     keywords=("metallb", "ip-address-pool"),
 )

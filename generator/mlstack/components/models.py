@@ -5,7 +5,7 @@ Every environment; installed last, after the serving operators and their runtime
   storage URI is a value (gs://, s3://, https://, or pvc://<claim>/<path> for a model on a
   PersistentVolumeClaim). On where KServe is enabled (derived from the environment).
 - `seldonIris`: a Seldon Core v1 SeldonDeployment using the prepackaged SKLEARN_SERVER.
-  On exactly where the environment opts in to Seldon (derived, never typed).
+  On exactly where the environment's `seldon:` mode is set (derived, never typed).
 - `plainServer`: no operator at all, for users who bring their own image: a Deployment
   (RollingUpdate, 25% surge/unavailable) behind a LoadBalancer Service on port 80. Off
   until an image is given.
@@ -19,11 +19,9 @@ from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
-from mlstack import ingress
-from mlstack.components import emissary
-from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.component import Component, only_if
+from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
 from mlstack.lib.samples import Sample
@@ -217,37 +215,34 @@ def _plain_deployment_spec() -> dict[str, Any]:
     }
 
 
-def _env_values(env: Environment) -> dict[str, Any]:
+def derive(facts: Facts) -> dict[str, Any]:
     return {
-        "sklearnIris": {"enabled": "kserve" in env.components},
-        "seldonIris": {"enabled": SELDON in env.components},
+        "sklearnIris": {"enabled": "kserve" in facts.enabled},
+        "seldonIris": {"enabled": SELDON in facts.enabled},
     }
 
 
-def check(env: Environment, values: dict[str, Any] | None) -> None:
+def check(facts: Facts, values: dict[str, Any]) -> None:
     """A sample whose operator the environment lacks would be refused by the API server."""
-    if values is None:
-        return
     for key, needed in (("sklearnIris", "kserve"), ("seldonIris", SELDON)):
-        if values[key]["enabled"] and needed not in env.components:
+        if values[key]["enabled"] and needed not in facts.enabled:
             raise UserError(
-                f"values/{env.name}/models.yaml: {key}.enabled: {env.name} does not enable "
-                f"{needed}: turn the sample off or enable {needed} in environments.py"
+                f"{facts.file('models')}: {key}.enabled: {facts.env.name} does not enable "
+                f"{needed}: turn the sample off or enable {needed} in {facts.env_file}"
             )
 
 
-def samples(env: Environment, values: dict[str, Any]) -> tuple[Sample, ...]:
+def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
     """What `make smoke` calls: each enabled sample, through the gateway that serves it.
 
     KServe routes on the Knative host `<name>-<namespace>.<domain>` (the domain template);
     Seldon routes on the path, through the Istio gateway or Emissary by the env's mode;
     the plain server is its own LoadBalancer Service.
     """
-    gateway = ingress.ingress(env)
-    istio = f"{gateway.namespace}/{gateway.service}"
+    istio = facts.gateway.address
     found = []
     if values["sklearnIris"]["enabled"]:
-        host = f"sklearn-iris-{NAMESPACE}.{ingress.domain(env)}"
+        host = f"sklearn-iris-{NAMESPACE}.{facts.domain}"
         found.append(
             Sample(
                 "sklearn-iris",
@@ -260,11 +255,7 @@ def samples(env: Environment, values: dict[str, Any]) -> tuple[Sample, ...]:
             )
         )
     if values["seldonIris"]["enabled"]:
-        via = (
-            istio
-            if env.seldon != "ambassador"
-            else f"{emissary.COMPONENT.namespace}/{emissary.SERVICE}"
-        )
+        via = facts.ambassador_service if facts.seldon == "ambassador" else istio
         found.append(
             Sample(
                 "iris-model",
@@ -291,7 +282,7 @@ COMPONENT = Component(
     module=__name__,
     build=Models,
     needs=("model-runtimes",),
-    env_values=_env_values,
+    derive=derive,
     check=check,
     samples=samples,
     keywords=("kserve", "seldon", "samples"),

@@ -1,14 +1,14 @@
 """The release plan of one environment, as GitOps tools need it, and the repository layout.
 
 Every fact is derived, never typed twice:
-- order: the position in `registry.COMPONENTS` among the env's releases (Argo CD sync
-  wave) and the `needs` edges (Flux `dependsOn`);
+- order: the position among the resolved environment's releases (Argo CD sync wave) and
+  the `needs` edges (Flux `dependsOn`);
 - CRD-bearing: a wrapper whose upstream project ships CRDs (`crds:` in versions.yaml), or
   a chart whose own files contain a CustomResourceDefinition. These need server-side
   apply (CRDs exceed the client-side annotation limit) and CRD replacement on upgrade;
 - uses earlier CRDs: a release with `needs`, or whose own objects are custom resources.
   Their dry run would fail until the earlier release's CRDs exist;
-- values: chart defaults, then the files `render.values_files` lists (derived
+- values: chart defaults, then the release's files as resolution layers them (derived
   `values/<env>/generated/<id>.yaml`, then hand-written `values/<env>/<id>.yaml`).
 
 Layout inside the GitOps repository, under the configurable `path`:
@@ -26,14 +26,13 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, registry, render, versions
+from mlstack import REPO_ROOT, registry, resolve, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib import chartgen, schemas, validate
-from mlstack.lib.component import Component
+from mlstack.resolve import Resolved
 
 CHARTS_DIR = REPO_ROOT / "charts"
-VALUES_DIR = REPO_ROOT / "values"
 #: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for.
 CRD_FOLDERS = (
     "argo-cd-3.5.1",
@@ -129,12 +128,9 @@ def _is_custom(api: str, kind: str, minor: str) -> bool:
 
 
 def release_facts(
-    component: Component,
-    env: Environment,
-    wave: int,
-    charts_dir: Path = CHARTS_DIR,
-    values_dir: Path = VALUES_DIR,
+    release: resolve.Release, resolved: Resolved, wave: int, charts_dir: Path = CHARTS_DIR
 ) -> Release:
+    component = release.component
     data = versions.load()
     chart_dir = charts_dir / component.id
     meta = chartgen.read_chart_meta(chart_dir)
@@ -146,31 +142,27 @@ def release_facts(
     projects = {component.project} | {data.charts[d.chart].project for d in component.dependencies}
     upstream_crds = bool(component.dependencies) and any(data.projects[p].crds for p in projects)
     custom = any(
-        _is_custom(api, kind, env.kubernetes)
+        _is_custom(api, kind, resolved.env.kubernetes)
         for api, kind in objects
         if kind != "CustomResourceDefinition"
     )
-    layers = render.values_files(env, component, values_dir)  # the one layering rule
+    folder = resolved.values_dir / resolved.name
     return Release(
         id=component.id,
         namespace=component.namespace,
         chart_version=str(meta["version"]),
         kind=component.kind,
         wave=wave,
-        needs=tuple(n for n in component.needs if n in env.components),
+        needs=tuple(n for n in component.needs if n in resolved.ids),
         crd_bearing=own_crds or upstream_crds,
         uses_crds=bool(component.needs) or custom,
-        values_files=tuple(str(p.relative_to(values_dir / env.name)) for p in layers),
+        values_files=tuple(str(p.relative_to(folder)) for p in release.files),
     )
 
 
-def releases(
-    env: Environment, charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR
-) -> list[Release]:
+def releases(resolved: Resolved, charts_dir: Path = CHARTS_DIR) -> list[Release]:
     """The env's releases in install order."""
-    registry.check_order()
-    enabled = [c for c in registry.COMPONENTS if c.id in env.components]
-    return [release_facts(c, env, i, charts_dir, values_dir) for i, c in enumerate(enabled)]
+    return [release_facts(r, resolved, i, charts_dir) for i, r in enumerate(resolved.releases)]
 
 
 def values_paths(env: Environment, release: Release, settings: Settings) -> list[str]:
@@ -225,25 +217,16 @@ class Tree:
 
 
 def tree(
-    env: Environment,
-    settings: Settings,
-    schema_dir: Path,
-    charts_dir: Path = CHARTS_DIR,
-    values_dir: Path = VALUES_DIR,
+    resolved: Resolved, settings: Settings, schema_dir: Path, charts_dir: Path = CHARTS_DIR
 ) -> Tree:
-    """Charts, values and both tools' manifests for `env`, validated before returning."""
+    """Charts, values and both tools' manifests for the env, validated before returning.
+    Its values were validated when it was resolved; the derived files must be current."""
     from mlstack.gitops import argocd, flux
 
     started = time.perf_counter()
-    plan = releases(env, charts_dir, values_dir)
-    # Values that would fail on the cluster must fail here, before they reach the repo.
-    known = registry.by_id()
-    bad = render.check_stray_files(env, values_dir)
-    for release in plan:
-        sources = [values_dir / env.name / rel for rel in release.values_files]
-        bad += render.check_values(known[release.id], sources, charts_dir)
-    if bad:
-        raise UserError("\n".join(bad))
+    env, values_dir = resolved.env, resolved.values_dir
+    resolved.check_generated()
+    plan = releases(resolved, charts_dir)
     files: dict[str, str] = {}
     for component in registry.COMPONENTS:
         for rel, text in chart_files(charts_dir / component.id).items():
