@@ -14,11 +14,9 @@ from typing import Any
 import yaml
 
 from mlstack import registry, resolve
-from mlstack.components import wrappers
 from mlstack.lib import model
 from mlstack.lib.component import Component
 from mlstack.lib.model import Values
-from mlstack.lib.wrapper import wrapper
 
 VALUES_DIR = resolve.VALUES_DIR
 
@@ -65,17 +63,18 @@ def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[st
 
 def gateway_variant(release: str = "istio-gateway", **gateway: object) -> Component:
     """The istio-gateway row under another release id and/or with other chart values."""
-    base = wrappers.ISTIO_GATEWAY
-    return wrapper(
-        release,
+    from mlstack.lib import wrapper
+
+    base = registry.by_id()["istio-gateway"]
+    row = wrapper.Row(
         chart="istio-gateway",
         namespace=base.namespace,
         description=base.description,
         why=base.why,
         defaults={**model.defaults(base.values)["gateway"], **gateway},
-        needs=base.needs,
-        module=base.module,
+        needs=list(base.needs),
     )
+    return wrapper.component(release, row, {}, "tests/helpers.py")
 
 
 def enabled(env: str) -> list[str]:

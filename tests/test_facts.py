@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import gateway_variant, rename_values, replacing, values_copy, with_gateway
-from mlstack import environments, resolve
-from mlstack.components import wrappers
+from mlstack import environments, registry, resolve
 from mlstack.errors import UserError
 from mlstack.lib import facts
 
@@ -64,7 +63,7 @@ def test_exactly_one_gateway_component_is_required(tmp_path: Path) -> None:
     two = (*replacing(), gateway_variant("second-gateway"))
     with pytest.raises(UserError, match="found istio-gateway, second-gateway"):
         resolve.facts_for(environments.load("k3d"), two, frozenset(), values, lambda c: {})
-    assert wrappers.ISTIO_GATEWAY.dependencies[0].chart == resolve.GATEWAY_CHART
+    assert registry.by_id()["istio-gateway"].dependencies[0].chart == resolve.GATEWAY_CHART
 
 
 def test_one_domain_per_environment() -> None:

@@ -16,6 +16,8 @@ from helpers import values_copy
 from mlstack import environments, registry, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import argocd, owned, plan
+from mlstack.gitops.tree import Tree
+from mlstack.gitops.tree import tree as layout_tree
 from mlstack.lib import schemas
 
 URL = "https://git.example.test/platform/gitops.git"
@@ -25,7 +27,7 @@ def _settings(path: str = "mlstack", **kw: str) -> plan.Settings:
     return plan.Settings(repo_url=URL, revision="main", path=path, **kw)
 
 
-def _docs(tree: plan.Tree, kind: str) -> list[dict[str, Any]]:
+def _docs(tree: Tree, kind: str) -> list[dict[str, Any]]:
     return [
         d
         for path, text in tree.files.items()
@@ -40,12 +42,12 @@ def _installed(env: str) -> list[str]:
 
 
 @pytest.fixture(scope="module", params=environments.names())
-def env_tree(request: pytest.FixtureRequest, schema_dir: Path) -> tuple[str, plan.Tree]:
-    return request.param, plan.tree(resolve.resolve(request.param), _settings(), schema_dir)
+def env_tree(request: pytest.FixtureRequest, schema_dir: Path) -> tuple[str, Tree]:
+    return request.param, layout_tree(resolve.resolve(request.param), _settings(), schema_dir)
 
 
 def test_every_manifest_validates_against_the_tool_crds(
-    env_tree: tuple[str, plan.Tree], schema_dir: Path
+    env_tree: tuple[str, Tree], schema_dir: Path
 ) -> None:
     name, tree = env_tree
     crds = schemas.extra_crds(schema_dir, plan.CRD_FOLDERS)
@@ -70,7 +72,7 @@ def test_validation_is_strict_and_can_fail(schema_dir: Path) -> None:
     assert plan.manifest_problems(yaml.safe_dump(app), crds)
 
 
-def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, plan.Tree]) -> None:
+def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, Tree]) -> None:
     name, tree = env_tree
     order = _installed(name)
     apps = [a for a in _docs(tree, "Application") if a["metadata"]["name"] != f"mlstack-{name}"]
@@ -86,7 +88,7 @@ def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, plan.
         assert all(order.index(d) < order.index(release_id) for d in depends)
 
 
-def test_crd_and_dry_run_policies_follow_the_facts(env_tree: tuple[str, plan.Tree]) -> None:
+def test_crd_and_dry_run_policies_follow_the_facts(env_tree: tuple[str, Tree]) -> None:
     name, tree = env_tree
     facts = {r.id: r for r in tree.releases}
     apps = {
@@ -125,7 +127,7 @@ def test_a_chart_with_its_own_crd_is_crd_bearing(charts_copy: Path) -> None:
 def test_values_files_resolve_inside_the_layout(
     layout: str, tmp_path: Path, schema_dir: Path
 ) -> None:
-    tree = plan.tree(resolve.resolve("k3d"), _settings(layout), schema_dir)
+    tree = layout_tree(resolve.resolve("k3d"), _settings(layout), schema_dir)
     app = next(
         a for a in _docs(tree, "Application") if a["metadata"]["name"] == "k3d-knative-serving"
     )
@@ -156,13 +158,13 @@ def test_invalid_or_stale_values_stop_generation(tmp_path: Path, schema_dir: Pat
     values = values_copy(tmp_path / "fresh")
     (values / "k3d" / "generated" / "kserve.yaml").write_text("kserveResources: {}\n")
     with pytest.raises(UserError, match=r"generated/kserve.yaml is missing or out of date"):
-        plan.tree(resolve.resolve("k3d", values), _settings(), schema_dir)
+        layout_tree(resolve.resolve("k3d", values), _settings(), schema_dir)
 
 
 def test_output_is_deterministic(schema_dir: Path) -> None:
     resolved = resolve.resolve("k3d")
-    first = plan.tree(resolved, _settings(), schema_dir).files
-    assert first == plan.tree(resolved, _settings(), schema_dir).files
+    first = layout_tree(resolved, _settings(), schema_dir).files
+    assert first == layout_tree(resolved, _settings(), schema_dir).files
     assert all(not p.startswith(("/", "./")) for p in first)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from mlstack import registry, resolve
 from mlstack.errors import UserError
-from mlstack.gitops import plan, sync
+from mlstack.gitops import plan, sync, tree
 from mlstack.lib import releases
 
 URL = "https://git.example.test/platform/gitops.git"
@@ -49,8 +49,8 @@ def _sync(
     branch: str = "main",
 ) -> sync.Outcome:
     resolved = resolve.resolve(env)
-    tree = plan.tree(resolved, SETTINGS, schema_dir, charts_dir=charts_dir)
-    return sync.sync(resolved.env, SETTINGS, tree, str(remote), branch, checkout)
+    layout = tree.tree(resolved, SETTINGS, schema_dir, charts_dir=charts_dir)
+    return sync.sync(resolved.env, SETTINGS, layout, str(remote), branch, checkout)
 
 
 def _other_clone(bare: Path, where: Path) -> Path:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from helpers import dead_values_keys, edit_env, synth, values_copy
-from mlstack import generate, render, resolve, versions
+from mlstack import generate, registry, render, resolve, versions
 from mlstack.components import models, seldon_core_operator, seldon_gateway
 from mlstack.errors import UserError
 
@@ -100,7 +100,7 @@ def test_bsl_version_accepted_explicitly(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_licence_key_defaults_to_not_accepted() -> None:
-    values = seldon_core_operator.COMPONENT.values()
+    values = registry.by_id()["seldon-core-operator"].values()
     assert values.model_dump(by_alias=True)["acceptBslLicence"] is False
     assert versions.parse_minor("1.17.1") < seldon_core_operator.BSL_FROM
 

@@ -82,8 +82,6 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         print(" ".join(names))
         return 0
     envs = [resolve.resolve(n, values_dir) for n in names]
-    width = max([10, *(len(n) + 2 for n in names)])
-    print("environment".ljust(24) + "".join(r.name.ljust(width) for r in envs))
     rows: dict[str, list[str]] = {
         "cluster": [r.env.cluster for r in envs],
         "kubernetes": [f"{r.env.kubernetes} ({r.minors[0]}-{r.minors[-1]})" for r in envs],
@@ -92,14 +90,17 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         "tls": ["on" if r.env.tls.enabled else "-" for r in envs],
         "seldon": [r.env.seldon for r in envs],
     }
+    width = 2 + max(len(cell) for cells in [names, *rows.values()] for cell in cells)
+    print("environment".ljust(26) + "".join(r.name.ljust(width) for r in envs))
     for key, cells in rows.items():
-        print(key.ljust(24) + "".join(cell.ljust(width) for cell in cells))
+        print(key.ljust(26) + "".join(cell.ljust(width) for cell in cells))
     print()
-    print("release (components: key)".ljust(24) + "".join(r.name.ljust(width) for r in envs))
+    print("release (components: key)".ljust(26) + "".join(r.name.ljust(width) for r in envs))
     for c in registry.COMPONENTS:
         marks = "".join(("yes" if c.id in r.ids else "-").ljust(width) for r in envs)
         key = f" ({c.switch})" if c.switch and c.switch != c.id else ""
-        print(f"{c.id}{key}".ljust(24) + marks)
+        key = " (seldon:)" if c.switch is None else key
+        print(f"{c.id}{key}".ljust(26) + marks)
     return 0
 
 
@@ -126,10 +127,10 @@ def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
 
 
 def _gitops_tree(args: argparse.Namespace, settings: Any) -> Any:
-    from mlstack.gitops import plan
+    from mlstack.gitops import tree
     from mlstack.lib import schemas
 
-    return plan.tree(
+    return tree.tree(
         _resolve(args.env, args),
         settings,
         schemas.schema_dir(args.schema_dir),

@@ -9,6 +9,7 @@ those edges; `check_order` proves the tuple respects them.
 from __future__ import annotations
 
 from mlstack.components import (
+    emissary,
     knative_serving,
     kserve,
     metallb_pool,
@@ -16,27 +17,32 @@ from mlstack.components import (
     models,
     seldon_core_operator,
     seldon_gateway,
-    wrappers,
 )
 from mlstack.errors import UserError
+from mlstack.lib import wrapper
 from mlstack.lib.component import Component
 
+#: The wrapper rows of data/wrappers.yaml, with the modules their logic lives in.
+_WRAPPERS = wrapper.load(
+    {"kserve": kserve, "emissary": emissary, "seldon_core_operator": seldon_core_operator}
+)
+
 COMPONENTS: tuple[Component, ...] = (
-    wrappers.METALLB,
+    _WRAPPERS["metallb"],
     metallb_pool.COMPONENT,
-    wrappers.ISTIO_BASE,
-    wrappers.ISTIOD,
-    wrappers.ISTIO_GATEWAY,
-    wrappers.CERT_MANAGER,
-    wrappers.KNATIVE_OPERATOR,
+    _WRAPPERS["istio-base"],
+    _WRAPPERS["istiod"],
+    _WRAPPERS["istio-gateway"],
+    _WRAPPERS["cert-manager"],
+    _WRAPPERS["knative-operator"],
     knative_serving.COMPONENT,
-    wrappers.KSERVE_CRD,
-    kserve.COMPONENT,
+    _WRAPPERS["kserve-crd"],
+    _WRAPPERS["kserve"],
     model_runtimes.COMPONENT,
-    wrappers.EMISSARY_CRDS,
-    wrappers.EMISSARY,
+    _WRAPPERS["emissary-crds"],
+    _WRAPPERS["emissary"],
     seldon_gateway.COMPONENT,
-    seldon_core_operator.COMPONENT,
+    _WRAPPERS["seldon-core-operator"],
     models.COMPONENT,
 )
 
@@ -46,7 +52,14 @@ def by_id() -> dict[str, Component]:
 
 
 def check_order(components: tuple[Component, ...] = COMPONENTS) -> None:
-    """Every `needs` edge points to an earlier component; ids are unique."""
+    """Every `needs` edge points to an earlier component; ids are unique; every wrapper
+    row is placed in the order."""
+    missing = sorted(set(_WRAPPERS) - {c.id for c in COMPONENTS})
+    if missing:
+        raise UserError(
+            f"registry: wrapper row {missing[0]} (data/wrappers.yaml) is not in COMPONENTS: "
+            "place it after what it needs in generator/mlstack/registry.py"
+        )
     seen: set[str] = set()
     for component in components:
         if component.id in seen:

@@ -1,11 +1,10 @@
-"""KServe controller and webhook (upstream kserve-resources), Knative serverless mode.
+"""Derived values of the kserve wrapper row (data/wrappers.yaml): KServe's ingress settings.
 
-Every environment. Installed after `kserve-crd` and, for its webhook certificate and the
-Knative mode, after cert-manager and knative-serving. The ingress settings (Knative
-ingress gateway, local gateway and its Service, the domain) are not typed here: they are
-derived per environment from the same facts Knative uses (mlstack.lib.facts), written to
-values/<env>/generated/kserve.yaml, so KServe and Knative cannot disagree (a hand-written
-value that differs is refused by resolution, naming both files).
+KServe runs in Knative serverless mode in every environment. Its ingress settings (Knative
+ingress gateway, local gateway and its Service, the domain) are not typed anywhere: they
+are derived per environment from the same facts Knative uses (mlstack.lib.facts), written
+to values/<env>/generated/kserve.yaml, so KServe and Knative cannot disagree (a
+hand-written value that differs is refused by resolution, naming both files).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from mlstack.lib.facts import Facts
-from mlstack.lib.wrapper import wrapper
 
 
 def derive(facts: Facts) -> dict[str, Any]:
@@ -27,28 +25,3 @@ def derive(facts: Facts) -> dict[str, Any]:
         },
     }
     return {"kserveResources": {"kserve": {"controller": {"gateway": gateway}}}}
-
-
-COMPONENT = wrapper(
-    "kserve",
-    chart="kserve-resources",
-    namespace="kserve",
-    description="KServe controller (v0.20) in Knative serverless mode.",
-    why=__doc__ or "",
-    defaults={
-        "kserve": {
-            "controller": {
-                # Knative ("serverless") mode: scale to zero, revisions, Istio routing.
-                "deploymentMode": "Knative",
-                "gateway": {
-                    "ingressGateway": {"enableGatewayApi": False, "createGateway": False},
-                },
-            },
-        }
-    },
-    # cert-manager issues the webhook certificate; Knative must serve before Knative mode.
-    needs=("cert-manager", "knative-serving", "kserve-crd"),
-    derive=derive,
-    keywords=("kserve", "model-serving", "knative"),
-    module=__name__,
-)

@@ -1,4 +1,4 @@
-"""Seldon Core v1 operator (SeldonDeployment), opt-in per environment.
+"""Logic of the seldon-core-operator wrapper row (data/wrappers.yaml): Seldon Core v1.
 
 Off by default everywhere; an environment opts in with `seldon: istio|ambassador` in its
 environment.yaml. The mode is that one setting: it derives the upstream chart's
@@ -18,15 +18,26 @@ from typing import Any
 from pydantic import Field
 
 from mlstack import versions
-from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.facts import Facts
-from mlstack.lib.wrapper import wrapper
 
 #: First Seldon Core v1 release under the Business Source License 1.1.
 BSL_FROM = (1, 18)
 LICENCE_KEY = "acceptBslLicence"
 EMISSARY = ("emissary-crds", "emissary")
+#: Settings read at generate time, beside the upstream chart's values.
+FIELDS: dict[str, Any] = {
+    "accept_bsl_licence": (
+        bool,
+        Field(
+            False,
+            description=(
+                "Accept the Business Source License 1.1 of Seldon Core >= 1.18. Read at "
+                "generate time only; 1.17.1 (Apache-2.0) does not need it."
+            ),
+        ),
+    )
+}
 
 
 def derive(facts: Facts) -> dict[str, Any]:
@@ -52,43 +63,3 @@ def check(facts: Facts, values: dict[str, Any]) -> None:
             f"BSL 1.1 (not Apache-2.0): set {LICENCE_KEY}: true to accept it, or pin 1.17.1 "
             "in data/versions.yaml"
         )
-
-
-def _on(env: Environment) -> bool:
-    return env.seldon != "off"
-
-
-COMPONENT = wrapper(
-    "seldon-core-operator",
-    chart="seldon-core-operator",
-    namespace="seldon-system",
-    description="Seldon Core v1 operator (1.17.1, Apache-2.0); istio or ambassador mode.",
-    why=__doc__ or "",
-    defaults={
-        # No phone-home: Spartakus usage reporting stays off.
-        "usageMetrics": {"enabled": False},
-        "istio": {"enabled": False},
-        # Seldon 1.x writes getambassador.io/v2 Mappings (Emissary's legacy versions).
-        "ambassador": {"enabled": False, "version": "v2"},
-        "certManager": {"enabled": True},
-    },
-    extra={
-        "accept_bsl_licence": (
-            bool,
-            Field(
-                False,
-                description=(
-                    "Accept the Business Source License 1.1 of Seldon Core >= 1.18. Read at "
-                    "generate time only; 1.17.1 (Apache-2.0) does not need it."
-                ),
-            ),
-        )
-    },
-    needs=("cert-manager",),
-    default_on=_on,
-    toggle=None,
-    derive=derive,
-    check=check,
-    keywords=("seldon", "model-serving"),
-    module=__name__,
-)

@@ -2,7 +2,7 @@
 
 A component becomes one Helm chart and one Helm release with the same kebab-case id.
 A *wrapper* pins upstream charts as dependencies and sets opinionated defaults under each
-alias (a row of the wrapper table, `mlstack.lib.wrapper`); a *glue* component builds its
+alias (a row of data/wrappers.yaml, built by `mlstack.lib.wrapper`); a *glue* component builds its
 own objects with cdk8s. Both kinds share this spec so that resolution, the writer, the
 renderer and the installer treat them alike.
 
@@ -52,6 +52,8 @@ class Component:
     project: str
     #: the module that defines it (named in DO-NOT-EDIT headers).
     module: str
+    #: the data file that defines it instead (a wrapper row), repository-relative.
+    origin: str | None = None
     dependencies: tuple[Dependency, ...] = ()
     #: glue only: adds the chart's objects to the given scope.
     build: Callable[[Construct], object] | None = None
@@ -88,8 +90,8 @@ class Component:
 
     @property
     def source(self) -> str:
-        """Repository-relative path of the defining module."""
-        return str(Path("generator", *self.module.split("."))) + ".py"
+        """Repository-relative path of the defining module (or data file)."""
+        return self.origin or str(Path("generator", *self.module.split("."))) + ".py"
 
 
 def only_if(scope: Construct, path: str, *, negate: bool = False) -> None:
