@@ -63,10 +63,10 @@ def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[st
 
 def gateway_variant(release: str = "istio-gateway", **gateway: object) -> Component:
     """The istio-gateway row under another release id and/or with other chart values."""
-    from mlstack.lib import wrapper
+    from mlstack.lib import table
 
     base = registry.by_id()["istio-gateway"]
-    row = wrapper.Row(
+    row = table.Row(
         chart="istio-gateway",
         namespace=base.namespace,
         description=base.description,
@@ -74,7 +74,7 @@ def gateway_variant(release: str = "istio-gateway", **gateway: object) -> Compon
         defaults={**model.defaults(base.values)["gateway"], **gateway},
         needs=list(base.needs),
     )
-    return wrapper.component(release, row, {}, "tests/helpers.py")
+    return table.component(release, row, "tests/helpers.py")
 
 
 def enabled(env: str) -> list[str]:

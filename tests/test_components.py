@@ -18,7 +18,7 @@ import pytest
 from mlstack import REPO_ROOT, registry, resolve, versions
 from mlstack.lib import releases
 from mlstack.lib.component import Component
-from mlstack.lib.wrapper import values_key
+from mlstack.lib.table import values_key
 
 PACKAGE = REPO_ROOT / "generator" / "mlstack"
 INVALID = Path(__file__).parent / "invalid"

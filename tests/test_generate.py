@@ -20,6 +20,8 @@ from mlstack.lib import chartgen, helm, releases
 from mlstack.lib.component import Component
 from mlstack.lib.facts import Facts
 
+POOL = registry.by_id()["metallb-pool"]
+
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {
@@ -74,7 +76,7 @@ def _broken(component: Component) -> Component:
 
 def test_failing_generate_leaves_charts_untouched(charts_copy: Path) -> None:
     before = _tree(charts_copy)
-    broken = _broken(metallb_pool.COMPONENT)
+    broken = _broken(POOL)
     with pytest.raises(UserError, match=r"\.Values\.no\.suchKey"):
         generate.generate(charts_copy, None, replacing(broken))
     assert _tree(charts_copy) == before
@@ -89,7 +91,7 @@ def _renamed_pool() -> Component:
     class Changed(metallb_pool.MetallbPoolValues):
         pool: Pool = Field(default_factory=Pool, description="The address pool.")
 
-    return Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+    return Component(**{**POOL.__dict__, "values": Changed})
 
 
 def test_changed_default_without_bump_fails(charts_copy: Path) -> None:
@@ -238,7 +240,7 @@ def test_derived_values_are_generated_validated_and_layered(tmp_path: Path) -> N
     def derived(facts: Facts) -> dict[str, object]:
         return {"pool": {"name": f"{facts.env.name}-pool"}}
 
-    component = Component(**{**metallb_pool.COMPONENT.__dict__, "derive": derived})
+    component = Component(**{**POOL.__dict__, "derive": derived})
     charts, values = tmp_path / "charts", values_copy(tmp_path / "values")
     changed = generate.generate(charts, values, replacing(component))
     target = values / "k3d" / "generated" / "metallb-pool.yaml"
@@ -255,7 +257,7 @@ def test_derived_values_are_generated_validated_and_layered(tmp_path: Path) -> N
     def bad(facts: Facts) -> dict[str, object]:
         return {"pool": {"name": "Not_A_Label"}} if facts.env.name == "k3d" else {}
 
-    broken = Component(**{**metallb_pool.COMPONENT.__dict__, "derive": bad})
+    broken = Component(**{**POOL.__dict__, "derive": bad})
     with pytest.raises(UserError, match=r"derive for k3d gives pool\.name"):
         generate.generate(charts, values, replacing(broken))
     assert yaml.safe_load(target.read_text()) == {"pool": {"name": "k3d-pool"}}

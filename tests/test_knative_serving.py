@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from helpers import dead_values_keys, synth
-from mlstack import environments, render, resolve
+from mlstack import environments, registry, render, resolve
 from mlstack.components import knative_serving
 
 PLAIN = "templates/knativeserving-serving.yaml"
@@ -19,7 +19,7 @@ TLS = "templates/knativeserving-serving-tls.yaml"
 
 @pytest.fixture(scope="module")
 def templates() -> dict[str, str]:
-    return synth(knative_serving.COMPONENT)
+    return synth(registry.by_id()["knative-serving"])
 
 
 def _render(tmp_path: Path, env: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:

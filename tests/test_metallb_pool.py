@@ -6,12 +6,13 @@ import pytest
 import yaml
 
 from helpers import dead_values_keys, synth
+from mlstack import registry
 from mlstack.components import metallb_pool
 
 
 @pytest.fixture(scope="module")
 def templates() -> dict[str, str]:
-    return synth(metallb_pool.COMPONENT)
+    return synth(registry.by_id()["metallb-pool"])
 
 
 def test_objects_kinds_and_files(templates: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from helpers import dead_values_keys, synth
-from mlstack import render, resolve, versions
+from mlstack import registry, render, resolve, versions
 from mlstack.components import model_runtimes
 from mlstack.lib import schemas
 
@@ -137,7 +137,7 @@ def test_each_runtime_toggles_and_resources_are_values(tmp_path: Path) -> None:
 
 
 def test_no_dead_values_keys() -> None:
-    templates = synth(model_runtimes.COMPONENT)
+    templates = synth(registry.by_id()["model-runtimes"])
     assert dead_values_keys(templates, model_runtimes.ModelRuntimesValues) == []
     assert len(templates) == len(REQUIRED)
     assert all("{{- if .Values.runtimes." in t for t in templates.values())

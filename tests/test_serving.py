@@ -15,7 +15,7 @@ import yaml
 
 from helpers import dead_values_keys, edit_env, synth, values_copy
 from mlstack import generate, registry, render, resolve, versions
-from mlstack.components import models, seldon_core_operator, seldon_gateway
+from mlstack.components import seldon_core_operator
 from mlstack.errors import UserError
 
 
@@ -118,7 +118,7 @@ def test_istio_mode_gateway_selector_is_the_istio_gateway(
     facts = resolve.resolve("k3d", tmp_path / "values").facts
     assert gateway["spec"]["selector"] == facts.gateway.pod_labels
     assert gateway["spec"]["servers"][0]["port"]["number"] == 80
-    namespace = seldon_gateway.COMPONENT.namespace
+    namespace = registry.by_id()["seldon-gateway"].namespace
     assert f"{namespace}/{gateway['metadata']['name']}" == facts.seldon_gateway
 
 
@@ -227,5 +227,5 @@ def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -
 
 
 def test_no_dead_values_keys_in_glue_charts() -> None:
-    for component in (models.COMPONENT, seldon_gateway.COMPONENT):
+    for component in (registry.by_id()["models"], registry.by_id()["seldon-gateway"]):
         assert dead_values_keys(synth(component), component.values) == [], component.id

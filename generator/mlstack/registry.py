@@ -1,50 +1,19 @@
-"""Every component, in install order.
+"""Every component, in install order: the rows of data/components.yaml.
 
 Order matters: Helm cannot create a custom resource whose CRD arrives in the same
 release, nor wait for an admission webhook, so CRD/webhook releases come first and the
 objects that need them follow in their own releases. `needs` on each component states
-those edges; `check_order` proves the tuple respects them.
+those edges; `check_order` proves the table respects them. The table names the
+component modules (values models, constructs, logic) its rows use.
 """
 
 from __future__ import annotations
 
-from mlstack.components import (
-    emissary,
-    knative_serving,
-    kserve,
-    metallb_pool,
-    model_runtimes,
-    models,
-    seldon_core_operator,
-    seldon_gateway,
-)
 from mlstack.errors import UserError
-from mlstack.lib import wrapper
+from mlstack.lib import table
 from mlstack.lib.component import Component
 
-#: The wrapper rows of data/wrappers.yaml, with the modules their logic lives in.
-_WRAPPERS = wrapper.load(
-    {"kserve": kserve, "emissary": emissary, "seldon_core_operator": seldon_core_operator}
-)
-
-COMPONENTS: tuple[Component, ...] = (
-    _WRAPPERS["metallb"],
-    metallb_pool.COMPONENT,
-    _WRAPPERS["istio-base"],
-    _WRAPPERS["istiod"],
-    _WRAPPERS["istio-gateway"],
-    _WRAPPERS["cert-manager"],
-    _WRAPPERS["knative-operator"],
-    knative_serving.COMPONENT,
-    _WRAPPERS["kserve-crd"],
-    _WRAPPERS["kserve"],
-    model_runtimes.COMPONENT,
-    _WRAPPERS["emissary-crds"],
-    _WRAPPERS["emissary"],
-    seldon_gateway.COMPONENT,
-    _WRAPPERS["seldon-core-operator"],
-    models.COMPONENT,
-)
+COMPONENTS: tuple[Component, ...] = table.load()
 
 
 def by_id() -> dict[str, Component]:
@@ -52,14 +21,7 @@ def by_id() -> dict[str, Component]:
 
 
 def check_order(components: tuple[Component, ...] = COMPONENTS) -> None:
-    """Every `needs` edge points to an earlier component; ids are unique; every wrapper
-    row is placed in the order."""
-    missing = sorted(set(_WRAPPERS) - {c.id for c in COMPONENTS})
-    if missing:
-        raise UserError(
-            f"registry: wrapper row {missing[0]} (data/wrappers.yaml) is not in COMPONENTS: "
-            "place it after what it needs in generator/mlstack/registry.py"
-        )
+    """Every `needs` edge points to an earlier component; ids are unique."""
     seen: set[str] = set()
     for component in components:
         if component.id in seen:
@@ -68,6 +30,6 @@ def check_order(components: tuple[Component, ...] = COMPONENTS) -> None:
             if need not in seen:
                 raise UserError(
                     f"registry: {component.id} needs {need}, which must come earlier in "
-                    "COMPONENTS (generator/mlstack/registry.py)"
+                    "generator/mlstack/data/components.yaml"
                 )
         seen.add(component.id)

@@ -1,4 +1,4 @@
-"""Derived values of the two Emissary wrapper rows (data/wrappers.yaml: emissary-crds, emissary).
+"""Derived values of the Emissary rows of data/components.yaml (emissary-crds, emissary).
 
 Emissary is opt-in (`components: {emissary: true}`) and comes with Seldon's ambassador
 mode. Seldon Core 1.x writes `getambassador.io/v2` Mappings, which Emissary 4 serves only

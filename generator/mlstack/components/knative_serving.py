@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field
 
 from mlstack import versions
 from mlstack.lib import facts as names
-from mlstack.lib.component import Component, only_if
+from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.slots import json_string_slot, keyed_slot, slot
@@ -239,15 +238,11 @@ class KnativeServing(Construct):
     def __init__(self, scope: Construct, id: str = "knative-serving") -> None:
         super().__init__(scope, id)
         for variant, tls in (("serving", False), ("serving-tls", True)):
-            cr = ApiObject(
-                self,
-                variant,
-                api_version="operator.knative.dev/v1beta1",
-                kind="KnativeServing",
-                metadata={"name": "knative-serving"},
+            api = "operator.knative.dev/v1beta1"
+            when = "tls.enabled" if tls else "!tls.enabled"
+            spec_object(
+                self, variant, api, "KnativeServing", "knative-serving", _spec(tls), when=when
             )
-            cr.add_json_patch(JsonPatch.add("/spec", _spec(tls)))
-            only_if(cr, "tls.enabled", negate=not tls)
 
 
 def derive(facts: Facts) -> dict[str, Any]:
@@ -266,17 +261,3 @@ def derive(facts: Facts) -> dict[str, Any]:
             "credentialName": facts.env.tls.secret_name,
         },
     }
-
-
-COMPONENT = Component(
-    id="knative-serving",
-    description="Knative Serving with net-istio ingress, installed by the Knative Operator.",
-    values=KnativeServingValues,
-    namespace="knative-serving",
-    project=PROJECT,
-    module=__name__,
-    build=KnativeServing,
-    needs=("knative-operator", "istio-gateway"),
-    keywords=("knative", "serving", "net-istio"),
-    derive=derive,
-)

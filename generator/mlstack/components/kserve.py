@@ -1,4 +1,4 @@
-"""Derived values of the kserve wrapper row (data/wrappers.yaml): KServe's ingress settings.
+"""Derived values of the kserve row (data/components.yaml): KServe's ingress settings.
 
 KServe runs in Knative serverless mode in every environment. Its ingress settings (Knative
 ingress gateway, local gateway and its Service, the domain) are not typed anywhere: they

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
 from mlstack.errors import UserError
-from mlstack.lib.component import Component, only_if
+from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
@@ -103,82 +102,46 @@ _PLAIN_LABELS = {"app.kubernetes.io/component": _PLAIN}
 class Models(Construct):
     def __init__(self, scope: Construct, id: str = "models") -> None:
         super().__init__(scope, id)
-        isvc = ApiObject(
+        model = {
+            "modelFormat": {"name": "sklearn"},
+            "protocolVersion": "v2",
+            "storageUri": slot("sklearnIris.storageUri"),
+        }
+        spec_object(
             self,
             "sklearn-iris",
-            api_version="serving.kserve.io/v1beta1",
-            kind="InferenceService",
-            metadata={"name": "sklearn-iris"},
-        )
-        isvc.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "predictor": {
-                        "model": {
-                            "modelFormat": {"name": "sklearn"},
-                            "protocolVersion": "v2",
-                            "storageUri": slot("sklearnIris.storageUri"),
-                        }
-                    }
-                },
-            )
-        )
-        only_if(isvc, "sklearnIris.enabled")
-
-        sdep = ApiObject(
-            self,
-            "iris-model",
-            api_version="machinelearning.seldon.io/v1",
-            kind="SeldonDeployment",
-            metadata={"name": "iris-model"},
+            "serving.kserve.io/v1beta1",
+            "InferenceService",
+            "sklearn-iris",
+            {"predictor": {"model": model}},
+            when="sklearnIris.enabled",
         )
         graph = {
             "name": "classifier",
             "implementation": "SKLEARN_SERVER",
             "modelUri": slot("seldonIris.modelUri"),
         }
-        sdep.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "name": "iris",
-                    "predictors": [{"name": "default", "replicas": 1, "graph": graph}],
-                },
-            )
-        )
-        only_if(sdep, "seldonIris.enabled")
-
-        deployment = ApiObject(
+        predictor = {"name": "default", "replicas": 1, "graph": graph}
+        spec_object(
             self,
-            _PLAIN,
-            api_version="apps/v1",
-            kind="Deployment",
-            metadata={"name": _PLAIN},
+            "iris-model",
+            "machinelearning.seldon.io/v1",
+            "SeldonDeployment",
+            "iris-model",
+            {"name": "iris", "predictors": [predictor]},
+            when="seldonIris.enabled",
         )
-        deployment.add_json_patch(JsonPatch.add("/spec", _plain_deployment_spec()))
-        only_if(deployment, "plainServer.enabled")
-        service = ApiObject(
-            self, _PLAIN + "-svc", api_version="v1", kind="Service", metadata={"name": _PLAIN}
-        )
-        service.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "type": "LoadBalancer",
-                    "selector": _PLAIN_LABELS,
-                    "ports": [
-                        {
-                            "name": "http",
-                            "port": 80,
-                            "protocol": "TCP",
-                            "targetPort": slot("plainServer.containerPort"),
-                        }
-                    ],
-                },
-            )
-        )
-        only_if(service, "plainServer.enabled")
+        plain = "plainServer.enabled"
+        deployment = _plain_deployment_spec()
+        spec_object(self, _PLAIN, "apps/v1", "Deployment", _PLAIN, deployment, when=plain)
+        port = {
+            "name": "http",
+            "port": 80,
+            "protocol": "TCP",
+            "targetPort": slot("plainServer.containerPort"),
+        }
+        service = {"type": "LoadBalancer", "selector": _PLAIN_LABELS, "ports": [port]}
+        spec_object(self, _PLAIN + "-svc", "v1", "Service", _PLAIN, service, when=plain)
 
 
 def _plain_deployment_spec() -> dict[str, Any]:
@@ -271,19 +234,3 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
             Sample(_PLAIN, NAMESPACE, "plain", "apps/v1", "Deployment", f"{NAMESPACE}/{_PLAIN}")
         )
     return tuple(found)
-
-
-COMPONENT = Component(
-    id="models",
-    description="Sample models: KServe sklearn-iris, Seldon iris-model, plain model server.",
-    values=ModelsValues,
-    namespace=NAMESPACE,
-    project="kserve",
-    module=__name__,
-    build=Models,
-    needs=("model-runtimes",),
-    derive=derive,
-    check=check,
-    samples=samples,
-    keywords=("kserve", "seldon", "samples"),
-)

@@ -1,4 +1,4 @@
-"""Logic of the seldon-core-operator wrapper row (data/wrappers.yaml): Seldon Core v1.
+"""Logic of the seldon-core-operator row (data/components.yaml): Seldon Core v1.
 
 Off by default everywhere; an environment opts in with `seldon: istio|ambassador` in its
 environment.yaml. The mode is that one setting: it derives the upstream chart's

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field
 
-from mlstack.environments import Environment
-from mlstack.lib.component import Component
+from mlstack.lib.component import spec_object
 from mlstack.lib.facts import SELDON_GATEWAY_NAME, Facts
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
@@ -43,41 +41,13 @@ class SeldonGatewayValues(Values):
 class SeldonGateway(Construct):
     def __init__(self, scope: Construct, id: str = "seldon-gateway") -> None:
         super().__init__(scope, id)
-        gateway = ApiObject(
-            self,
-            "gateway",
-            api_version="networking.istio.io/v1",
-            kind="Gateway",
-            metadata={"name": SELDON_GATEWAY_NAME},
-        )
         server = {
             "port": {"number": 80, "name": "http", "protocol": "HTTP"},
             "hosts": slot("http.hosts"),
         }
-        gateway.add_json_patch(
-            JsonPatch.add("/spec", {"selector": slot("selector"), "servers": [server]})
-        )
+        spec = {"selector": slot("selector"), "servers": [server]}
+        spec_object(self, "gateway", "networking.istio.io/v1", "Gateway", SELDON_GATEWAY_NAME, spec)
 
 
 def derive(facts: Facts) -> dict[str, Any]:
     return {"selector": dict(facts.gateway.pod_labels)}
-
-
-def _on(env: Environment) -> bool:
-    return env.seldon == "istio"
-
-
-COMPONENT = Component(
-    id="seldon-gateway",
-    description="Istio Gateway for Seldon Core (istio mode), selecting the ingress gateway.",
-    values=SeldonGatewayValues,
-    namespace="seldon-system",
-    project="istio",
-    module=__name__,
-    build=SeldonGateway,
-    needs=("istio-gateway",),
-    derive=derive,
-    default_on=_on,
-    toggle=None,
-    keywords=("seldon", "istio", "gateway"),
-)

@@ -1,10 +1,9 @@
-"""What a component is: the spec each registry entry provides.
+"""What a component is: the spec each row of data/components.yaml becomes (lib/table.py).
 
 A component becomes one Helm chart and one Helm release with the same kebab-case id.
 A *wrapper* pins upstream charts as dependencies and sets opinionated defaults under each
-alias (a row of data/wrappers.yaml, built by `mlstack.lib.wrapper`); a *glue* component builds its
-own objects with cdk8s. Both kinds share this spec so that resolution, the writer, the
-renderer and the installer treat them alike.
+alias; a *glue* component builds its own objects with cdk8s. Both kinds share this spec so
+that resolution, the writer, the renderer and the installer treat them alike.
 
 Every callable here is a pure function of (the release's values, the environment's
 resolved `Facts`): a component never imports another component, the registry, `render`
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 
 from mlstack.environments import Environment
@@ -98,3 +98,27 @@ def only_if(scope: Construct, path: str, *, negate: bool = False) -> None:
     """Render the object `scope` only when `.Values.<path>` is true (a whole-file condition);
     `negate=True`: only when it is false (two variants of one object, one per case)."""
     scope.node.add_metadata(CONDITION_KEY, f"!{path}" if negate else path)
+
+
+def spec_object(
+    scope: Construct,
+    id: str,
+    api_version: str,
+    kind: str,
+    name: Any,
+    spec: dict[str, Any],
+    *,
+    when: str | None = None,
+    annotations: dict[str, str] | None = None,
+) -> ApiObject:
+    """An object with an explicit name (no cdk8s hash) and a spec, which cdk8s' ApiObject
+    takes only as a JSON patch; `when`: render it only when `.Values.<when>` is true
+    (`"!path"`: only when false)."""
+    metadata: dict[str, Any] = {"name": name}
+    if annotations:
+        metadata["annotations"] = annotations
+    obj = ApiObject(scope, id, api_version=api_version, kind=kind, metadata=metadata)
+    obj.add_json_patch(JsonPatch.add("/spec", spec))
+    if when:
+        only_if(obj, when.removeprefix("!"), negate=when.startswith("!"))
+    return obj
