@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import cdk8s
-import yaml
 
 from mlstack.errors import UserError
-from mlstack.lib import model, slots
+from mlstack.lib import model, slots, yamlfile
 from mlstack.lib.component import CONDITION_KEY, Component
 from mlstack.versions import Versions
 
@@ -45,7 +44,7 @@ def _header(component: Component, comment: str = "#") -> str:
 
 
 def _dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1_000_000)
+    return yamlfile.dumps(data, sort_keys=False, default_flow_style=False, width=1_000_000)
 
 
 def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]:
@@ -184,7 +183,7 @@ def read_chart_meta(chart_dir: Path) -> dict[str, Any] | None:
     path = chart_dir / "Chart.yaml"
     if not path.exists():
         return None
-    data = yaml.safe_load(path.read_text())
+    data = yamlfile.loads(path.read_text())
     return data if isinstance(data, dict) else None
 
 

@@ -11,9 +11,10 @@ import copy
 import json
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from mlstack.lib import yamlfile
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -115,7 +116,7 @@ def _emit(model: type[BaseModel], data: dict[str, Any], indent: int, out: list[s
             _emit(annotation, value, indent + 2, out)
         elif isinstance(value, dict | list) and value:
             out.append(f"{pad}{key}:")
-            block = yaml.safe_dump(value, default_flow_style=False, sort_keys=False, width=1000)
+            block = yamlfile.dumps(value, default_flow_style=False, sort_keys=False, width=1000)
             out.extend(f"{pad}  {line}" for line in block.rstrip("\n").splitlines())
         else:
             out.append(f"{pad}{key}: {json.dumps(value)}")
