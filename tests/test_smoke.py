@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,13 @@ def test_auto_domain_reaches_smoke_after_install_wrote_it(tmp_path: Path) -> Non
     (sample,) = smoke.samples(after)
     assert sample.host == "sklearn-iris-models.172.18.255.201.sslip.io"
     assert resolve.resolve("k3d", values).facts.domain == "example.com"  # render: unchanged
+    shutil.copytree(values / "k3d", values / "lab")  # copied along, then a fixed domain:
+    edit_env(values, "lab", domain="ml.lab.test")
+    lab = resolve.resolve("lab", values, local=True)
+    assert lab.facts.domain == "ml.lab.test"
+    lab_serving = lab.release("knative-serving")
+    assert lab_serving is not None and lab_serving.values["domain"] == "ml.lab.test"
+    assert not any("/local/" in str(p) for p in lab_serving.files)
     autodomain.forget(values, "k3d")
     assert not local.exists()
 

@@ -41,6 +41,11 @@ GENERATED = "generated"
 #: values/<env>/local/<id>.yaml: machine-specific overlays (git-ignored), written by
 #: `make cluster-*` (MetalLB range) and the install step (`domain: auto`).
 LOCAL = "local"
+#: First line of the local overlays the install step writes for `domain: auto`: an env
+#: whose domain is fixed ignores them (e.g. copied along by `cp -r values/k3d values/lab`).
+AUTO_DOMAIN_HEADER = (
+    "# Written by mlstack install-platform (domain: auto); git-ignored, machine-specific.\n"
+)
 #: Upstream charts whose release the facts are read from.
 GATEWAY_CHART = "istio-gateway"
 AMBASSADOR_CHART = "emissary-ingress"
@@ -365,6 +370,7 @@ def resolve(
     """The environment `env` (a name under `values_dir`, or a loaded one), resolved."""
     if isinstance(env, str):
         env = environments.load(env, values_dir)
+    auto = env.auto_domain  # as committed: the local overlay may fill in the address
     if local:
         env = _local_env(env, values_dir)
     registry.check_order(components)
@@ -373,10 +379,11 @@ def resolve(
     minors = window(env, on, data, values_dir)
     defaults = chart_defaults(components)
     problems = stray_files(env, {c.id for c in on}, values_dir)
+    files = {c.id: _layers(env.name, auto, values_dir, c.id, local) for c in on}
     hand: dict[str, list[Path]] = {}
     loaded: Loaded = {}
     for c in on:
-        hand[c.id] = [p for p in layers(values_dir, env.name, c.id, local=local) if _hand(p)]
+        hand[c.id] = [p for p in files[c.id] if _hand(p)]
         loaded.update((p, load_values(p)) for p in hand[c.id])
         problems += check_values(c, hand[c.id], defaults[c.id], loaded)
     if problems:
@@ -395,9 +402,16 @@ def resolve(
         merged = _merge(validate.deep_merge(defaults[c.id], derived), hand[c.id], loaded)
         if c.check is not None:
             c.check(facts, merged)
-        files = tuple(layers(values_dir, env.name, c.id, local=local))
-        releases.append(Release(c, files, defaults[c.id], derived, merged))
+        releases.append(Release(c, tuple(files[c.id]), defaults[c.id], derived, merged))
     return Resolved(env, facts, tuple(releases), minors, values_dir, local)
+
+
+def _layers(env: str, auto: bool, values_dir: Path, release: str, local: bool) -> list[Path]:
+    """`layers`, without the `domain: auto` overlays where the env's domain is fixed."""
+    found = layers(values_dir, env, release, local=local)
+    if local and not auto:
+        found = [p for p in found if not p.read_text().startswith(AUTO_DOMAIN_HEADER)]
+    return found
 
 
 def _hand(path: Path) -> bool:
@@ -412,7 +426,7 @@ LOCAL_ENV_KEYS = ("domain",)
 
 def _local_env(env: Environment, values_dir: Path) -> Environment:
     path = values_dir / env.name / LOCAL / environments.FILE
-    if not path.exists():
+    if not env.auto_domain or not path.exists():
         return env
     data = yamlfile.read(path) or {}
     extra = sorted(set(data) - set(LOCAL_ENV_KEYS)) if isinstance(data, dict) else ["(top)"]

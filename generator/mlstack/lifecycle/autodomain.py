@@ -27,11 +27,11 @@ import yaml
 from mlstack import environments
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
-from mlstack.resolve import LOCAL, Resolved, leaves
+from mlstack.resolve import AUTO_DOMAIN_HEADER, LOCAL, Resolved, leaves
 
 #: An address from TEST-NET-1 (RFC 5737): what the dry run shows in place of the real one.
 EXAMPLE_ADDRESS = "192.0.2.10"
-HEADER = "# Written by mlstack install-platform (domain: auto); git-ignored, machine-specific.\n"
+HEADER = AUTO_DOMAIN_HEADER
 
 
 def _nest(leaves: dict[str, Any]) -> dict[str, Any]:
