@@ -28,8 +28,11 @@ def replacing(*components: Component) -> tuple[Component, ...]:
 
 
 def values_copy(target: Path) -> Path:
-    """A private copy of the committed values/ (machine-local overlays left out)."""
-    shutil.copytree(VALUES_DIR, target, ignore=shutil.ignore_patterns("local"))
+    """A private copy of the committed environments (machine-local overlays and a user's
+    own environment folders left out)."""
+    target.mkdir(parents=True)
+    for env in committed_envs():
+        shutil.copytree(VALUES_DIR / env, target / env, ignore=shutil.ignore_patterns("local"))
     return target
 
 
@@ -105,3 +108,18 @@ def rename_values(values_dir: Path, old: str, new: str) -> None:
     """Rename a release's hand-written values files in every env (as a user renaming it)."""
     for path in values_dir.glob(f"*/{old}.yaml"):
         path.rename(path.with_name(f"{new}.yaml"))
+
+
+def committed_envs() -> list[str]:
+    """Environments committed to the repository (golden files exist for these only); a
+    user's own `values/lab/` is rendered and tested like the others but has no goldens."""
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "values/*/environment.yaml"],
+        cwd=VALUES_DIR.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return sorted(Path(p).parent.name for p in listed)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import committed_envs
 from mlstack import environments, render, resolve
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -31,6 +32,8 @@ def test_every_release_validates(rendered: tuple[str, list[render.Result]]) -> N
 
 def test_golden(rendered: tuple[str, list[render.Result]]) -> None:
     env, results = rendered
+    if env not in committed_envs():
+        return  # a user's own environment folder: validated above, no golden files
     folder = GOLDEN / env
     produced = {f"{r.release}.yaml": r.manifest for r in results if r.manifest is not None}
     if UPDATE:
