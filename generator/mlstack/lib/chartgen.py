@@ -20,7 +20,7 @@ import cdk8s
 
 from mlstack.errors import UserError
 from mlstack.lib import model, slots, yamlfile
-from mlstack.lib.component import CONDITION_KEY, Component
+from mlstack.lib.component import CONDITION_ATTR, ID_ATTR, Component
 from mlstack.versions import Versions
 
 PART_OF = "mlstack"
@@ -64,10 +64,11 @@ def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]
     objects = [n for n in chart.node.find_all() if isinstance(n, cdk8s.ApiObject)]
     for obj in objects:
         manifest = obj.to_json()
-        name = f"templates/{manifest['kind'].lower()}-{obj.node.id}.yaml"
-        conditions = [m.data for m in obj.node.metadata if m.type == CONDITION_KEY]
+        object_id = getattr(obj, ID_ATTR, None) or obj.node.id
+        name = f"templates/{manifest['kind'].lower()}-{object_id}.yaml"
+        condition: str | None = getattr(obj, CONDITION_ATTR, None)
         text = _dump(manifest)
-        used = slots.slot_paths(text) + [c.removeprefix("!") for c in conditions]
+        used = slots.slot_paths(text) + ([condition.removeprefix("!")] if condition else [])
         missing = slots.missing_paths(used, defaults)
         if missing:
             raise UserError(
@@ -76,7 +77,7 @@ def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]
             )
         if name in files:
             raise UserError(f"{component.source}: two objects would both write {name}")
-        body = slots.wrap_condition(slots.to_template(text), conditions[0] if conditions else None)
+        body = slots.wrap_condition(slots.to_template(text), condition)
         files[name] = _header(component) + body
     return files
 

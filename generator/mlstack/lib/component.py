@@ -25,7 +25,11 @@ from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.samples import Sample
 
-CONDITION_KEY = "mlstack:if"
+#: Python-side attributes of an object the chart writer reads: its `.Values` condition and
+#: its construct id. Kept on the Python proxy, not in cdk8s node metadata, because every
+#: metadata read or write is a round trip to jsii's Node process.
+CONDITION_ATTR = "_mlstack_condition"
+ID_ATTR = "_mlstack_id"
 
 
 def always(env: Environment) -> bool:
@@ -97,7 +101,7 @@ class Component:
 def only_if(scope: Construct, path: str, *, negate: bool = False) -> None:
     """Render the object `scope` only when `.Values.<path>` is true (a whole-file condition);
     `negate=True`: only when it is false (two variants of one object, one per case)."""
-    scope.node.add_metadata(CONDITION_KEY, f"!{path}" if negate else path)
+    setattr(scope, CONDITION_ATTR, f"!{path}" if negate else path)
 
 
 def spec_object(
@@ -119,6 +123,7 @@ def spec_object(
         metadata["annotations"] = annotations
     obj = ApiObject(scope, id, api_version=api_version, kind=kind, metadata=metadata)
     obj.add_json_patch(JsonPatch.add("/spec", spec))
+    setattr(obj, ID_ATTR, id)
     if when:
         only_if(obj, when.removeprefix("!"), negate=when.startswith("!"))
     return obj
