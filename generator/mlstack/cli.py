@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -210,38 +211,23 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return action(env, dry_run=args.dry_run, values_dir=Path(args.values_dir))
 
 
-def _cmd_install(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import install
+def _lifecycle(args: argparse.Namespace, command: str, **options: Any) -> int:
+    """install / uninstall / smoke: the env resolved with this machine's local overlays."""
+    module = importlib.import_module(f"mlstack.lifecycle.{command}")
+    resolved = _resolve(args.env, args, local=True)
+    return int(module.main(resolved, dry_run=args.dry_run, timeout=args.timeout, **options))
 
-    return install.main(
-        _resolve(args.env, args, local=True),
-        dry_run=args.dry_run,
-        start=args.start,
-        timeout=args.timeout,
-        charts_dir=Path(args.charts_dir),
-    )
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    return _lifecycle(args, "install", start=args.start, charts_dir=Path(args.charts_dir))
 
 
 def _cmd_uninstall(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import uninstall
-
-    return uninstall.main(
-        _resolve(args.env, args, local=True),
-        dry_run=args.dry_run,
-        purge=args.purge,
-        timeout=args.timeout,
-    )
+    return _lifecycle(args, "uninstall", purge=args.purge)
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import smoke
-
-    return smoke.main(
-        _resolve(args.env, args, local=True),
-        dry_run=args.dry_run,
-        ingress=args.ingress,
-        timeout=args.timeout,
-    )
+    return _lifecycle(args, "smoke", ingress=args.ingress)
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
