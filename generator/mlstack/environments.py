@@ -146,7 +146,8 @@ def _problem(path: Path, err: ValidationError) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
-        known = ", ".join(sorted(f.alias or n for n, f in Environment.model_fields.items()))
+        fields = Environment.model_fields.items()
+        known = ", ".join(sorted(f.alias or n for n, f in fields if n != "name"))
         return f"{yamlfile.shown(path)}: {key}: unknown key: use one of {known}"
     return f"{yamlfile.shown(path)}: {key}: {first['msg']}"
 
