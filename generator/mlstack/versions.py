@@ -84,6 +84,15 @@ class Image(_Data):
         return f"{self.repository}:{self.tag}"
 
 
+class Tool(_Data):
+    """A tool the platform does not install but writes objects for (GitOps controllers):
+    pinned so its CRDs are fetched and generated objects validated at that version."""
+
+    version: str
+    crds: str
+    evidence: str
+
+
 class Edge(_Data):
     """A compatibility fact between two projects, with where it was checked."""
 
@@ -118,6 +127,7 @@ class Versions(_Data):
     charts: dict[str, UpstreamChart]
     compatibility: list[Edge] = []
     images: dict[str, Image] = {}
+    tools: dict[str, Tool] = {}
 
 
 @functools.cache
