@@ -112,6 +112,16 @@ def _basename(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
+def _versioned(key: str, folder: str | None, version: str) -> None:
+    """A cache folder must name the pinned version: that is what keys the cache, so a bump
+    that forgot the folder would keep serving the old version's files."""
+    if not folder or not folder.endswith(f"-{version}"):
+        raise UserError(
+            f"{yamlfile.shown(versions.VERSIONS_FILE)}: {key}: {folder or '(missing)'} must "
+            f"end in -{version}, the pinned version: rename the folder with the bump"
+        )
+
+
 def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[Source]:
     """Every upstream file validation reads, at the versions pinned in `pins`."""
     pins = pins or versions.load()
@@ -130,11 +140,9 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
                 f"{yamlfile.shown(versions.VERSIONS_FILE)}: pin it there or remove it"
             )
         tag = project.tag.format(version=pin.version)
-        if (project.crds or project.render) and not pin.crds:
-            raise UserError(
-                f"{yamlfile.shown(versions.VERSIONS_FILE)}: {key}: give `crds:` (the folder "
-                f"its CRDs land in), {yamlfile.shown(files)} lists CRDs for it"
-            )
+        if project.crds or project.render:
+            section = "projects" if key in pins.projects else "tools"
+            _versioned(f"{section}.{key}.crds", pin.crds, pin.version)
         for path in project.crds:
             out.append(Source(f"crds/{pin.crds}/{_basename(path)}", project.repository, tag, path))
         for entry in project.reference:
@@ -166,7 +174,9 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
                 f"{yamlfile.shown(files)}: charts.{key}: add project {pinned.project} "
                 "(repository, tag) under projects:"
             )
-        tag = owner.tag.format(version=pins.projects[pinned.project].version)
+        version = pins.projects[pinned.project].version
+        _versioned(f"charts.{key}.values", pinned.values, version)
+        tag = owner.tag.format(version=version)
         for name in chart.files:
             out.append(
                 Source(
@@ -186,7 +196,7 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
 
 def read_sums(path: Path = SUMS) -> dict[str, str]:
     """`sha256sum` format: `<hex>  <file>` per line, file relative to the schema directory."""
-    sums = {}
+    sums: dict[str, str] = {}
     if not path.exists():
         return sums
     for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -210,11 +220,12 @@ def write_sums(sums: dict[str, str], path: Path = SUMS) -> None:
     path.write_text(header + body)
 
 
-def _sha256(path: Path) -> str | None:
+def _current(path: Path, expected: str | None) -> bool:
+    """The cached file is there with its recorded sum (no sum yet: never current)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(path.read_bytes()).hexdigest() == expected
     except OSError:
-        return None
+        return False
 
 
 @dataclass
@@ -238,14 +249,11 @@ class Downloader:
                 reason = f"HTTP {err.code}"
                 if err.code in _FINAL:
                     raise UserError(
-                        f"could not download {url}: {reason} (no such tag or path there): "
-                        f"{ADVICE}"
+                        f"could not download {url}: {reason} (no such tag or path there): {ADVICE}"
                     ) from None
             except (OSError, ValueError) as err:
                 reason = str(getattr(err, "reason", None) or err)
-        raise UserError(
-            f"could not download {url}: {reason} (after {self.tries} tries): {ADVICE}"
-        )
+        raise UserError(f"could not download {url}: {reason} (after {self.tries} tries): {ADVICE}")
 
 
 @dataclass
@@ -304,8 +312,8 @@ def fetch(
             f"no sha256 for {unknown[0]}{more} in {yamlfile.shown(SUMS)}: after a version "
             "bump run `.venv/bin/python -m mlstack schemas --record-sums`, review, commit"
         )
-    current = {s.folder for s in wanted if _sha256(dest / s.file) != sums.get(s.file)}
-    todo = [s for s in wanted if s.folder in current]
+    stale = {s.folder for s in wanted if not _current(dest / s.file, sums.get(s.file))}
+    todo = [s for s in wanted if s.folder in stale]
     if not todo:
         _write_sources(dest, wanted)
         return Summary(0, len(wanted))
@@ -343,7 +351,7 @@ def fetch(
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-        for folder in sorted(current):
+        for folder in sorted(stale):
             target = dest / folder
             if target.exists():
                 shutil.rmtree(target)
