@@ -22,7 +22,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 log="$venv/pip.log"
 if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e '.[dev]' >"$log" 2>&1; then
-  reason="$(grep -m1 '^ERROR' "$log" || tail -n1 "$log")"
+  reason="$(grep -m1 -oE 'ERROR: .*' "$log" | sed 's/^ERROR: //' || true)"
+  [ -n "$reason" ] || reason="$(tail -n1 "$log")"
   echo "error: pip could not install the pinned packages (${reason:-no output}; full log $log): behind a proxy set HTTPS_PROXY, or point PIP_INDEX_URL at a PyPI mirror" >&2
   exit 1
 fi
