@@ -218,3 +218,13 @@ def _helm() -> Path:
     from mlstack.lib import helm
 
     return Path(helm.binary())
+
+
+def test_a_malformed_file_list_is_one_line(tmp_path: Path) -> None:
+    listed = tmp_path / "upstream-files.yaml"
+    listed.write_text(fetch.FILES.read_text().replace("  kserve:\n", "  kserv:\n", 1))
+    with pytest.raises(UserError, match=r"projects\.kserv: not a project or tool in .*pin it"):
+        fetch.sources(files=listed)
+    listed.write_text(fetch.FILES.read_text().replace("    crds:\n", "    crd:\n", 1))
+    with pytest.raises(UserError, match=r"upstream-files\.yaml: projects\.metallb\.crd: Extra"):
+        fetch.sources(files=listed)

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
@@ -132,12 +132,7 @@ class Versions(_Data):
 
 @functools.cache
 def load(path: Path = VERSIONS_FILE) -> Versions:
-    try:
-        data = Versions.model_validate(yamlfile.read(path))
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{path}: {key}: {first['msg']}") from None
+    data = yamlfile.model(path, Versions)
     for name, chart in data.charts.items():
         if chart.project not in data.projects:
             raise UserError(f"{path}: charts.{name}.project: unknown project {chart.project!r}")

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from mlstack import versions
 from mlstack.errors import UserError
@@ -125,12 +125,7 @@ def _versioned(key: str, folder: str | None, version: str) -> None:
 def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[Source]:
     """Every upstream file validation reads, at the versions pinned in `pins`."""
     pins = pins or versions.load()
-    try:
-        listed = _FileList.model_validate(yamlfile.read(files))
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{yamlfile.shown(files)}: {key}: {first['msg']}") from None
+    listed = yamlfile.model(files, _FileList)
     out: list[Source] = []
     for key, project in listed.projects.items():
         pin = pins.projects.get(key) or pins.tools.get(key)
