@@ -7,7 +7,9 @@ file list, tags, sums and the local Emissary render against an independent recor
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,22 +51,29 @@ def _bumped_metallb(pins: versions.Versions, version: str) -> versions.Versions:
     )
 
 
-def test_tags_and_folders_follow_the_pinned_versions() -> None:
-    pins = versions.load()
+def test_repository_tag_and_path_agree_with_the_mirror_record(schema_dir: Path) -> None:
+    """The mirror's SOURCES.tsv was written independently of our file list."""
+    with (schema_dir / "SOURCES.tsv").open() as handle:
+        rows = {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
     for source in fetch.sources():
-        key = next(
-            k
-            for k, p in {**pins.projects, **pins.tools}.items()
-            if source.folder.split("/", 1)[1].startswith(f"{k}-")
-            or (k in pins.projects and source.folder.endswith(f"-{p.version}"))
-        )
-        version = {**pins.projects, **pins.tools}[key].version
-        assert version in source.tag, f"{source.file}: tag {source.tag} is not {key} {version}"
-        assert source.folder.endswith(f"-{version}"), source.file
-    bumped = {s.file: s for s in fetch.sources(_bumped_metallb(pins, "0.16.2"))}
-    assert bumped["crds/metallb-0.16.2/metallb.io_bgppeers.yaml"].tag == "v0.16.2"
-    assert bumped["chart-values/metallb-0.16.2/values.yaml"].tag == "v0.16.2"
-    assert bumped["crds/istio-1.30.3/crd-all.gen.yaml"].tag == "1.30.3"
+        row = rows.get(source.file)
+        assert row, f"{source.file} is not in the mirror"
+        assert (row["repository"], row["tag"], row["path"]) == (
+            source.repository,
+            source.tag,
+            source.described,
+        ), source.file
+
+
+def test_a_bump_moves_tags_and_folders_of_that_project_only() -> None:
+    pins = versions.load()
+    before = {s.file: s for s in fetch.sources(pins)}
+    after = {s.file: s for s in fetch.sources(_bumped_metallb(pins, "0.16.2"))}
+    assert after["crds/metallb-0.16.2/metallb.io_bgppeers.yaml"].tag == "v0.16.2"
+    assert after["chart-values/metallb-0.16.2/values.yaml"].tag == "v0.16.2"
+    changed = set(before) ^ set(after)
+    assert changed and all("metallb-0.16." in name for name in changed)
+    assert all(after[f] == before[f] for f in set(before) & set(after))
 
 
 def test_a_folder_that_does_not_name_the_version_is_an_error() -> None:
@@ -201,8 +210,7 @@ def test_a_bump_without_sums_is_refused_then_recorded(tmp_path: Path, standin: S
 
 
 def test_cli_fetches_through_the_environment_url(tmp_path: Path, standin: Standin) -> None:
-    env = {"MLSTACK_UPSTREAM_URL": standin.url, "PATH": "/usr/bin:/bin"}
-    env["HELM"] = str(_helm())
+    env = {**os.environ, "MLSTACK_UPSTREAM_URL": standin.url, "HELM": str(_helm())}
     cmd = [sys.executable, "-m", "mlstack", "schemas", "--dest", str(tmp_path / "up")]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert first.returncode == 0, first.stderr

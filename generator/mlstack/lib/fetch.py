@@ -229,7 +229,7 @@ class Downloader:
 
     tries: int = 3
     backoff: float = 0.5
-    timeout: float = 30.0
+    timeout: float = 20.0
 
     def get(self, url: str) -> bytes:
         reason = ""
