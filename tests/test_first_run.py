@@ -44,6 +44,7 @@ def user_env(upstream: str) -> dict[str, str]:
         if k not in {"MLSTACK_SCHEMA_DIR", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
     }
     env["MLSTACK_UPSTREAM_URL"] = upstream
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"  # a CI proxy must not see the loopback host
     env["HELM"] = helm.binary()
     return env
 
