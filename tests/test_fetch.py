@@ -76,6 +76,17 @@ def test_a_bump_moves_tags_and_folders_of_that_project_only() -> None:
     assert all(after[f] == before[f] for f in set(before) & set(after))
 
 
+def test_every_pinned_folder_validation_reads_is_fetched() -> None:
+    """A project, tool or chart pinned in versions.yaml without an upstream-files.yaml
+    entry would validate in CI (the mirror has it) and fail on every user's first run."""
+    pins = versions.load()
+    folders = {s.folder for s in fetch.sources()}
+    for key, pin in {**pins.projects, **pins.tools}.items():
+        assert not pin.crds or f"crds/{pin.crds}" in folders, f"{key}: add its CRD files"
+    for key, chart in pins.charts.items():
+        assert not chart.values or f"chart-values/{chart.values}" in folders, f"chart {key}"
+
+
 def test_a_folder_that_does_not_name_the_version_is_an_error() -> None:
     pins = versions.load()
     stale = pins.projects["metallb"].model_copy(update={"version": "0.16.2"})
