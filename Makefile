@@ -67,8 +67,8 @@ render: setup schemas ## generate, then render + validate every release of ENV (
 render-all: setup schemas ## generate, then render every environment (every values/<env>/)
 	@$(MLSTACK) render --generate --env all
 
-benchmark: setup schemas ## medians of render-all, generate and a bare cdk8s synth [RUNS=5] [ROOT=checkout]
-	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)")
+benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
+	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
 
 test: setup schemas ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)

@@ -8,8 +8,9 @@ wait for includes Python and jsii (Node) start-up:
 - `generate` against a bare one-object cdk8s synth in the same run: cdk8s start-up is the
   floor no generator can go below, so the ratio (target <= 1.5x) is what the code costs.
 
-`--root` measures another checkout of the repository (e.g. the main branch) with the same
-interpreter, so before/after figures come from one session.
+`--root` measures another checkout of the repository with the same interpreter;
+`--compare` adds a second one (e.g. the main branch), interleaved run by run, so
+before/after figures come from the same moments of one session.
 """
 
 from __future__ import annotations
@@ -35,44 +36,61 @@ chart.to_json()
 """
 
 
-def _time(cmd: list[str], root: Path, runs: int) -> float:
-    """Median seconds of `runs` runs of `cmd` in `root` (the package imported from there)."""
+def _once(cmd: list[str], root: Path) -> float:
+    """Seconds of one run of `cmd` in `root` (the package imported from there)."""
     env = {**os.environ, "PYTHONPATH": str(root / "generator")}
-    took = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
-        took.append(time.perf_counter() - started)
-        if proc.returncode != 0:
-            last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
-            raise SystemExit(f"benchmark: {' '.join(cmd[2:])} failed in {root}: {last}")
-    return statistics.median(took)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
+    if proc.returncode != 0:
+        last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
+        raise SystemExit(f"benchmark: {' '.join(cmd[2:])} failed in {root}: {last}")
+    return took
 
 
-def measure(root: Path, runs: int) -> dict[str, float]:
+def measure(roots: list[Path], runs: int) -> dict[Path, dict[str, list[float]]]:
+    """Per root, the seconds of each run of each figure. Runs are interleaved (every root
+    and figure once per round), so a machine whose load changes meanwhile skews them all
+    alike; per-round ratios compare generate with the synth of the same moment."""
     py = [sys.executable, "-m", "mlstack"]
+    figures: dict[Path, dict[str, list[float]]] = {r: {} for r in roots}
     with tempfile.TemporaryDirectory() as out:
-        render = [*py, "render", "--generate", "--env", "all", "--out", out]
-        return {
-            "render-all": _time(render, root, runs),
-            "generate": _time([*py, "generate"], root, runs),
-            "bare-synth": _time([sys.executable, "-c", BARE_SYNTH], root, runs),
+        commands = {
+            "render-all": [*py, "render", "--generate", "--env", "all", "--out", out],
+            "generate": [*py, "generate"],
+            "bare-synth": [sys.executable, "-c", BARE_SYNTH],
         }
+        for _ in range(runs):
+            for root in roots:
+                for name, cmd in commands.items():
+                    figures[root].setdefault(name, []).append(_once(cmd, root))
+    return figures
+
+
+def report(root: Path, figures: dict[str, list[float]], runs: int) -> list[str]:
+    median = {name: statistics.median(took) for name, took in figures.items()}
+    ratios = [g / b for g, b in zip(figures["generate"], figures["bare-synth"], strict=True)]
+    return [
+        f"benchmark {root} (median of {runs} interleaved runs each)",
+        f"  make render-all          {median['render-all']:.2f}s   (target: ~1.8s, 3 envs)",
+        f"  make generate            {median['generate']:.2f}s",
+        f"  bare one-object synth    {median['bare-synth']:.2f}s",
+        f"  generate / bare synth    {statistics.median(ratios):.2f}x   (target: <= 1.5x)",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mlstack-benchmark", description=__doc__.splitlines()[0])
     p.add_argument("--root", default=str(REPO_ROOT), help="repository checkout to measure")
+    p.add_argument("--compare", default=None, help="another checkout, measured interleaved")
     p.add_argument("--runs", type=int, default=5, help="runs per figure (median is printed)")
     args = p.parse_args(argv)
-    root = Path(args.root).resolve()
-    figures = measure(root, args.runs)
-    ratio = figures["generate"] / figures["bare-synth"]
-    print(f"benchmark {root} (median of {args.runs} runs each)")
-    print(f"  make render-all          {figures['render-all']:.2f}s   (target: ~1.8s, 3 envs)")
-    print(f"  make generate            {figures['generate']:.2f}s")
-    print(f"  bare one-object synth    {figures['bare-synth']:.2f}s")
-    print(f"  generate / bare synth    {ratio:.2f}x   (target: <= 1.5x)")
+    roots = [Path(args.root).resolve()]
+    if args.compare:
+        roots.append(Path(args.compare).resolve())
+    figures = measure(roots, args.runs)
+    for root in roots:
+        print("\n".join(report(root, figures[root], args.runs)))
     return 0
 
 

@@ -254,7 +254,8 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from mlstack import bench
 
-    return bench.main(["--root", args.root, "--runs", str(args.runs)])
+    compare = ["--compare", args.compare] if args.compare else []
+    return bench.main(["--root", args.root, "--runs", str(args.runs), *compare])
 
 
 def _cmd_keep_crds(args: argparse.Namespace) -> int:
@@ -351,6 +352,7 @@ def parser() -> argparse.ArgumentParser:
     k.set_defaults(func=_cmd_keep_crds)
     bench = sub.add_parser("benchmark", help="speed figures (medians of whole-process runs)")
     bench.add_argument("--root", default=str(_repo()), help="repository checkout to measure")
+    bench.add_argument("--compare", default=None, help="another checkout, interleaved")
     bench.add_argument("--runs", type=int, default=5)
     bench.set_defaults(func=_cmd_benchmark)
     return p
