@@ -173,6 +173,11 @@ def main(
         print(f"smoke {env.name}: no sample models are enabled in {env.name}; nothing to call")
         return 0
     requests = [request_for(s) for s in wanted]
+    if env.auto_domain:  # no local overlay yet: install-platform has not found the address
+        print(
+            f"smoke {env.name}: domain auto is not resolved on this machine yet (run "
+            f"make install-platform ENV={env.name}); Host headers use {resolved.facts.domain}"
+        )
     if dry_run:
         for r in requests:
             where = ingress or f"<address of {r.sample.ingress}>"
