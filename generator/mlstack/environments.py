@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from mlstack import REPO_ROOT
@@ -49,18 +50,170 @@ class _Strict(BaseModel):
     )
 
 
-class Tls(_Strict):
-    """HTTPS at the ingress gateway. New modes (issuer, ACME) are new keys here."""
+TlsMode = Literal["off", "self-signed", "acme", "secret"]
+#: Let's Encrypt's production ACME directory (the default `tls.acme.server`).
+LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+_HTTPS_URL = r"^https://[^\s]+$"
+_URL = r"^https?://[^\s]+$"
 
-    enabled: bool = Field(False, description="Serve HTTPS at the Istio ingress gateway.")
+
+#: Health and readiness paths of the open inference (v2) protocol: open without a token.
+#: `{*}` is one path segment (Istio path templates); v1's `/v1/models/<name>` is left
+#: out on purpose: a segment template would also match `<name>:predict`.
+OPEN_PATHS = ("/v2/health/live", "/v2/health/ready", "/v2/models/{*}/ready")
+
+
+class Route53(_Strict):
+    """DNS-01 through Route53; cert-manager's ServiceAccount assumes `role` by IRSA."""
+
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", description="AWS region.")
+    hosted_zone_id: str = Field(
+        pattern=r"^[A-Z0-9]+$", description="ID of the Route53 hosted zone of the domain."
+    )
+    role: str = Field(
+        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        description=(
+            "IAM role ARN (IRSA) cert-manager's ServiceAccount is annotated with; it may "
+            "change records in the hosted zone."
+        ),
+    )
+
+
+class Acme(_Strict):
+    """An ACME account (Let's Encrypt) and how it proves the domain."""
+
+    email: str = Field(
+        pattern=r"^[^@\s]+@[^@\s]+$", description="Account e-mail for expiry notices."
+    )
+    server: str = Field(LETSENCRYPT, pattern=_HTTPS_URL, description="ACME directory URL.")
+    solver: Literal["http01", "route53"] = Field(
+        "http01",
+        description=(
+            "http01: challenges answered through the Istio gateway (no wildcards: list the "
+            "names in `hosts`); route53: DNS-01 in Route53, for *.<domain>."
+        ),
+    )
+    hosts: list[Annotated[str, Field(pattern=_DNS_NAME)]] = Field(
+        default_factory=list,
+        description=(
+            "http01 only: the host names to certify (ACME issues wildcards only by DNS-01), "
+            "e.g. sklearn-iris-models.<domain>."
+        ),
+    )
+    route53: Route53 | None = Field(None, description="route53 only: zone, region and role.")
+
+    @model_validator(mode="after")
+    def _solver_settings(self) -> Acme:
+        if self.solver == "route53" and self.route53 is None:
+            raise ValueError("solver route53 needs route53: {region, hostedZoneId, role}")
+        if self.solver == "http01" and not self.hosts:
+            raise ValueError(
+                "solver http01 needs hosts: ACME issues *.<domain> only by DNS-01 (route53)"
+            )
+        return self
+
+
+class Tls(_Strict):
+    """HTTPS at the ingress gateway, and where its certificate comes from."""
+
+    mode: TlsMode = Field(
+        "off",
+        description=(
+            "off: plain HTTP; self-signed: a cert-manager CA made in the cluster signs "
+            "*.<domain>; acme: Let's Encrypt (or `acme.server`) through cert-manager; "
+            "secret: an existing secret `secretName` you provide."
+        ),
+    )
     secret_name: str = Field(
         "knative-ingress-tls",
         pattern=_DNS_LABEL,
         description=(
-            "TLS secret (in the gateway's namespace) holding the certificate for "
-            "*.<domain>, e.g. from a cert-manager Certificate."
+            "TLS secret in the gateway's namespace the gateways serve (written by "
+            "cert-manager, or yours with mode secret)."
         ),
     )
+    acme: Acme | None = Field(None, description="mode acme: the ACME account and solver.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    @property
+    def issued(self) -> bool:
+        """cert-manager issues the certificate (self-signed or acme)."""
+        return self.mode in ("self-signed", "acme")
+
+    @model_validator(mode="after")
+    def _acme_settings(self) -> Tls:
+        if self.mode == "acme" and self.acme is None:
+            raise ValueError("mode acme needs acme: {email, solver, ...}")
+        if self.mode != "acme" and self.acme is not None:
+            raise ValueError(f"acme: is only read with mode acme (mode is {self.mode})")
+        return self
+
+
+class DexUser(_Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="Login e-mail.")
+    username: str = Field(
+        pattern=_DNS_LABEL, description="User name; also the key of its hash in usersSecret."
+    )
+
+
+class Dex(_Strict):
+    """The bundled Dex: static users whose password hashes live in a Secret you create."""
+
+    users_secret: str = Field(
+        "dex-users",
+        pattern=_DNS_LABEL,
+        description=(
+            "Secret in Dex's namespace you create (never in Git): key client-secret (the "
+            "OAuth client's secret) and one key per user, <username>, holding its bcrypt hash."
+        ),
+    )
+    client_id: str = Field(
+        "mlstack", pattern=_DNS_LABEL, description="OAuth client id; the tokens' audience."
+    )
+    users: list[DexUser] = Field(
+        default_factory=lambda: [DexUser(email="admin@example.com", username="admin")],
+        json_schema_extra={"minItems": 1},
+        description="Static users (e-mail and user name; hashes come from usersSecret).",
+    )
+
+
+class Auth(_Strict):
+    """JWT authentication in front of the models, at the Istio ingress gateway."""
+
+    enabled: bool = Field(False, description="Require a JWT for model hosts.")
+    issuer: str | None = Field(
+        None,
+        pattern=_URL,
+        description=(
+            "OIDC issuer URL (the tokens' iss), e.g. Cognito or Okta; unset: the bundled "
+            "Dex at <scheme>://dex.<domain>/dex."
+        ),
+    )
+    jwks_uri: str | None = Field(
+        None, pattern=_URL, description="JWKS URL of `issuer` (required with `issuer`)."
+    )
+    audiences: list[str] = Field(
+        default_factory=list,
+        description="Accepted token audiences; empty: any (bundled Dex: its client id).",
+    )
+    open_paths: list[Annotated[str, Field(pattern=r"^/\S*$")]] = Field(
+        default_factory=lambda: list(OPEN_PATHS),
+        description="Paths reachable without a token (health and readiness probes).",
+    )
+    dex: Dex = Field(default_factory=Dex, description="The bundled Dex (no `issuer`).")
+
+    @property
+    def bundled_dex(self) -> bool:
+        return self.enabled and self.issuer is None
+
+    @model_validator(mode="after")
+    def _issuer_settings(self) -> Auth:
+        if (self.issuer is None) != (self.jwks_uri is None):
+            raise ValueError("give issuer and jwksUri together (or neither: the bundled Dex)")
+        return self
 
 
 class Environment(_Strict):
@@ -104,6 +257,7 @@ class Environment(_Strict):
         ),
     )
     tls: Tls = Field(default_factory=Tls, description="TLS at the ingress gateway.")
+    auth: Auth = Field(default_factory=Auth, description="JWT authentication for model hosts.")
     seldon: SeldonMode = Field(
         "off",
         description=(
@@ -142,11 +296,26 @@ def magic_dns_domain(lb_ip: str) -> str:
     return f"{label}.{MAGIC_DNS_SUFFIX}"
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The model of the mapping at `loc` (aliases), to list the keys a user may write there."""
+    model: type[BaseModel] = Environment
+    for part in loc:
+        by_alias = {f.alias or n: f for n, f in model.model_fields.items()}
+        field = by_alias.get(str(part))
+        inner = [a for a in typing.get_args(field.annotation) if isinstance(a, type)] if field else []
+        found = [t for t in [field.annotation if field else None, *inner] if isinstance(t, type)]
+        nested = [t for t in found if issubclass(t, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return model
+
+
 def _problem(path: Path, err: ValidationError) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
-        fields = Environment.model_fields.items()
+        fields = _model_at(first["loc"][:-1]).model_fields.items()
         known = ", ".join(sorted(f.alias or n for n, f in fields if n != "name"))
         return f"{yamlfile.shown(path)}: {key}: unknown key: use one of {known}"
     return f"{yamlfile.shown(path)}: {key}: {first['msg']}"

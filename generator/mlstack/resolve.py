@@ -32,7 +32,13 @@ from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib import model, validate, yamlfile
 from mlstack.lib.component import Component
-from mlstack.lib.facts import SELDON_GATEWAY_NAME, Facts, emissary_service, istio_gateway
+from mlstack.lib.facts import (
+    SELDON_GATEWAY_NAME,
+    Facts,
+    dex_service,
+    emissary_service,
+    istio_gateway,
+)
 
 VALUES_DIR = environments.VALUES_DIR
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -49,6 +55,7 @@ AUTO_DOMAIN_HEADER = (
 #: Upstream charts whose release the facts are read from.
 GATEWAY_CHART = "istio-gateway"
 AMBASSADOR_CHART = "emissary-ingress"
+DEX_CHART = "dex"
 SELDON_GATEWAY = "seldon-gateway"
 
 Components = tuple[Component, ...]
@@ -309,6 +316,8 @@ def facts_for(
         else ""
     )
     seldon_ns = next((c.namespace for c in components if c.id == SELDON_GATEWAY), "")
+    dex_c = _one(components, DEX_CHART)
+    dex = dex_service(dex_c.id, dex_c.namespace, _block(dex_c, own)) if dex_c else ("", 5556)
     domain = environments.AUTO_PLACEHOLDER if env.auto_domain else env.domain
     return Facts(
         env=env,
@@ -318,6 +327,8 @@ def facts_for(
         seldon_gateway=f"{seldon_ns}/{SELDON_GATEWAY_NAME}",
         ambassador_service=ambassador,
         values_dir=values_dir,
+        dex_service=dex[0],
+        dex_port=dex[1],
     )
 
 

@@ -1,7 +1,7 @@
 """Derived values of the kserve row (data/components.yaml): KServe's ingress settings.
 
 KServe runs in Knative serverless mode in every environment. Its ingress settings (Knative
-ingress gateway, local gateway and its Service, the domain) are not typed anywhere: they
+ingress gateway, local gateway and its Service, the domain, the URL scheme) are not typed anywhere: they
 are derived per environment from the same facts Knative uses (mlstack.lib.facts), written
 to values/<env>/generated/kserve.yaml, so KServe and Knative cannot disagree (a
 hand-written value that differs is refused by resolution, naming both files).
@@ -18,6 +18,9 @@ def derive(facts: Facts) -> dict[str, Any]:
     """KServe's ingress config from the facts Knative uses (same gateways, same domain)."""
     gateway = {
         "domain": facts.domain,
+        # The URL KServe writes into an InferenceService's status: https once the
+        # gateway serves the env's certificate (environment.yaml tls.mode).
+        "urlScheme": facts.scheme,
         "ingressGateway": {"gateway": facts.gateway.knative_gateway},
         "localGateway": {
             "gateway": facts.gateway.local_gateway,

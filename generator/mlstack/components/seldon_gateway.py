@@ -4,7 +4,8 @@ On exactly where the environment sets `seldon: istio`. The Seldon operator write
 VirtualServices bound to this Gateway (its `istio.gateway` value is derived from the same
 fact); the Gateway's selector is the Istio ingress gateway's pod labels, derived per
 environment (mlstack.lib.facts), so renaming the gateway release moves it too, and a
-hand-written selector that differs is refused. A release of its own because it is a
+hand-written selector that differs is refused. With TLS on (environment.yaml `tls.mode`)
+it also serves HTTPS with the same secret as knative-ingress-gateway. A release of its own because it is a
 custom resource of Istio, installed after the gateway.
 """
 
@@ -29,6 +30,15 @@ class Server(Values):
     )
 
 
+class Tls(Values):
+    enabled: bool = Field(False, description="Also serve HTTPS on 443 (environment.yaml tls).")
+    credential_name: str = Field(
+        "knative-ingress-tls",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="TLS secret in the gateway's namespace (the one Knative serves; derived).",
+    )
+
+
 class SeldonGatewayValues(Values):
     selector: dict[str, str] = Field(
         default_factory=dict,
@@ -36,6 +46,7 @@ class SeldonGatewayValues(Values):
         description="Pod labels of the Istio ingress gateway (derived; do not set by hand).",
     )
     http: Server = Field(default_factory=Server, description="The plain-HTTP server.")
+    tls: Tls = Field(default_factory=Tls, description="The HTTPS server (derived).")
 
 
 class SeldonGateway(Construct):
@@ -45,9 +56,21 @@ class SeldonGateway(Construct):
             "port": {"number": 80, "name": "http", "protocol": "HTTP"},
             "hosts": slot("http.hosts"),
         }
-        spec = {"selector": slot("selector"), "servers": [server]}
-        spec_object(self, "gateway", "networking.istio.io/v1", "Gateway", SELDON_GATEWAY_NAME, spec)
+        https = {
+            "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+            "hosts": slot("http.hosts"),
+            "tls": {"mode": "SIMPLE", "credentialName": slot("tls.credentialName")},
+        }
+        api, kind = "networking.istio.io/v1", "Gateway"
+        for variant, servers, when in (
+            ("gateway", [server], "!tls.enabled"),
+            ("gateway-tls", [server, https], "tls.enabled"),
+        ):
+            spec = {"selector": slot("selector"), "servers": servers}
+            spec_object(self, variant, api, kind, SELDON_GATEWAY_NAME, spec, when=when)
 
 
 def derive(facts: Facts) -> dict[str, Any]:
-    return {"selector": dict(facts.gateway.pod_labels)}
+    """The gateway's pod labels, and the TLS secret Knative's gateway serves (one fact)."""
+    tls = {"enabled": facts.env.tls.enabled, "credentialName": facts.env.tls.secret_name}
+    return {"selector": dict(facts.gateway.pod_labels), "tls": tls}

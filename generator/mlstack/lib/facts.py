@@ -29,6 +29,9 @@ KNATIVE_LOCAL_SERVICE = "knative-local-gateway"
 CLUSTER_DOMAIN = "svc.cluster.local"
 #: The Istio Gateway the seldon-gateway release creates and Seldon's operator binds to.
 SELDON_GATEWAY_NAME = "seldon-gateway"
+#: The bundled Dex is published through the gateway as `dex.<domain>`, issuer path /dex.
+DEX_HOST_LABEL = "dex"
+DEX_ISSUER_PATH = "/dex"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,40 @@ class Facts:
     ambassador_service: str
     #: the values/ folder the environment lives in (for paths in messages).
     values_dir: Path
+    #: the bundled Dex's Service inside the cluster: FQDN and HTTP port.
+    dex_service: str = ""
+    dex_port: int = 5556
+
+    @property
+    def scheme(self) -> str:
+        """How clients reach the models through the gateway (KServe urlScheme, smoke)."""
+        return "https" if self.env.tls.enabled else "http"
+
+    @property
+    def dex_host(self) -> str:
+        return f"{DEX_HOST_LABEL}.{self.domain}"
+
+    @property
+    def dex_issuer(self) -> str:
+        """The bundled Dex's issuer URL: published through the gateway as dex.<domain>."""
+        return f"{self.scheme}://{self.dex_host}{DEX_ISSUER_PATH}"
+
+    @property
+    def auth_issuer(self) -> str:
+        """The tokens' `iss`: the env's issuer, or the bundled Dex."""
+        return self.env.auth.issuer or self.dex_issuer
+
+    @property
+    def auth_jwks_uri(self) -> str:
+        """Where istiod fetches the signing keys: for Dex, its in-cluster Service (no
+        dependency on the gateway's certificate or external DNS)."""
+        dex = f"http://{self.dex_service}:{self.dex_port}{DEX_ISSUER_PATH}/keys"
+        return self.env.auth.jwks_uri or dex
+
+    @property
+    def auth_audiences(self) -> list[str]:
+        auth = self.env.auth
+        return list(auth.audiences) or ([auth.dex.client_id] if auth.bundled_dex else [])
 
     @property
     def seldon(self) -> str:
@@ -116,3 +153,12 @@ def emissary_service(release: str, namespace: str, values: dict[str, Any]) -> st
     `<release>-emissary-ingress` (upstream _helpers.tpl, release name without the chart's)."""
     name = values.get("fullnameOverride") or f"{release}-emissary-ingress"
     return f"{namespace}/{name}"
+
+
+def dex_service(release: str, namespace: str, values: dict[str, Any]) -> tuple[str, int]:
+    """(FQDN, HTTP port) of the dex chart's Service: `fullnameOverride`, else the release
+    name when it contains "dex" (upstream _helpers.tpl fullname), and `service.ports.http.port`
+    (upstream default 5556)."""
+    name = values.get("fullnameOverride") or (release if "dex" in release else f"{release}-dex")
+    port = (((values.get("service") or {}).get("ports") or {}).get("http") or {}).get("port")
+    return f"{name}.{namespace}.{CLUSTER_DOMAIN}", int(port or 5556)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.alias_generators import to_snake
 
 from mlstack import versions
 from mlstack.environments import Environment
@@ -30,6 +31,11 @@ from mlstack.lib.component import Component, Dependency
 from mlstack.lib.model import Values
 
 TABLE = Path(__file__).parents[1] / "data" / "components.yaml"
+#: An environment with every default: `when:` keys are checked by reading them from it.
+CHECK_ENV = Environment(
+    description="check", cluster="existing", kubernetes="1.35", load_balancer="cloud",
+    domain="example.com",
+)  # fmt: skip
 
 
 class Row(BaseModel):
@@ -48,7 +54,7 @@ class Row(BaseModel):
     values: str | None = None
     build: str | None = None
     project: str | None = None
-    when: dict[str, list[str]] = {}
+    when: dict[str, list[str | bool]] = {}
     switch: str | None = ""
     needs: list[str] = []
     keywords: list[str] = []
@@ -64,12 +70,24 @@ def values_key(upstream_name: str) -> str:
     return first + "".join(part.capitalize() for part in rest)
 
 
-def matches(when: dict[str, list[str]]) -> Callable[[Environment], bool]:
-    """`when: {loadBalancer: [metallb]}` -> on where every named setting has a listed value."""
-    keys = {f.alias or n: n for n, f in Environment.model_fields.items()}
+def setting(env: Environment, key: str) -> Any:
+    """An environment.yaml setting by its dotted camelCase path (`tls.mode`); the last part
+    may name a property of the model (`auth.bundledDex`)."""
+    node: Any = env
+    for part in key.split("."):
+        node = getattr(node, to_snake(part))
+    return node
+
+
+def matches(when: dict[str, list[str | bool]]) -> Callable[[Environment], bool]:
+    """`when: {loadBalancer: [metallb]}` -> on where every named setting has a listed value
+    (dotted keys reach nested settings: `tls.mode: [acme]`, `auth.enabled: [true]`)."""
 
     def on(env: Environment) -> bool:
-        return all(str(getattr(env, keys[k])) in allowed for k, allowed in when.items())
+        return all(
+            (value := setting(env, k)) in allowed or str(value) in allowed
+            for k, allowed in when.items()
+        )
 
     return on
 
@@ -127,10 +145,18 @@ def _wrapper(
     return model, (Dependency(chart=row.chart, alias=alias),), upstream.project
 
 
+def _is_setting(key: str) -> bool:
+    try:
+        setting(CHECK_ENV, key)
+    except AttributeError:
+        return False
+    return True
+
+
 def component(release: str, row: Row, source: str) -> Component:
     """The Component of one row (`source`: the table's path, for messages and headers)."""
     refs = _Rows(f"{source}: {release}")
-    unknown = sorted(set(row.when) - {f.alias or n for n, f in Environment.model_fields.items()})
+    unknown = sorted(k for k in row.when if not _is_setting(k))
     if unknown:
         raise refs.fail(f".when: {unknown[0]} is not an environment.yaml key")
     if (row.chart is None) == (row.build is None):
