@@ -203,6 +203,8 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
     the plain server is its own LoadBalancer Service.
     """
     istio = facts.gateway.address
+    # Through the Istio gateway its certificate and its JWT check apply.
+    scheme, auth = facts.scheme, facts.env.auth.enabled
     found = []
     if values["sklearnIris"]["enabled"]:
         host = f"sklearn-iris-{NAMESPACE}.{facts.domain}"
@@ -215,10 +217,15 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
                 "InferenceService",
                 istio,
                 host=host,
+                scheme=scheme,
+                auth=auth,
             )
         )
     if values["seldonIris"]["enabled"]:
         via = facts.ambassador_service if facts.seldon == "ambassador" else istio
+        # Seldon routes on the path (any host); over TLS the name must be one the
+        # certificate covers: any name under the domain.
+        seldon_tls = via == istio and facts.env.tls.enabled
         found.append(
             Sample(
                 "iris-model",
@@ -227,6 +234,9 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
                 "machinelearning.seldon.io/v1",
                 "SeldonDeployment",
                 via,
+                host=f"seldon.{facts.domain}" if seldon_tls else None,
+                scheme=scheme if via == istio else "http",
+                auth=auth and via == istio,
             )
         )
     if values["plainServer"]["enabled"]:

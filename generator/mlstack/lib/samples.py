@@ -30,6 +30,10 @@ class Sample:
     host: str | None = None
     #: request path; None means the protocol's standard path for `name`/`namespace`.
     path: str | None = None
+    #: "https" where the gateway serves the env's certificate (environment.yaml tls).
+    scheme: str = "http"
+    #: the gateway checks a JWT (environment.yaml auth): smoke sends a bearer token.
+    auth: bool = False
 
     @property
     def request_path(self) -> str:

@@ -8,11 +8,15 @@ sample with the same readiness verdicts the installer uses.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
+import os
 import platform
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,16 @@ IRIS = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
 IRIS_CLASSES = {0, 1, 2}
 #: Host ports the k3d load balancer maps to the gateway (platform/k3d.yaml).
 K3D_MAPPED = "127.0.0.1:8080"
+K3D_MAPPED_TLS = "127.0.0.1:8443"
+#: A token for an external issuer (environment.yaml auth.issuer), sent as a bearer token.
+TOKEN_ENV = "MLSTACK_TOKEN"
+#: The bundled Dex's password grant: the user (default: the first static user's e-mail)
+#: and password; the OAuth client's secret is read from the users Secret unless set.
+DEX_USER_ENV, DEX_PASSWORD_ENV, DEX_CLIENT_SECRET_ENV = (
+    "DEX_USER", "DEX_PASSWORD", "DEX_CLIENT_SECRET",
+)  # fmt: skip
+#: Key of the CA certificate cert-manager writes next to tls.crt (self-signed mode).
+CA_KEY = "ca.crt"
 
 
 @dataclass(frozen=True)
@@ -42,9 +56,27 @@ class Request:
             headers["Host"] = self.sample.host
         return headers
 
-    def curl(self, address: str) -> str:
-        head = " ".join(f"-H '{k}: {v}'" for k, v in self.headers.items())
-        return f"curl -sS {head} -d '{json.dumps(self.body)}' http://{address}{self.path}"
+    @property
+    def tls(self) -> bool:
+        return self.sample.scheme == "https"
+
+    def curl(self, address: str, ca_file: str | None = None) -> str:
+        """The same request for a shell. Over TLS the URL names the host (SNI and the
+        certificate check use it) and --connect-to sends it to `address`."""
+        body = f"-d '{json.dumps(self.body)}'"
+        if not self.tls:
+            head = " ".join(f"-H '{k}: {v}'" for k, v in self.headers.items())
+            extra = " -H 'Authorization: Bearer $TOKEN'" if self.sample.auth else ""
+            return f"curl -sS {head}{extra} {body} http://{address}{self.path}"
+        host, port = split_address(address, 443)
+        parts = ["curl -sS -H 'Content-Type: application/json'"]
+        if self.sample.auth:
+            parts.append("-H 'Authorization: Bearer $TOKEN'")
+        if ca_file:
+            parts.append(f"--cacert {ca_file}")
+        parts += [f"--connect-to ::{host}:{port}", body]
+        parts.append(f"https://{self.sample.host or host}{self.path}")
+        return " ".join(parts)
 
 
 def samples(resolved: Resolved) -> list[Sample]:
@@ -130,7 +162,9 @@ def ingress_address(
     """
     if env.load_balancer == "metallb" and system != "Linux":
         if env.cluster == "k3d":
-            return K3D_MAPPED, "k3d load balancer port 8080 (Docker network not reachable here)"
+            mapped = K3D_MAPPED_TLS if env.tls.enabled else K3D_MAPPED
+            port = mapped.rsplit(":", 1)[1]
+            return mapped, f"k3d load balancer port {port} (Docker network not reachable here)"
         return "127.0.0.1", "minikube tunnel (keep `minikube tunnel` running in another terminal)"
     entries = ((service or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
     for entry in entries:
@@ -144,24 +178,121 @@ def ingress_address(
     )
 
 
-def post(address: str, request: Request, timeout: float = 30.0) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        f"http://{address}{request.path}",
-        data=json.dumps(request.body).encode(),
-        headers=request.headers,
-        method="POST",
+def split_address(address: str, default_port: int) -> tuple[str, int]:
+    host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
+    return (host, int(port)) if port.isdigit() else (address, default_port)
+
+
+class _Pinned(http.client.HTTPSConnection):
+    """HTTPS to `address` while SNI and the certificate check use the virtual host's name
+    (what curl's --connect-to does): the gateway's address rarely resolves to itself."""
+
+    def __init__(self, address: str, port: int, name: str, context: ssl.SSLContext, timeout: float):
+        super().__init__(address, port, context=context, timeout=timeout)
+        self.name, self.tls_context = name, context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.name)
+
+
+def send(
+    address: str,
+    scheme: str,
+    name: str | None,
+    method: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    context: ssl.SSLContext | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, bytes]:
+    """One HTTP(S) request to `address` for the virtual host `name` (Host header, SNI)."""
+    host, port = split_address(address, 443 if scheme == "https" else 80)
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        ctx = context or ssl.create_default_context()
+        conn = _Pinned(host, port, name or host, ctx, timeout)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException) as err:
+        raise UserError(f"cannot reach {address} ({scheme}) for {name or path}: {err}") from None
+    finally:
+        conn.close()
+
+
+def post(
+    address: str, request: Request, token: str | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, Any]:
+    headers = dict(request.headers)
+    if token and request.sample.auth:
+        headers["Authorization"] = f"Bearer {token}"
+    status, raw = send(
+        address,
+        request.sample.scheme,
+        request.sample.host,
+        "POST",
+        request.path,
+        json.dumps(request.body).encode(),
+        headers,
+        context,
     )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            status, text = response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, None
-    except OSError as err:
-        raise UserError(f"cannot reach {address} for {request.sample.name}: {err}") from None
-    try:
-        return status, json.loads(text)
-    except json.JSONDecodeError:
+        return status, json.loads(raw.decode() or "null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return status, None
+
+
+def tls_context(ca_pem: str | None) -> ssl.SSLContext:
+    """Trust the CA the cluster made (self-signed mode), else the system's roots."""
+    return ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+
+
+def ca_from_secret(secret: dict[str, Any] | None) -> str | None:
+    """The PEM CA certificate cert-manager put in the gateway's TLS secret (`ca.crt`)."""
+    data = ((secret or {}).get("data") or {}).get(CA_KEY)
+    return base64.b64decode(data).decode() if data else None
+
+
+def dex_token(
+    resolved: Resolved, address: str, context: ssl.SSLContext | None, client_secret: str
+) -> str:
+    """A JWT from the bundled Dex by the password grant, through the same gateway."""
+    facts, dex = resolved.facts, resolved.env.auth.dex
+    password = os.environ.get(DEX_PASSWORD_ENV)
+    user = os.environ.get(DEX_USER_ENV) or dex.users[0].email
+    if not password:
+        raise UserError(
+            f"smoke: auth is on in {resolved.env.shown(resolved.values_dir)}: set "
+            f"{DEX_PASSWORD_ENV} (the password of {user}; {DEX_USER_ENV} picks another user) "
+            f"or {TOKEN_ENV} (a token of the issuer)"
+        )
+    form = urllib.parse.urlencode(
+        {"grant_type": "password", "username": user, "password": password,
+         "scope": "openid email profile"}
+    ).encode()  # fmt: skip
+    basic = base64.b64encode(f"{dex.client_id}:{client_secret}".encode()).decode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": f"Basic {basic}",
+        "Host": facts.dex_host,
+    }
+    path = urllib.parse.urlparse(facts.dex_issuer).path + "/token"
+    status, raw = send(address, facts.scheme, facts.dex_host, "POST", path, form, headers, context)
+    try:
+        token = json.loads(raw.decode()).get("id_token") if status == 200 else None
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        token = None
+    if not token:
+        raise UserError(
+            f"smoke: Dex at {facts.dex_issuer} refused the password grant for {user} "
+            f"(HTTP {status}): check {DEX_PASSWORD_ENV} and the Secret {dex.users_secret}"
+        )
+    return str(token)
 
 
 def main(
@@ -178,17 +309,22 @@ def main(
             f"smoke {env.name}: domain auto is not resolved on this machine yet (run "
             f"make install-platform ENV={env.name}); Host headers use {resolved.facts.domain}"
         )
+    ca_file = _ca_note(resolved)
     if dry_run:
+        if env.auth.enabled:
+            print(f"auth: {_token_note(resolved)}")
         for r in requests:
             where = ingress or f"<address of {r.sample.ingress}>"
             target = f"{r.sample.kind} {r.sample.namespace}/{r.sample.name}"
             print(f"{r.sample.name} ({r.sample.protocol}): wait for {target}")
-            print(f"  $ {r.curl(where)}")
+            print(f"  $ {r.curl(where, ca_file if r.tls else None)}")
         return 0
     from mlstack.lifecycle.kube import Kube
 
     kube = Kube()
     deadline = time.monotonic() + plan.seconds(timeout)
+    context = _context(resolved, kube) if any(r.tls for r in requests) else None
+    token: str | None = None
     failures = 0
     for r in requests:
         s = r.sample
@@ -205,9 +341,68 @@ def main(
             ns, name = s.ingress.split("/", 1)
             service = kube.get(readiness.Ref("v1", "Service", name, ns))
             address, how = ingress_address(env, service, s.ingress, platform.system())
-        status, payload = post(address, r)
+        if s.auth and token is None:
+            token = _token(resolved, kube, address, context)
+        status, payload = post(address, r, token, context)
         problems = check_response(s.protocol, status, payload)
         verdict_text = "ok" if not problems else f"FAILED: {'; '.join(problems)}"
         print(f"smoke {s.name} ({s.protocol}) via {address} [{how}]: {verdict_text}")
         failures += bool(problems)
     return 1 if failures else 0
+
+
+def _ca_note(resolved: Resolved) -> str | None:
+    """What the dry run names as the CA file: the self-signed CA, read from the secret."""
+    tls = resolved.env.tls
+    if tls.mode != "self-signed":
+        return None
+    return f"<{CA_KEY} of secret {resolved.facts.gateway.namespace}/{tls.secret_name}>"
+
+
+def _token_note(resolved: Resolved) -> str:
+    auth = resolved.env.auth
+    if not auth.bundled_dex:
+        return f"$TOKEN from {TOKEN_ENV} (a token of {auth.issuer})"
+    facts = resolved.facts
+    return (
+        f"$TOKEN from {TOKEN_ENV}, else the password grant of {auth.dex.users[0].email} "
+        f"({DEX_PASSWORD_ENV}) at {facts.dex_issuer}/token, client {auth.dex.client_id}"
+    )
+
+
+def _context(resolved: Resolved, kube: Any) -> ssl.SSLContext:
+    tls = resolved.env.tls
+    ca = None
+    if tls.mode in ("self-signed", "secret"):
+        ref = readiness.Ref("v1", "Secret", tls.secret_name, resolved.facts.gateway.namespace)
+        ca = ca_from_secret(kube.get(ref))
+        if ca is None and tls.mode == "self-signed":
+            raise UserError(
+                f"smoke: secret {ref.namespace}/{ref.name} has no {CA_KEY} yet: is the "
+                "gateway-tls Certificate Ready? (make install-platform waits for it)"
+            )
+    return tls_context(ca)
+
+
+def _token(resolved: Resolved, kube: Any, address: str, context: ssl.SSLContext | None) -> str:
+    given = os.environ.get(TOKEN_ENV)
+    if given:
+        return given
+    auth = resolved.env.auth
+    if not auth.bundled_dex:
+        raise UserError(
+            f"smoke: auth is on with issuer {auth.issuer}: set {TOKEN_ENV} to one of its tokens"
+        )
+    secret = os.environ.get(DEX_CLIENT_SECRET_ENV)
+    if not secret:
+        dex = resolved.release("dex")
+        namespace = dex.namespace if dex else "dex"
+        found = kube.get(readiness.Ref("v1", "Secret", auth.dex.users_secret, namespace))
+        data = ((found or {}).get("data") or {}).get("client-secret")
+        if not data:
+            raise UserError(
+                f"smoke: secret {namespace}/{auth.dex.users_secret} has no client-secret: "
+                f"create it (README: auth) or set {DEX_CLIENT_SECRET_ENV}"
+            )
+        secret = base64.b64decode(data).decode()
+    return dex_token(resolved, address, context, secret)
