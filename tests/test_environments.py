@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import types
+import typing
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from helpers import committed_envs, edit_env, values_copy
 from mlstack import environments, resolve
@@ -38,7 +41,7 @@ def test_a_copied_folder_is_a_new_environment_with_no_python_edited(
     out = tmp_path / "build"
     render = _cli("render", "--generate", "--env", "lab", "--out", str(out), *dirs)
     assert render.returncode == 0, render.stderr
-    assert "render lab: 14 releases" in render.stdout and "FAILED" not in render.stdout
+    assert "render lab: 15 releases" in render.stdout and "FAILED" not in render.stdout
     assert "seldon-gateway: Gateway: seldon-gateway" in render.stdout
     (serving,) = [
         d for d in yaml.safe_load_all((out / "lab" / "knative-serving.yaml").read_text()) if d
@@ -49,7 +52,7 @@ def test_a_copied_folder_is_a_new_environment_with_no_python_edited(
     assert kserve["kserveResources"]["kserve"]["controller"]["gateway"]["domain"] == "ml.lab.test"
     install = _cli("install", "--env", "lab", "--dry-run", *dirs)
     assert install.returncode == 0, install.stderr
-    assert install.stdout.startswith("install-platform lab: 14 release(s)")
+    assert install.stdout.startswith("install-platform lab: 15 release(s)")
     for release in ("seldon-core-operator", "seldon-gateway"):
         assert f"helm upgrade --install {release} " in install.stdout
     assert "domain auto" not in install.stdout  # a fixed domain needs no address
@@ -73,7 +76,14 @@ def test_unknown_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
         ({"seldon": "yes"}, r"environment\.yaml: seldon: Input should be 'off', 'istio'"),
         ({"domain": "Not A Domain"}, r"environment\.yaml: domain: String should match"),
         ({"kubernetes": 1.35}, r"environment\.yaml: kubernetes: Input should be a valid string"),
-        ({"tls": {"enabled": True, "issuer": "x"}}, r"environment\.yaml: tls\.issuer: unknown"),
+        ({"tls": {"mode": "acme", "issuer": "x"}}, r"environment\.yaml: tls\.issuer: unknown"),
+        ({"tls": {"enabled": True}}, r"tls\.enabled: unknown key: use one of acme, mode, secretName"),
+        ({"tls": {"mode": "acme"}}, r"environment\.yaml: tls: .*mode acme needs acme"),
+        (
+            {"tls": {"mode": "acme", "acme": {"email": "a@b.c"}}},
+            r"tls\.acme: .*solver http01 needs hosts",
+        ),
+        ({"auth": {"enabled": True, "issuer": "https://x"}}, r"auth: .*issuer and jwksUri"),
         ({"components": {"emisary": True}}, r"components\.emisary: unknown component: use one"),
         ({"name": "lab"}, r"environment\.yaml: name: unknown key: the environment's name is"),
     ],
@@ -113,8 +123,8 @@ def test_readme_documents_every_key(repo: Path) -> None:
         if name == "name":
             continue
         assert f"`{field.alias or name}`" in section, f"README: {field.alias or name}"
-    for name, field in environments.Tls.model_fields.items():
-        assert f"`tls.{field.alias or name}`" in section
+    for key in _nested_keys(environments.Environment):
+        assert f"`{key}`" in section, f"README: {key}"
     assert "cp -r values/k3d values/lab" in section
 
 
@@ -122,3 +132,19 @@ def test_every_env_folder_with_values_is_an_environment(repo: Path) -> None:
     folders = {p.name for p in (repo / "values").iterdir() if p.is_dir()}
     assert folders == set(environments.names()), "a values/ folder lacks environment.yaml"
     assert set(committed_envs()) == {"eks", "k3d", "minikube"}
+
+
+def _nested_keys(model: type, prefix: str = "") -> list[str]:
+    """Dotted keys of every setting inside a nested block (`tls.acme.route53.region`)."""
+    out = []
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        key = f"{prefix}{field.alias or name}"
+        optional = typing.get_origin(field.annotation) in (typing.Union, types.UnionType)
+        inner = [field.annotation, *(typing.get_args(field.annotation) if optional else ())]
+        nested = [t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)]
+        if nested:
+            out += [key] if prefix else []
+            out += _nested_keys(nested[0], f"{key}.")
+        elif prefix:
+            out.append(key)
+    return out

@@ -109,7 +109,7 @@ def test_tls_on_eks_adds_https_server_with_credential(tmp_path: Path) -> None:
             "tls": {"mode": "SIMPLE", "credentialName": "knative-ingress-tls"},
         }
     ]
-    (plain,) = _render(tmp_path, "k3d")
+    (plain,) = _render(tmp_path, "k3d", {"tls": {"enabled": False}})
     assert "servers" not in plain["spec"]["ingress"]["istio"]["knative-ingress-gateway"]
 
 

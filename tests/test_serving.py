@@ -171,6 +171,7 @@ def test_kserve_ingress_is_derived_from_knative_facts(env: str) -> None:
     serving = yaml.safe_load((path.parent / "knative-serving.yaml").read_text())
     assert gateway == {
         "domain": serving["domain"],
+        "urlScheme": "https" if serving["tls"]["enabled"] else "http",
         "ingressGateway": {"gateway": facts.gateway.knative_gateway},
         "localGateway": {
             "gateway": facts.gateway.local_gateway,

@@ -128,7 +128,8 @@ def test_ingress_address() -> None:
     k3d, minikube, eks = (environments.load(n) for n in ("k3d", "minikube", "eks"))
     svc = _service(ip="172.18.255.200", ipMode="VIP")
     assert smoke.ingress_address(k3d, svc, "gw", "Linux")[0] == "172.18.255.200"
-    assert smoke.ingress_address(k3d, svc, "gw", "Darwin")[0] == "127.0.0.1:8080"
+    # k3d serves HTTPS (tls.mode self-signed): the load balancer's 8443 maps to 443.
+    assert smoke.ingress_address(k3d, svc, "gw", "Darwin")[0] == "127.0.0.1:8443"
     assert "minikube tunnel" in smoke.ingress_address(minikube, svc, "gw", "Darwin")[1]
     host = "k8s-istiosys-gw-0123456789.elb.eu-west-1.amazonaws.com"
     assert smoke.ingress_address(eks, _service(hostname=host), "gw", "Darwin")[0] == host
@@ -144,7 +145,7 @@ def test_k3d_port_mapping_follows_the_cluster_kind_not_the_name(tmp_path: Path) 
     )
     lab = environments.load("lab", values)
     svc = _service(ip="172.18.255.200")
-    assert smoke.ingress_address(lab, svc, "gw", "Darwin")[0] == "127.0.0.1:8080"
+    assert smoke.ingress_address(lab, svc, "gw", "Darwin")[0] == "127.0.0.1:8443"
 
 
 def test_samples_come_from_the_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,7 +201,7 @@ def test_auto_domain_reaches_smoke_after_install_wrote_it(tmp_path: Path) -> Non
     """domain: auto -> the installer's overlays -> Knative, KServe and smoke see <ip>.sslip.io."""
     values = values_copy(tmp_path / "values")
     resolved = resolve.resolve("k3d", values, local=True)
-    assert set(autodomain.targets(resolved)) == {"knative-serving", "kserve"}
+    assert set(autodomain.targets(resolved)) == {"gateway-tls", "knative-serving", "kserve"}
     service = {"status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.201"}]}}}
     ip = autodomain.wait_for_address(lambda ns, name: service, resolved, 4, lambda s: None)
     assert autodomain.apply(resolved, ip) == "172.18.255.201.sslip.io"
@@ -210,10 +211,15 @@ def test_auto_domain_reaches_smoke_after_install_wrote_it(tmp_path: Path) -> Non
     assert serving.values["domain"] == "172.18.255.201.sslip.io"
     gateway = kserve.values["kserveResources"]["kserve"]["controller"]["gateway"]
     assert gateway["domain"] == "172.18.255.201.sslip.io"
+    # The certificate follows the resolved domain: its wildcard covers every model host.
+    certificate = after.release("gateway-tls")
+    assert certificate is not None
+    assert certificate.values["dnsNames"] == ["*.172.18.255.201.sslip.io", "172.18.255.201.sslip.io"]
     local = values / "k3d" / "local" / "knative-serving.yaml"
     assert local in serving.files  # helm gets the overlay
     (sample,) = smoke.samples(after)
     assert sample.host == "sklearn-iris-models.172.18.255.201.sslip.io"
+    assert sample.scheme == "https"
     assert resolve.resolve("k3d", values).facts.domain == "example.com"  # render: unchanged
     shutil.copytree(values / "k3d", values / "lab")  # copied along, then a fixed domain:
     edit_env(values, "lab", domain="ml.lab.test")

@@ -88,7 +88,8 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         "kubernetes": [f"{r.env.kubernetes} ({r.minors[0]}-{r.minors[-1]})" for r in envs],
         "loadBalancer": [r.env.load_balancer for r in envs],
         "domain": [r.env.domain for r in envs],
-        "tls": ["on" if r.env.tls.enabled else "-" for r in envs],
+        "tls": [r.env.tls.mode for r in envs],
+        "auth": ["on" if r.env.auth.enabled else "-" for r in envs],
         "seldon": [r.env.seldon for r in envs],
     }
     width = 2 + max(len(cell) for cells in [names, *rows.values()] for cell in cells)
