@@ -54,12 +54,19 @@ class Installer:
             if o.get("kind") == "CustomResourceDefinition"
         }
 
-        def has_conditions(api_version: str, kind: str) -> bool:
-            group, version = api_version.rsplit("/", 1)
-            crd = own.get((group, kind)) or self.kube.crd(api_version, kind)
-            return crd is not None and readiness.declares_conditions(crd, version)
+        def crd(api_version: str, kind: str) -> readiness.Obj | None:
+            group = api_version.rsplit("/", 1)[0]
+            return own.get((group, kind)) or self.kube.crd(api_version, kind)
 
-        return has_conditions
+        def has_conditions(api_version: str, kind: str) -> bool:
+            found = crd(api_version, kind)
+            version = api_version.rsplit("/", 1)[1]
+            return found is not None and readiness.declares_conditions(found, version)
+
+        def is_cluster_scoped(api_version: str, kind: str) -> bool:
+            return readiness.cluster_scoped(crd(api_version, kind))
+
+        return has_conditions, is_cluster_scoped
 
     def wait(self, prefix: str, gates: list[readiness.Gate], started: float) -> None:
         """Wait for every gate in order; raise (with the gate and its state) on timeout."""
@@ -126,7 +133,7 @@ class Installer:
         else:
             print(f"{prefix}: up to date (chart {step.chart_version}, same values); checking gates")
         objects = self.manifest(step)
-        gates = readiness.gates(objects, step.namespace, self.has_conditions_in(objects))
+        gates = readiness.gates(objects, step.namespace, *self.has_conditions_in(objects))
         print(
             f"{prefix}: {len(gates)} gate(s)"
             + (f": {', '.join(g.describe() for g in gates)}" if gates else "")

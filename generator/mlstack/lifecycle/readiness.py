@@ -89,16 +89,24 @@ def declares_conditions(crd: Obj, version: str) -> bool:
     return False
 
 
+def cluster_scoped(crd: Obj | None) -> bool:
+    """A CRD whose objects live outside namespaces (ClusterIssuer, ClusterServingRuntime)."""
+    return (crd or {}).get("spec", {}).get("scope") == "Cluster"
+
+
 def gates(
     objects: Iterable[Obj],
     namespace: str,
     has_conditions: Callable[[str, str], bool],
+    is_cluster_scoped: Callable[[str, str], bool] = lambda api_version, kind: False,
 ) -> list[Gate]:
     """The gates of a release, from its manifest (objects in the order Helm listed them).
 
     `namespace` is the release namespace (Helm leaves it out of namespaced objects);
     `has_conditions(apiVersion, kind)` says whether a custom resource reports a Ready
-    condition (from its CRD). Order: CRDs, workloads, webhook endpoints, custom resources.
+    condition (from its CRD); `is_cluster_scoped(apiVersion, kind)` whether it has no
+    namespace (the release's must not be added then, or the gate looks in the wrong place).
+    Order: CRDs, workloads, webhook endpoints, custom resources.
     """
     order: dict[GateKind, list[Gate]] = {
         k: [] for k in ("established", "available", "rolled-out", "endpoints", "ready")
@@ -118,7 +126,8 @@ def gates(
                     ref = Ref("v1", "Service", svc["name"], svc.get("namespace") or namespace)
                     order["endpoints"].append(Gate("endpoints", ref))
         elif is_custom(obj) and has_conditions(obj["apiVersion"], obj["kind"]):
-            order["ready"].append(Gate("ready", ref_of(obj, namespace)))
+            scoped = is_cluster_scoped(obj["apiVersion"], obj["kind"])
+            order["ready"].append(Gate("ready", ref_of(obj, None if scoped else namespace)))
     return list(dict.fromkeys(g for group in order.values() for g in group))
 
 
