@@ -85,7 +85,9 @@ def test_eks_certificate_covers_the_domain_with_the_secret_knative_serves(
     assert account["eks.amazonaws.com/role-arn"] == eks.env.tls.acme.route53.role  # type: ignore[union-attr]
     kserve = eks.release("kserve")
     assert kserve is not None
-    assert kserve.values["kserveResources"]["kserve"]["controller"]["gateway"]["urlScheme"] == "https"
+    assert (
+        kserve.values["kserveResources"]["kserve"]["controller"]["gateway"]["urlScheme"] == "https"
+    )
 
 
 def test_self_signed_ca_signs_the_gateway_certificate_in_its_namespace(schema_dir: Path) -> None:
@@ -151,7 +153,9 @@ def test_http01_certifies_listed_hosts_through_the_istio_gateway(tmp_path: Path)
     istiod = resolved.release("istiod")
     assert tls is not None and istiod is not None
     assert tls.derived["dnsNames"] == ["a.ml.lab.test"]
-    assert tls.derived["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "istio"}}}]
+    assert tls.derived["acme"]["solvers"] == [
+        {"http01": {"ingress": {"ingressClassName": "istio"}}}
+    ]
     # istiod serves Ingresses of class istio on OUR gateway (derived from its labels).
     gateway = resolved.facts.gateway
     assert istiod.derived["istiod"]["meshConfig"] == {
@@ -182,12 +186,13 @@ def tls_server(tmp_path: Path) -> Any:
     _openssl("req", *ec, "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=models.test",
              cwd=tmp_path)  # fmt: skip
     (tmp_path / "ext").write_text("subjectAltName=DNS:*.models.test,DNS:models.test\n")
-    _openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "tls.crt", "-days", "1", "-extfile", "ext", cwd=tmp_path)  # fmt: skip
+    sign = ["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-extfile", "ext"]
+    _openssl("x509", "-req", "-in", "tls.csr", *sign, "-out", "tls.crt", "-days", "1",
+             cwd=tmp_path)  # fmt: skip
     seen: list[dict[str, str]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             seen.append(dict(self.headers))
             body = json.dumps({"outputs": [{"data": [1, 0]}]}).encode()
@@ -249,7 +254,11 @@ def test_auth_renders_valid_istio_objects_on_the_gateway(
     (policy,) = _by_kind(objects, "AuthorizationPolicy")
     (route,) = _by_kind(objects, "VirtualService")
     labels = k3d.facts.gateway.pod_labels
-    assert authn["spec"]["selector"]["matchLabels"] == labels == policy["spec"]["selector"]["matchLabels"]
+    assert (
+        authn["spec"]["selector"]["matchLabels"]
+        == labels
+        == policy["spec"]["selector"]["matchLabels"]
+    )
     (rule,) = authn["spec"]["jwtRules"]
     domain = k3d.facts.domain
     assert rule["issuer"] == f"https://dex.{domain}/dex"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import types
-import typing
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
 
 import jsonschema
@@ -77,7 +77,10 @@ def test_unknown_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
         ({"domain": "Not A Domain"}, r"environment\.yaml: domain: String should match"),
         ({"kubernetes": 1.35}, r"environment\.yaml: kubernetes: Input should be a valid string"),
         ({"tls": {"mode": "acme", "issuer": "x"}}, r"environment\.yaml: tls\.issuer: unknown"),
-        ({"tls": {"enabled": True}}, r"tls\.enabled: unknown key: use one of acme, mode, secretName"),
+        (
+            {"tls": {"enabled": True}},
+            r"tls\.enabled: unknown key: use one of acme, mode, secretName",
+        ),
         ({"tls": {"mode": "acme"}}, r"environment\.yaml: tls: .*mode acme needs acme"),
         (
             {"tls": {"mode": "acme", "acme": {"email": "a@b.c"}}},

@@ -214,7 +214,10 @@ def test_auto_domain_reaches_smoke_after_install_wrote_it(tmp_path: Path) -> Non
     # The certificate follows the resolved domain: its wildcard covers every model host.
     certificate = after.release("gateway-tls")
     assert certificate is not None
-    assert certificate.values["dnsNames"] == ["*.172.18.255.201.sslip.io", "172.18.255.201.sslip.io"]
+    assert certificate.values["dnsNames"] == [
+        "*.172.18.255.201.sslip.io",
+        "172.18.255.201.sslip.io",
+    ]
     local = values / "k3d" / "local" / "knative-serving.yaml"
     assert local in serving.files  # helm gets the overlay
     (sample,) = smoke.samples(after)

@@ -302,7 +302,9 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
     for part in loc:
         by_alias = {f.alias or n: f for n, f in model.model_fields.items()}
         field = by_alias.get(str(part))
-        inner = [a for a in typing.get_args(field.annotation) if isinstance(a, type)] if field else []
+        inner = (
+            [a for a in typing.get_args(field.annotation) if isinstance(a, type)] if field else []
+        )
         found = [t for t in [field.annotation if field else None, *inner] if isinstance(t, type)]
         nested = [t for t in found if issubclass(t, BaseModel)]
         if not nested:

@@ -154,7 +154,9 @@ def derive(facts: Facts) -> dict[str, Any]:
         "namespace": facts.gateway.namespace,
         "secretName": tls.secret_name,
         "dnsNames": dns_names(facts),
-        "issuer": {"name": ACME, "kind": "ClusterIssuer"} if acme else {"name": CA, "kind": "Issuer"},
+        "issuer": {"name": ACME, "kind": "ClusterIssuer"}
+        if acme
+        else {"name": CA, "kind": "Issuer"},
         "selfSigned": {"enabled": not acme},
         "acme": {
             "enabled": acme,

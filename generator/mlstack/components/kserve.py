@@ -1,10 +1,11 @@
 """Derived values of the kserve row (data/components.yaml): KServe's ingress settings.
 
 KServe runs in Knative serverless mode in every environment. Its ingress settings (Knative
-ingress gateway, local gateway and its Service, the domain, the URL scheme) are not typed anywhere: they
-are derived per environment from the same facts Knative uses (mlstack.lib.facts), written
-to values/<env>/generated/kserve.yaml, so KServe and Knative cannot disagree (a
-hand-written value that differs is refused by resolution, naming both files).
+ingress gateway, local gateway and its Service, the domain, the URL scheme) are not typed
+anywhere: they are derived per environment from the same facts Knative uses
+(mlstack.lib.facts), written to values/<env>/generated/kserve.yaml, so KServe and Knative
+cannot disagree (a hand-written value that differs is refused by resolution, naming both
+files).
 """
 
 from __future__ import annotations

@@ -98,7 +98,9 @@ class ModelAuth(Construct):
             "forwardOriginalToken": True,
         }
         authn = {"selector": selector, "jwtRules": [rule]}
-        _namespaced(spec_object(self, "jwt", api, "RequestAuthentication", REQUEST_AUTHENTICATION, authn))
+        _namespaced(
+            spec_object(self, "jwt", api, "RequestAuthentication", REQUEST_AUTHENTICATION, authn)
+        )
         deny = {
             "selector": selector,
             "action": "DENY",
@@ -116,14 +118,21 @@ class ModelAuth(Construct):
                 }
             ],
         }
-        _namespaced(spec_object(self, "require-jwt", api, "AuthorizationPolicy", AUTHORIZATION_POLICY, deny))
+        _namespaced(
+            spec_object(self, "require-jwt", api, "AuthorizationPolicy", AUTHORIZATION_POLICY, deny)
+        )
         route = {
             "hosts": [slot("dex.host")],
             "gateways": [slot("dex.gateway")],
             "http": [
                 {
                     "route": [
-                        {"destination": {"host": slot("dex.service"), "port": {"number": slot("dex.port")}}}
+                        {
+                            "destination": {
+                                "host": slot("dex.service"),
+                                "port": {"number": slot("dex.port")},
+                            }
+                        }
                     ]
                 }
             ],

@@ -5,8 +5,8 @@ VirtualServices bound to this Gateway (its `istio.gateway` value is derived from
 fact); the Gateway's selector is the Istio ingress gateway's pod labels, derived per
 environment (mlstack.lib.facts), so renaming the gateway release moves it too, and a
 hand-written selector that differs is refused. With TLS on (environment.yaml `tls.mode`)
-it also serves HTTPS with the same secret as knative-ingress-gateway. A release of its own because it is a
-custom resource of Istio, installed after the gateway.
+it also serves HTTPS with the same secret as knative-ingress-gateway. A release of its own
+because it is a custom resource of Istio, installed after the gateway.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def declares_conditions(crd: Obj, version: str) -> bool:
 
 def cluster_scoped(crd: Obj | None) -> bool:
     """A CRD whose objects live outside namespaces (ClusterIssuer, ClusterServingRuntime)."""
-    return (crd or {}).get("spec", {}).get("scope") == "Cluster"
+    return bool((crd or {}).get("spec", {}).get("scope") == "Cluster")
 
 
 def gates(
