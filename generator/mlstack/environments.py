@@ -57,10 +57,12 @@ _HTTPS_URL = r"^https://[^\s]+$"
 _URL = r"^https?://[^\s]+$"
 
 
-#: Health and readiness paths of the open inference (v2) protocol: open without a token.
-#: `{*}` is one path segment (Istio path templates); v1's `/v1/models/<name>` is left
-#: out on purpose: a segment template would also match `<name>:predict`.
-OPEN_PATHS = ("/v2/health/live", "/v2/health/ready", "/v2/models/{*}/ready")
+#: Paths open without a token: the open inference (v2) protocol's health and readiness, and
+#: /healthz, where net-istio's prober checks every route through the gateway's pods
+#: (Knative marks an ingress Ready only after that probe answers). `{*}` is one path
+#: segment (Istio path templates); v1's `/v1/models/<name>` is left out on purpose: a
+#: segment template would also match `<name>:predict`.
+OPEN_PATHS = ("/healthz", "/v2/health/live", "/v2/health/ready", "/v2/models/{*}/ready")
 
 
 class Route53(_Strict):
