@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from cdk8s import JsonPatch
 from constructs import Construct
 from pydantic import Field
 
@@ -84,14 +83,10 @@ class GatewayTlsValues(Values):
     acme: Acme = Field(default_factory=Acme, description="tls.mode acme.")
 
 
-def _in_namespace(obj: Any) -> None:
-    obj.add_json_patch(JsonPatch.add("/metadata/namespace", slot("namespace")))
-
-
 class GatewayTls(Construct):
     def __init__(self, scope: Construct, id: str = "gateway-tls") -> None:
         super().__init__(scope, id)
-        self_signed = "selfSigned.enabled"
+        self_signed, ns = "selfSigned.enabled", slot("namespace")
         ca_cert = {
             "isCA": True,
             "commonName": "mlstack CA",
@@ -104,7 +99,7 @@ class GatewayTls(Construct):
             ("ca-certificate", "Certificate", CA, ca_cert),
             ("ca-issuer", "Issuer", CA, {"ca": {"secretName": CA}}),
         ):
-            _in_namespace(spec_object(self, oid, API, kind, name, spec, when=self_signed))
+            spec_object(self, oid, API, kind, name, spec, when=self_signed, namespace=ns)
         acme = {
             "acme": {
                 "email": slot("acme.email"),
@@ -124,7 +119,7 @@ class GatewayTls(Construct):
                 "group": "cert-manager.io",
             },
         }
-        _in_namespace(spec_object(self, "certificate", API, "Certificate", "gateway", certificate))
+        spec_object(self, "certificate", API, "Certificate", "gateway", certificate, namespace=ns)
 
 
 def solvers(facts: Facts) -> list[dict[str, Any]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from cdk8s import JsonPatch
 from constructs import Construct
 from pydantic import Field
 
@@ -82,10 +81,6 @@ class ModelAuthValues(Values):
     dex: DexRoute = Field(default_factory=DexRoute, description="The bundled Dex's route.")
 
 
-def _namespaced(obj: Any) -> None:
-    obj.add_json_patch(JsonPatch.add("/metadata/namespace", slot("namespace")))
-
-
 class ModelAuth(Construct):
     def __init__(self, scope: Construct, id: str = "model-auth") -> None:
         super().__init__(scope, id)
@@ -98,9 +93,9 @@ class ModelAuth(Construct):
             "forwardOriginalToken": True,
         }
         authn = {"selector": selector, "jwtRules": [rule]}
-        _namespaced(
-            spec_object(self, "jwt", api, "RequestAuthentication", REQUEST_AUTHENTICATION, authn)
-        )
+        ns = slot("namespace")
+        kind = "RequestAuthentication"
+        spec_object(self, "jwt", api, kind, REQUEST_AUTHENTICATION, authn, namespace=ns)
         deny = {
             "selector": selector,
             "action": "DENY",
@@ -118,9 +113,8 @@ class ModelAuth(Construct):
                 }
             ],
         }
-        _namespaced(
-            spec_object(self, "require-jwt", api, "AuthorizationPolicy", AUTHORIZATION_POLICY, deny)
-        )
+        kind = "AuthorizationPolicy"
+        spec_object(self, "require-jwt", api, kind, AUTHORIZATION_POLICY, deny, namespace=ns)
         route = {
             "hosts": [slot("dex.host")],
             "gateways": [slot("dex.gateway")],
@@ -137,11 +131,10 @@ class ModelAuth(Construct):
                 }
             ],
         }
-        vs = spec_object(
+        spec_object(
             self, "dex-route", "networking.istio.io/v1", "VirtualService", "dex", route,
-            when="dex.enabled",
+            when="dex.enabled", namespace=ns,
         )  # fmt: skip
-        _namespaced(vs)
 
 
 def derive(facts: Facts) -> dict[str, Any]:

@@ -114,11 +114,15 @@ def spec_object(
     *,
     when: str | None = None,
     annotations: dict[str, str] | None = None,
+    namespace: Any = None,
 ) -> ApiObject:
     """An object with an explicit name (no cdk8s hash) and a spec, which cdk8s' ApiObject
     takes only as a JSON patch; `when`: render it only when `.Values.<when>` is true
-    (`"!path"`: only when false)."""
+    (`"!path"`: only when false); `namespace`: where it lives when that is not the release's
+    (a slot: objects that must sit beside a derived workload, e.g. the gateway's)."""
     metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
     if annotations:
         metadata["annotations"] = annotations
     obj = ApiObject(scope, id, api_version=api_version, kind=kind, metadata=metadata)
