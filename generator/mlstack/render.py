@@ -140,8 +140,13 @@ def check_passthrough(component: Component, values: dict[str, Any], schema_dir: 
 
 
 def template(
-    component: Component, env: Environment, files: list[Path], charts_dir: Path = CHARTS_DIR
+    component: Component,
+    env: Environment,
+    files: list[Path],
+    charts_dir: Path = CHARTS_DIR,
+    helm_binary: str | None = None,
 ) -> str:
+    """`helm template` of one release (with `helm_binary` instead of the default helm)."""
     args = [
         "template",
         component.id,
@@ -154,7 +159,7 @@ def template(
     ]
     for path in files:
         args += ["--values", str(path)]
-    proc = helm.run(args)
+    proc = helm.run(args, binary_path=helm_binary)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
         raise UserError(f"helm template {component.id} ({env.name}) failed: {last}")
@@ -277,6 +282,7 @@ def main(
     values_dir: Path = VALUES_DIR,
 ) -> int:
     started = time.perf_counter()
+    helm.warn_skew(env.kubernetes)
     directory = schemas.schema_dir(schema_dir_arg)
     results = render_env(env, directory, charts_dir, values_dir)
     write_outputs(env, results, out_dir)
