@@ -30,7 +30,7 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 .PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs clean \
 	gitops gitops-sync package publish \
 	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
-	install-platform uninstall-platform smoke e2e
+	install-platform uninstall-platform smoke e2e bench-install
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -107,6 +107,7 @@ envs: setup ## print the environment x component matrix
 # Cluster lifecycle. DRY_RUN=1 prints the commands instead of running them (no cluster needed).
 DRY := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 TIMEOUT ?= 10m
+PARALLEL ?= 4
 
 cluster-k3d cluster-minikube cluster-eks: setup ## create or reuse the cluster (platform/<env>.yaml)
 	@$(MLSTACK) cluster create $(@:cluster-%=%) $(DRY)
@@ -114,8 +115,12 @@ cluster-k3d cluster-minikube cluster-eks: setup ## create or reuse the cluster (
 delete-k3d delete-minikube delete-eks: setup ## delete that cluster
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
-install-platform: setup ## install ENV's releases in order with readiness gates [DRY_RUN=1] [FROM=release]
-	@$(MLSTACK) install --env $(ENV) --timeout $(TIMEOUT) $(if $(FROM),--from $(FROM)) $(DRY)
+install-platform: setup ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]
+	@$(MLSTACK) install --env $(ENV) --timeout $(TIMEOUT) --parallel $(PARALLEL) $(if $(FROM),--from $(FROM)) \
+	  $(if $(filter 1 true yes,$(FORCE)),--force) $(DRY)
+
+bench-install: setup schemas ## simulated k3d install: the real installer vs a fake API + fake helm; last line wall/critical-path/serial
+	@$(PY) -m mlstack.lifecycle.simulate --env $(ENV) --parallel $(PARALLEL) $(if $(VERBOSE),,--quiet)
 
 uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
 	@$(MLSTACK) uninstall --env $(ENV) --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)

@@ -186,7 +186,14 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
 def _cmd_install(args: argparse.Namespace) -> int:
     from mlstack.lifecycle import install
 
-    return install.main(args.env, dry_run=args.dry_run, start=args.start, timeout=args.timeout)
+    return install.main(
+        args.env,
+        dry_run=args.dry_run,
+        start=args.start,
+        timeout=args.timeout,
+        parallel=args.parallel,
+        force=args.force,
+    )
 
 
 def _cmd_uninstall(args: argparse.Namespace) -> int:
@@ -199,13 +206,6 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
     from mlstack.lifecycle import smoke
 
     return smoke.main(args.env, dry_run=args.dry_run, ingress=args.ingress, timeout=args.timeout)
-
-
-def _cmd_keep_crds(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import plan
-
-    sys.stdout.write(plan.keep_crds(sys.stdin.read()))
-    return 0
 
 
 def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
@@ -272,6 +272,8 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("install", help="install the env's releases in order, with readiness gates")
     _lifecycle_args(i)
     i.add_argument("--from", dest="start", default=None, help="resume at this release")
+    i.add_argument("--parallel", type=int, default=4, help="releases installing at once")
+    i.add_argument("--force", action="store_true", help="install into a context of another name")
     i.set_defaults(func=_cmd_install)
     u = sub.add_parser("uninstall", help="uninstall the env's releases in reverse order")
     _lifecycle_args(u)
@@ -281,8 +283,6 @@ def parser() -> argparse.ArgumentParser:
     _lifecycle_args(sm, timeout="5m")
     sm.add_argument("--ingress", default=None, help="host[:port] instead of the detected one")
     sm.set_defaults(func=_cmd_smoke)
-    k = sub.add_parser("keep-crds", help="helm post-renderer: mark CRDs resource-policy keep")
-    k.set_defaults(func=_cmd_keep_crds)
     return p
 
 
