@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from mlstack import environments, registry, render
-from mlstack.lib.component import Component
 from mlstack.lib import helm
+from mlstack.lib.component import Component
 
 PAIRS = [
     (env, c)

@@ -1,12 +1,13 @@
 """The install plan: order, exact helm commands per env (pinned), values layering, and the
-pure decisions of a live install (up to date, rollback, last event, keep-CRDs renderer)."""
+pure decisions of a live install (up to date, rollback, last event, cluster checks) and the
+plain-helm path parsed by the real helm 4 and kubectl."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from helpers import enabled
 from mlstack import REPO_ROOT, environments, registry, render
 from mlstack.errors import UserError
 from mlstack.lib import helm
-from mlstack.lifecycle import plan
+from mlstack.lifecycle import install, plan
 
 GOLDEN = Path(__file__).parent / "golden" / "plan"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -32,9 +33,11 @@ def values(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
-def test_dry_run_plan_is_pinned(env_name: str, values: Path) -> None:
+def test_dry_run_plan_is_pinned(env_name: str, values: Path, schema_dir: Path) -> None:
     env = environments.get(env_name)
-    text = "\n".join(plan.describe(plan.build(env, values_dir=values))) + "\n"
+    the_plan = plan.build(env, values_dir=values)
+    gates = install.offline_gates(the_plan, schema_dir)
+    text = "\n".join(plan.describe(the_plan, gates=gates)) + "\n"
     text = text.replace(f"{values.parent}/", "")
     golden = GOLDEN / f"{env_name}.txt"
     if UPDATE:
@@ -170,43 +173,118 @@ def test_seconds() -> None:
         plan.seconds("soon")
 
 
-def test_keep_crds_post_renderer_through_real_helm(tmp_path: Path) -> None:
-    """`helm template --post-renderer scripts/helm-keep-crds`: CRDs gain the keep policy."""
-    chart = tmp_path / "demo"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"kind": "Widget", "plural": "widgets"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object"}},
-                }
-            ],
-        },
-    }
-    (chart / "templates" / "crd.yaml").write_text(yaml.safe_dump(crd))
-    (chart / "templates" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  t: '{{ \"{{x}}\" }}'\n"
+def _helm4() -> str:
+    assert helm.version(str(helm.LOCAL_HELM)) == (4, 1), "run `make setup` (helm 4.1.4)"
+    return str(helm.LOCAL_HELM)
+
+
+def _unreachable(tmp_path: Path) -> dict[str, str]:
+    """A kubeconfig whose API server refuses connections: commands parse, then fail."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "k3d-mlstack",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "k3d-mlstack", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
     )
-    proc = subprocess.run(
-        [helm.binary(), "template", "demo", str(chart), "--post-renderer", str(plan.KEEP_CRDS)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLSTACK_PYTHON": sys.executable},
-    )
-    assert proc.returncode == 0, proc.stderr
-    docs = {d["kind"]: d for d in yaml.safe_load_all(proc.stdout) if d}
-    assert docs["CustomResourceDefinition"]["metadata"]["annotations"] == {
-        "helm.sh/resource-policy": "keep"
-    }
-    assert "annotations" not in docs["ConfigMap"]["metadata"]
-    assert docs["ConfigMap"]["data"] == {"t": "{{x}}"}
+    return {**os.environ, "KUBECONFIG": str(config), "HELM_CACHE_HOME": str(tmp_path / "c")}
+
+
+PARSE_ERRORS = (
+    "unknown flag",
+    "unknown shorthand",
+    "invalid argument",
+    "accepts ",
+    "unknown command",
+)
+
+
+@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
+def test_plain_path_is_valid_helm4_and_kubectl(
+    env_name: str, schema_dir: Path, tmp_path: Path
+) -> None:
+    """Every command of the dry run is parsed by the real helm 4.1.4 / kubectl 1.35.2 and
+    fails only on the missing cluster; none names a script or the project's Python."""
+    the_plan = plan.build(environments.get(env_name))
+    gates = install.offline_gates(the_plan, schema_dir)
+    commands = []
+    for step in the_plan.steps:
+        commands.append(step.upgrade())
+        commands += [plan.wait_command(g, "10m") for g in gates[step.release] or []]
+    assert any(c[0] == "kubectl" for c in commands), "no kubectl wait at all"
+    env = _unreachable(tmp_path)
+    tools = {"helm": _helm4(), "kubectl": str(helm.LOCAL_KUBECTL)}
+    for cmd in commands:
+        text = " ".join(cmd)
+        assert "scripts/" not in text and "python" not in text and ".py" not in text, text
+        proc = subprocess.run(
+            [tools[cmd[0]], *cmd[1:]], capture_output=True, text=True, env=env, cwd=REPO_ROOT
+        )
+        assert proc.returncode != 0, text  # nothing to install into
+        assert not any(e in proc.stderr for e in PARSE_ERRORS), f"{text}: {proc.stderr}"
+        assert re.search(
+            r"unreachable|connection refused|missing in charts/ directory", proc.stderr
+        ), f"{text}: {proc.stderr}"
+
+
+def test_install_script_has_only_helm_and_kubectl(schema_dir: Path) -> None:
+    the_plan = plan.build(environments.get("k3d"))
+    text = plan.install_script(the_plan, "10m", install.offline_gates(the_plan, schema_dir))
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert lines[0] == "set -euo pipefail"
+    for line in lines[1:]:
+        first = line.split()[0]
+        assert first in ("helm", "kubectl", "["), line
+        if first == "[":  # fetch a wrapper's upstream chart only when missing
+            assert line.split("|| ")[1].startswith("helm dependency build charts/"), line
+    assert "kubectl wait --for=condition=Ready inferenceservice.serving.kserve.io/" in text
+
+
+def test_levels_follow_needs() -> None:
+    steps = plan.build(environments.get("k3d")).steps
+    depth = plan.levels(steps)
+    assert {r for r, d in depth.items() if d == 0} == {
+        "metallb", "istio-base", "cert-manager", "knative-operator", "kserve-crd"
+    }  # fmt: skip
+    for step in steps:
+        assert all(depth[n] < depth[step.release] for n in step.needs)
+
+
+@pytest.mark.parametrize(
+    ("version", "problem"),
+    [
+        ("v1.35.8+k3s1", None),
+        ("v1.34.2-eks-113cf36", None),
+        ("v1.33.5", "the cluster runs Kubernetes v1.33.5, outside k3d's supported 1.34-1.35"),
+        ("v1.36.0", "the cluster runs Kubernetes v1.36.0, outside k3d's supported 1.34-1.35"),
+        ("garbage", "cannot read the Kubernetes version of the cluster ('garbage')"),
+    ],
+)
+def test_server_version_window(version: str, problem: str | None) -> None:
+    found = plan.server_problem(environments.get("k3d"), version)
+    assert found == problem if problem is None else (found or "").startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("context", "marker", "ok"),
+    [
+        ("k3d-mlstack", "k3d", True),
+        ("mlstack", None, True),
+        ("arn:aws:eks:eu-west-1:123456789012:cluster/mlstack", "eks", True),
+        ("me@mlstack.eu-west-1.eksctl.io", "eks", True),
+        ("k3d-other", "k3d", False),
+        ("mlstack", "k3d", False),  # minikube's context while installing k3d
+        ("prod-eu", None, False),
+    ],
+)
+def test_context_must_look_like_the_cluster(context: str, marker: str | None, ok: bool) -> None:
+    problem = plan.context_problem(context, "mlstack", marker)
+    assert (problem is None) == ok
+    if problem:
+        assert problem.endswith("or set FORCE=1") and "\n" not in problem

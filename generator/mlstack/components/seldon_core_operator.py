@@ -40,6 +40,9 @@ def _upstream_defaults() -> dict[str, Any]:
         # Seldon 1.x writes getambassador.io/v2 Mappings (Emissary's legacy versions).
         "ambassador": {"enabled": False, "version": "v2"},
         "certManager": {"enabled": True},
+        # Helm's keep policy on the chart's CRDs: uninstalling the release (make, plain
+        # helm, Argo CD, Flux alike) never deletes every SeldonDeployment in the cluster.
+        "crd": {"annotations": {"helm.sh/resource-policy": "keep"}},
     }
 
 

@@ -306,7 +306,9 @@ def context_problem(context: str, cluster_name: str, marker: str | None) -> str 
     must name the cluster (k3d-mlstack, mlstack, arn:...:cluster/mlstack, me@mlstack.<region>
     .eksctl.io) and, where the tool writes one, the tool's marker (k3d, eks)."""
     tokens = set(re.split(r"[^a-z0-9]+", context.lower()))
-    if cluster_name.lower() in tokens and (marker is None or marker in tokens):
+    if cluster_name.lower() in tokens and (
+        marker is None or any(t.startswith(marker) for t in tokens)
+    ):
         return None
     return (
         f"kube context {context!r} does not look like the {cluster_name!r} cluster of this "
