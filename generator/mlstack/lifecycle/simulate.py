@@ -199,11 +199,8 @@ def handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
             url = url._replace(path=url.path.rstrip("/") or "/")
             if url.path == "/version":
                 minor = cluster.version.split(".")[1]
-                git = (
-                    f"v{cluster.version}.8+k3s1"
-                    if cluster.version.count(".") == 1
-                    else cluster.version
-                )
+                suffix = ".8+k3s1" if cluster.version.count(".") == 1 else ""
+                git = f"v{cluster.version}{suffix}"
                 return self.reply(
                     200,
                     {

@@ -1,0 +1,125 @@
+"""The real installer (install.main: Kube client, cluster checks, scheduler, gates) against
+the simulated cluster of mlstack.lifecycle.simulate: a fake API on 127.0.0.1 and a fake
+helm. Scaled times keep each run to a few seconds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mlstack.errors import UserError
+from mlstack.lifecycle import install, simulate
+
+SCALE = 0.01  # 1 simulated second = 10 ms
+
+
+def _times(**override: dict[str, float]) -> dict[str, dict[str, float]]:
+    times = simulate.load_times()
+    times.update(override)
+    return times
+
+
+def _install(capsys: pytest.CaptureFixture[str], **kwargs: object) -> tuple[str, str]:
+    install.main("k3d", poll=install.POLL_SECONDS * SCALE, **kwargs)  # type: ignore[arg-type]
+    out = capsys.readouterr()
+    return out.out, out.err
+
+
+def _started(out: str) -> list[str]:
+    return re.findall(r"\[([a-z-]+)\] installing chart", out)
+
+
+def test_parallel_along_needs_then_nothing_to_do(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path
+) -> None:
+    with simulate.fake_cluster("k3d", SCALE, _times(), schema_dir=schema_dir) as state:
+        out, _ = _install(capsys)
+        started = _started(out)
+        assert set(started[:4]) <= {"metallb", "istio-base", "cert-manager", "knative-operator",
+                                    "kserve-crd"}  # fmt: skip
+        assert started.index("knative-serving") > started.index("istio-gateway")
+        assert started.index("models") == len(started) - 1
+        assert len(list((state / "releases").glob("*.json"))) == 12
+        summary = out.split("summary:\n")[1].splitlines()[:12]
+        assert all(line.rstrip().endswith("installed") for line in summary), summary
+        assert "waiting for KnativeServing knative-serving/knative-serving Ready" in out
+        again, _ = _install(capsys)
+        assert _started(again) == []
+        assert again.count("up to date") >= 12
+
+
+def test_failure_stops_new_starts_and_names_the_release(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path
+) -> None:
+    with simulate.fake_cluster(
+        "k3d", SCALE, _times(), fail="istiod", schema_dir=schema_dir
+    ) as state:
+        with pytest.raises(UserError, match="fix istiod and re-run with FROM=istiod"):
+            _install(capsys)
+        out, err = capsys.readouterr()
+        assert "release istiod failed: Error: UPGRADE FAILED" in err
+        assert "helm rolled it back (--rollback-on-failure)" in err
+        installed = {p.stem for p in (state / "releases").glob("*.json")}
+        assert "istio-gateway" not in installed and "models" not in installed
+        assert not (state / "undone").exists()  # helm undid istiod; nothing else touched
+
+
+def test_gate_timeout_rolls_back_only_this_runs_change(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path
+) -> None:
+    slow = _times(models={"helm": 3, "ready": 100000})
+    with simulate.fake_cluster("k3d", SCALE, slow, schema_dir=schema_dir) as state:
+        with pytest.raises(UserError, match="FROM=models"):
+            _install(capsys, timeout="2s")
+        _, err = capsys.readouterr()
+        assert "InferenceService models/sklearn-iris Ready not reached in 2s" in err
+        assert "rolled back (`helm uninstall models --namespace models --wait`)" in err
+        assert sorted(p.name for p in (state / "undone").iterdir()) == ["models"]
+        # resume: only models is attempted again, everything before stays
+        with pytest.raises(UserError, match="FROM=models"):
+            _install(capsys, timeout="2s", start="models")
+        assert sorted(p.name for p in (state / "undone").iterdir()) == ["models"]
+
+
+@pytest.mark.parametrize(
+    ("version", "context", "force", "message"),
+    [
+        ("1.33.4", "k3d-mlstack", False, "the cluster runs Kubernetes v1.33.4, outside k3d's"),
+        ("1.36.0", "k3d-mlstack", True, "outside k3d's supported 1.34-1.35"),
+        ("1.35.8", "kind-prod", False, "kube context 'kind-prod' does not look like"),
+    ],
+)
+def test_cluster_checked_before_anything(
+    capsys: pytest.CaptureFixture[str],
+    schema_dir: Path,
+    version: str,
+    context: str,
+    force: bool,
+    message: str,
+) -> None:
+    with simulate.fake_cluster(
+        "k3d", SCALE, _times(), server_version=version, context=context, schema_dir=schema_dir
+    ) as state:
+        with pytest.raises(UserError, match=re.escape(message)) as err:
+            _install(capsys, force=force)
+        assert "\n" not in str(err.value)
+        assert not (state / "releases").exists()
+
+
+def test_force_installs_into_another_context(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path
+) -> None:
+    with simulate.fake_cluster("k3d", SCALE, _times(), context="kind-lab", schema_dir=schema_dir):
+        out, _ = _install(capsys, force=True, start="models")
+        assert "FORCE=1: installing into context kind-lab" in out
+        assert _started(out) == ["models"]
+
+
+def test_benchmark_line(schema_dir: Path) -> None:
+    line = simulate.benchmark("k3d", 0.01, 4, quiet=True)
+    match = re.fullmatch(r"install: wall=(\d+)s critical-path=(\d+)s serial=(\d+)s", line)
+    assert match, line
+    wall, critical, serial = map(int, match.groups())
+    assert critical < serial and wall >= critical  # figures only: the target is the benchmark's
