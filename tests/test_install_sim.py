@@ -61,6 +61,7 @@ def test_failure_stops_new_starts_and_names_the_release(
         out, err = capsys.readouterr()
         assert "release istiod failed: Error: UPGRADE FAILED" in err
         assert "helm rolled it back (--rollback-on-failure)" in err
+        assert re.search(r"istiod +- +failed", out) and re.search(r"models +- +not started", out)
         installed = {p.stem for p in (state / "releases").glob("*.json")}
         assert "istio-gateway" not in installed and "models" not in installed
         assert not (state / "undone").exists()  # helm undid istiod; nothing else touched
