@@ -37,7 +37,7 @@ from mlstack.lifecycle import plan, readiness
 from mlstack.lifecycle.kube import Kube
 from mlstack.lifecycle.shell import Runner, display
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 1.0
 #: Repeat an unchanged "waiting for" line this often so a long wait never looks hung.
 REPEAT_SECONDS = 30.0
 
