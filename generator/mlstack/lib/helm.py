@@ -57,7 +57,7 @@ def skew_warning(helm: tuple[int, int], kubernetes: str) -> str | None:
     newest = newest_kube_minor(helm)
     if newest - 3 <= kube <= newest:
         return None
-    want = f"Helm 4.{max(kube - 34, 0)}+ or 3.{kube - 15}+" if kube <= newest else "a newer Helm"
+    want = f"Helm 4.{kube - 34}+ or 3.{kube - 15}+" if kube > newest else "an older Helm"
     return (
         f"warning: helm {helm[0]}.{helm[1]} supports Kubernetes 1.{newest - 3}-1.{newest}, "
         f"not {kubernetes} (Helm's version-skew policy): use {want}"
