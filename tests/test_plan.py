@@ -18,7 +18,7 @@ from helpers import enabled
 from mlstack import REPO_ROOT, environments, registry, render
 from mlstack.errors import UserError
 from mlstack.lib import helm
-from mlstack.lifecycle import install, plan
+from mlstack.lifecycle import install, plan, readiness
 
 GOLDEN = Path(__file__).parent / "golden" / "plan"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -231,6 +231,23 @@ def test_plain_path_is_valid_helm4_and_kubectl(
         assert re.search(
             r"unreachable|connection refused|missing in charts/ directory", proc.stderr
         ), f"{text}: {proc.stderr}"
+
+
+def test_webhook_endpoint_wait_is_valid_kubectl(tmp_path: Path) -> None:
+    gate = readiness.Gate(
+        "endpoints", readiness.Ref("v1", "Service", "cert-manager-webhook", "cert-manager")
+    )
+    cmd = plan.wait_command(gate, "5m")
+    proc = subprocess.run(
+        [str(helm.LOCAL_KUBECTL), *cmd[1:]],
+        capture_output=True,
+        text=True,
+        env=_unreachable(tmp_path),
+    )
+    assert proc.returncode != 0 and "connection refused" in proc.stderr, proc.stderr
+    assert not any(e in proc.stderr for e in PARSE_ERRORS), proc.stderr
+    with pytest.raises(ValueError, match="helm --wait judges"):
+        plan.wait_command(readiness.Gate("available", gate.ref), "5m")
 
 
 def test_install_script_has_only_helm_and_kubectl(schema_dir: Path) -> None:

@@ -164,7 +164,9 @@ class Installer:
         else:
             self.event(step.release, f"up to date (chart {step.chart_version}); checking gates")
         objects = self.manifest(step)
-        gates = readiness.gates(objects, step.namespace, self.has_conditions_in(objects))
+        gates = plan.beyond_helm(
+            readiness.gates(objects, step.namespace, self.has_conditions_in(objects))
+        )
         try:
             self.wait(step.release, gates, started)
         except _GateTimeout as err:
@@ -264,7 +266,9 @@ def offline_gates(
         return "conditions" in ((status or {}).get("properties") or {})
 
     return {
-        release: None if objs is None else readiness.gates(objs, step.namespace, has_conditions)
+        release: None
+        if objs is None
+        else plan.beyond_helm(readiness.gates(objs, step.namespace, has_conditions))
         for step in the_plan.steps
         for release, objs in [(step.release, manifests[step.release])]
     }

@@ -81,25 +81,31 @@ class Step:
         return merged
 
 
+#: Gates `helm --wait` judges itself (Helm 4's kstatus watcher and Helm 3's ready checker
+#: both wait for CRDs Established and Deployments / DaemonSets / StatefulSets ready).
+JUDGED_BY_HELM = frozenset({"established", "available", "rolled-out"})
+
+
+def beyond_helm(gates: list[readiness.Gate]) -> list[readiness.Gate]:
+    """The gates left after `helm upgrade --wait`: webhook Services with a ready endpoint
+    and custom resources Ready (an operator reconciling after helm returned)."""
+    return [g for g in gates if g.what not in JUDGED_BY_HELM]
+
+
 def wait_command(gate: readiness.Gate, timeout: str) -> list[str]:
-    """The `kubectl` equivalent of one readiness gate, for the plain-helm path."""
+    """The `kubectl` equivalent of a gate beyond helm's wait, for the plain-helm path."""
     ref = gate.ref
     where = ["-n", ref.namespace] if ref.namespace else []
-    group = readiness.group_of(ref.api_version)
-    resource = f"{ref.kind.lower()}.{group}" if group else ref.kind.lower()
     limit = f"--timeout={timeout}"
-    if gate.what == "established":
-        return ["kubectl", "wait", "--for=condition=Established", f"crd/{ref.name}", limit]
-    if gate.what == "available":
-        return ["kubectl", "wait", "--for=condition=Available", f"{resource}/{ref.name}",
-                *where, limit]  # fmt: skip
-    if gate.what == "rolled-out":
-        return ["kubectl", "rollout", "status", f"{resource}/{ref.name}", *where, limit]
     if gate.what == "endpoints":
         return ["kubectl", "wait", "--for=jsonpath={.endpoints[0].conditions.ready}=true",
                 "endpointslice", "-l", f"kubernetes.io/service-name={ref.name}", *where,
                 limit]  # fmt: skip
-    return ["kubectl", "wait", "--for=condition=Ready", f"{resource}/{ref.name}", *where, limit]
+    if gate.what != "ready":
+        raise ValueError(f"helm --wait judges {gate.describe()}: no kubectl wait needed")
+    group = readiness.group_of(ref.api_version)
+    return ["kubectl", "wait", "--for=condition=Ready", f"{ref.kind.lower()}.{group}/{ref.name}",
+            *where, limit]  # fmt: skip
 
 
 @dataclass(frozen=True)
