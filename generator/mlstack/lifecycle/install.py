@@ -218,9 +218,12 @@ class Installer:
                     try:
                         outcomes[step.release] = future.result()
                         done.add(step.release)
-                    except ReleaseFailed as err:
-                        outcomes[step.release] = Outcome("failed", detail=str(err))
-                        self.event(step.release, f"FAILED: {err}")
+                    except Exception as err:  # any failure stops new starts, keeps the summary
+                        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+                        if not isinstance(err, ReleaseFailed):
+                            detail = f"release {step.release} failed: {detail}"
+                        outcomes[step.release] = Outcome("failed", detail=detail)
+                        self.event(step.release, f"FAILED: {detail}")
                         self.stopping.set()
         return outcomes
 
@@ -265,13 +268,12 @@ def offline_gates(
         status = ((known.get((api_version, kind)) or {}).get("properties") or {}).get("status")
         return "conditions" in ((status or {}).get("properties") or {})
 
-    return {
-        release: None
-        if objs is None
-        else plan.beyond_helm(readiness.gates(objs, step.namespace, has_conditions))
-        for step in the_plan.steps
-        for release, objs in [(step.release, manifests[step.release])]
-    }
+    gates: dict[str, list[readiness.Gate] | None] = {}
+    for step in the_plan.steps:
+        objs = manifests[step.release]
+        found = None if objs is None else readiness.gates(objs, step.namespace, has_conditions)
+        gates[step.release] = None if found is None else plan.beyond_helm(found)
+    return gates
 
 
 def _optional_schema_dir() -> Path | None:
