@@ -218,6 +218,9 @@ def test_plain_path_is_valid_helm4_and_kubectl(
         commands.append(step.upgrade())
         commands += [plan.wait_command(g, "10m") for g in gates[step.release] or []]
     assert any(c[0] == "kubectl" for c in commands), "no kubectl wait at all"
+    step = the_plan.steps[0]  # the undo commands the installer may run after a failed gate
+    commands.append(plan.rollback([{"revision": 1, "status": "deployed"}, {"revision": 2}], step))
+    commands.append(plan.rollback([{"revision": 1, "status": "failed"}], step))
     env = _unreachable(tmp_path)
     tools = {"helm": _helm4(), "kubectl": str(helm.LOCAL_KUBECTL)}
     for cmd in commands:
