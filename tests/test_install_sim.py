@@ -4,13 +4,15 @@ helm. Scaled times keep each run to a few seconds."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from mlstack import environments
 from mlstack.errors import UserError
-from mlstack.lifecycle import install, simulate
+from mlstack.lifecycle import install, plan, simulate
 
 SCALE = 0.01  # 1 simulated second = 10 ms
 
@@ -36,11 +38,19 @@ def test_parallel_along_needs_then_nothing_to_do(
 ) -> None:
     with simulate.fake_cluster("k3d", SCALE, _times(), schema_dir=schema_dir) as state:
         out, _ = _install(capsys)
-        started = _started(out)
-        assert set(started[:4]) <= {"metallb", "istio-base", "cert-manager", "knative-operator",
-                                    "kserve-crd"}  # fmt: skip
-        assert started.index("knative-serving") > started.index("istio-gateway")
-        assert started.index("models") == len(started) - 1
+        records = {p.stem: json.loads(p.read_text()) for p in (state / "releases").glob("*.json")}
+        needs = {s.release: s.needs for s in plan.build(environments.get("k3d")).steps}
+        for release, record in records.items():  # nothing starts before its needs are deployed
+            for need in needs[release]:
+                assert record["started_at"] >= records[need]["installed_at"], (release, need)
+        ready = records["knative-serving"]["installed_at"] + 95 * SCALE  # its KnativeServing
+        assert records["kserve"]["started_at"] >= ready, "kserve started before its needs' gates"
+        events = sorted(
+            [(r["started_at"], 1) for r in records.values()]
+            + [(r["installed_at"], -1) for r in records.values()]
+        )
+        running = [sum(d for _, d in events[: i + 1]) for i in range(len(events))]
+        assert 3 <= max(running) <= plan.DEFAULT_PARALLEL, running  # parallel, and bounded
         assert len(list((state / "releases").glob("*.json"))) == 12
         summary = out.split("summary:\n")[1].splitlines()[:12]
         assert all(line.rstrip().endswith("installed") for line in summary), summary

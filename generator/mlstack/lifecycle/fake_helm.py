@@ -59,6 +59,7 @@ def main(args: list[str]) -> int:
     if args[:2] == ["upgrade", "--install"]:
         name = args[2]
         spec = plan["releases"][name]
+        started = time.time()
         time.sleep(spec["helm_seconds"] * plan["scale"])
         if spec.get("fail"):
             print(f"Error: UPGRADE FAILED: simulated failure of {name}", file=sys.stderr)
@@ -70,6 +71,7 @@ def main(args: list[str]) -> int:
             "chart": spec["chart"],
             "values": spec["values"],
             "revision": revision,
+            "started_at": started,
             "installed_at": time.time(),
         }
         (STATE / "releases").mkdir(exist_ok=True)
