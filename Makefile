@@ -6,11 +6,18 @@ SHELL := bash
 
 ENV ?= k3d
 PYTHON ?= python3
-VENV := .venv
+# VENV may name an existing environment with the pinned packages (a second clone reuses
+# one); the stamp follows pyproject.toml's content, so a fresh clone does not reinstall.
+VENV ?= .venv
 PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 MLSTACK := $(PY) -m mlstack
+# This checkout's generator/ wins over whatever checkout VENV's editable install names.
+export PYTHONPATH := $(CURDIR)/generator$(if $(PYTHONPATH),:$(PYTHONPATH))
 # Upstream schemas for validation: an explicit MLSTACK_SCHEMA_DIR wins; else the team's
-# offline mirror beside the repo when present; else the cache `make schemas` downloads.
+# offline mirror beside the repo when present; else the cache `make schemas` downloads
+# from MLSTACK_UPSTREAM_URL (default https://raw.githubusercontent.com; a proxy or an
+# air-gapped mirror serving <base>/<owner>/<repo>/<tag>/<path> goes here).
 SCHEMA_CACHE := $(CURDIR)/.cache/upstream
 MLSTACK_SCHEMA_DIR ?= $(if $(wildcard ../shared/upstream/crds),$(abspath ../shared/upstream),$(SCHEMA_CACHE))
 export MLSTACK_SCHEMA_DIR
@@ -35,18 +42,18 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 help: ## list the targets
 	@grep -hE '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $@
+$(VENV_STAMP):
+	@echo "setup: installing the pinned Python packages into $(VENV)"
+	@scripts/setup-venv.sh "$(PYTHON)" "$(VENV)" "$@"
 
-setup: $(VENV)/.installed ## create .venv with pinned deps; helm 4.x/3.17+ from PATH, else pinned helm 4.1.4 in .tools/bin
+setup: $(VENV_STAMP) ## create .venv with pinned deps; helm 4.x/3.17+ from PATH, else pinned helm 4.1.4 in .tools/bin
+	@command -v node >/dev/null 2>&1 || { echo "error: no node on PATH: cdk8s synthesizes the charts with Node.js 20+: install it (Debian/Ubuntu: apt-get install nodejs npm)" >&2; exit 1; }
 	@PYTHON=$(PY) scripts/setup-helm.sh
 
-schemas: setup ## make sure upstream schemas exist (downloads into .cache/ when missing)
-	@if [ ! -d "$(MLSTACK_SCHEMA_DIR)/crds" ]; then \
-	  if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) schemas --dest "$(SCHEMA_CACHE)"; \
-	  else echo "error: MLSTACK_SCHEMA_DIR=$(MLSTACK_SCHEMA_DIR) has no crds/: point it at the upstream schemas" >&2; exit 1; fi; \
+schemas: setup ## upstream schemas at the pinned versions (fetches into .cache/ what is missing)
+	@if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) schemas --dest "$(SCHEMA_CACHE)"; \
+	elif [ ! -d "$(MLSTACK_SCHEMA_DIR)/crds" ]; then \
+	  echo "error: MLSTACK_SCHEMA_DIR=$(MLSTACK_SCHEMA_DIR) has no crds/: point it at the upstream schemas, or unset it to download them" >&2; exit 1; \
 	fi
 
 generate: setup ## write every chart under charts/ (atomic, deterministic)
@@ -59,7 +66,7 @@ render-all: setup schemas ## generate, then render every environment
 	@$(MLSTACK) render --generate --env all
 
 test: setup schemas helm-compat-tools ## run the test suite (offline)
-	@$(PY) -m pytest -n 2 -q
+	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 helm-compat-tools: setup
 	@PYTHON=$(PY) scripts/setup-helm.sh compat

@@ -80,8 +80,29 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from mlstack.lib import fetch
 
-    count = fetch.fetch(Path(args.dest))
-    print(f"schemas: {count} upstream files in {args.dest}")
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, name: str) -> None:
+        # A terminal gets one updating line; a log every tenth of the way.
+        if tty:
+            end = "\n" if done == total else ""
+            print(f"\rschemas: {done}/{total} files", end=end, file=sys.stderr, flush=True)
+        elif done == total or done * 10 // total != (done - 1) * 10 // total:
+            print(f"schemas: {done}/{total} files ({name})", file=sys.stderr, flush=True)
+
+    sums = fetch.read_sums()
+    summary = fetch.fetch(
+        Path(args.dest), args.url, sums=sums, record=args.record_sums, progress=progress
+    )
+    if summary.recorded:
+        fetch.write_sums(sums)
+        print(f"schemas: recorded {len(summary.recorded)} new sums in {fetch.SUMS}: review, commit")
+    if summary.fetched:
+        print(
+            f"schemas: fetched {summary.fetched} of {summary.total} upstream files into {args.dest}"
+        )
+    else:
+        print(f"schemas: {summary.total} upstream files in {args.dest} match the pinned versions")
     return 0
 
 
@@ -242,6 +263,10 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_envs)
     s = sub.add_parser("schemas", help="download the upstream schemas (needs network)")
     s.add_argument("--dest", default=str(_repo() / ".cache" / "upstream"))
+    s.add_argument("--url", default=None, help="raw-file base URL (else $MLSTACK_UPSTREAM_URL)")
+    s.add_argument(
+        "--record-sums", action="store_true", help="after a version bump: record new files' sums"
+    )
     s.set_defaults(func=_cmd_schemas)
     go = sub.add_parser("gitops", help="write Argo CD + Flux manifests, charts and values")
     _gitops_args(go)

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
@@ -84,6 +84,15 @@ class Image(_Data):
         return f"{self.repository}:{self.tag}"
 
 
+class Tool(_Data):
+    """A tool the platform does not install but writes objects for (GitOps controllers):
+    pinned so its CRDs are fetched and generated objects validated at that version."""
+
+    version: str
+    crds: str
+    evidence: str
+
+
 class Edge(_Data):
     """A compatibility fact between two projects, with where it was checked."""
 
@@ -118,16 +127,12 @@ class Versions(_Data):
     charts: dict[str, UpstreamChart]
     compatibility: list[Edge] = []
     images: dict[str, Image] = {}
+    tools: dict[str, Tool] = {}
 
 
 @functools.cache
 def load(path: Path = VERSIONS_FILE) -> Versions:
-    try:
-        data = Versions.model_validate(yamlfile.read(path))
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{path}: {key}: {first['msg']}") from None
+    data = yamlfile.model(path, Versions)
     for name, chart in data.charts.items():
         if chart.project not in data.projects:
             raise UserError(f"{path}: charts.{name}.project: unknown project {chart.project!r}")

@@ -34,13 +34,9 @@ from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
 VALUES_DIR = REPO_ROOT / "values"
-#: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for.
-CRD_FOLDERS = (
-    "argo-cd-3.5.1",
-    "flux-source-controller-1.9.1",
-    "flux-kustomize-controller-1.9.4",
-    "flux-helm-controller-1.6.3",
-)
+#: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for;
+#: the versions are pinned in data/versions.yaml `tools:` so `make schemas` fetches them.
+CRD_FOLDERS = tuple(tool.crds for tool in versions.load().tools.values())
 _API = re.compile(r"^apiVersion:\s*(\S+)\s*$", re.MULTILINE)
 _KIND = re.compile(r"^kind:\s*(\S+)\s*$", re.MULTILINE)
 #: What Flux's GitRepository accepts (its CRD's pattern); Argo CD accepts these too.
