@@ -35,8 +35,8 @@ OUT ?= build/gitops
 GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
 
 .PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs clean \
-	gitops gitops-sync package publish \
-	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
+	gitops gitops-sync package publish benchmark \
+	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e bench-install
 
 help: ## list the targets
@@ -62,8 +62,11 @@ generate: setup ## write every chart under charts/ (atomic, deterministic)
 render: setup schemas ## generate, then render + validate every release of ENV (default k3d) into build/ENV/
 	@$(MLSTACK) render --generate --env $(ENV)
 
-render-all: setup schemas ## generate, then render every environment
+render-all: setup schemas ## generate, then render every environment (every values/<env>/)
 	@$(MLSTACK) render --generate --env all
+
+benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
+	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
 
 test: setup schemas helm-compat-tools ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
@@ -108,7 +111,7 @@ package: generate ## helm package every chart into dist/ + index.yaml (wrappers 
 publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
 	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
 
-envs: setup ## print the environment x component matrix
+envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs
 
 # Cluster lifecycle. DRY_RUN=1 prints the commands instead of running them (no cluster needed).
@@ -116,10 +119,16 @@ DRY := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 TIMEOUT ?= 10m
 PARALLEL ?= 4
 
-cluster-k3d cluster-minikube cluster-eks: setup ## create or reuse the cluster (platform/<env>.yaml)
+cluster: setup ## create or reuse ENV's cluster (its environment.yaml `cluster:` picks the driver)
+	@$(MLSTACK) cluster create $(ENV) $(DRY)
+
+delete: setup ## delete ENV's cluster (never a `cluster: existing` one)
+	@$(MLSTACK) cluster delete $(ENV) $(DRY)
+
+cluster-k3d cluster-minikube cluster-eks: setup ## shorthand: make cluster ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster create $(@:cluster-%=%) $(DRY)
 
-delete-k3d delete-minikube delete-eks: setup ## delete that cluster
+delete-k3d delete-minikube delete-eks: setup ## shorthand: make delete ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
 install-platform: setup ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]

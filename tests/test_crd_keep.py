@@ -11,14 +11,15 @@ from pathlib import Path
 
 import yaml
 
-from mlstack import registry
-from mlstack.lib import model, schemas
+from mlstack import resolve
+from mlstack.lib import schemas
 
 KEEP = {"helm.sh/resource-policy": "keep"}
 
 
-def _defaults(component_id: str) -> dict:
-    return model.defaults(registry.by_id()[component_id].values)
+def _defaults(component_id: str) -> dict[str, object]:
+    """The chart's own defaults (its values.yaml): what plain helm and GitOps install."""
+    return resolve.chart_defaults()[component_id]
 
 
 def test_cert_manager_keeps_its_crds(schema_dir: Path) -> None:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from mlstack import environments, registry, render
+from mlstack import environments, render, resolve
 from mlstack.lib import helm
-from mlstack.lib.component import Component
 
 PAIRS = [
-    (env, c)
-    for env in sorted(environments.ENVIRONMENTS)
-    for c in registry.COMPONENTS
-    if c.id in environments.get(env).components and not render.missing_dependencies(c)
+    (env, r.id)
+    for env in environments.names()
+    for r in resolve.resolve(env).releases
+    if not render.missing_dependencies(r.component)
 ]
 
 
@@ -35,12 +34,11 @@ def test_there_is_something_to_compare() -> None:
     assert len(PAIRS) >= 10, PAIRS
 
 
-@pytest.mark.parametrize(("env_name", "component"), PAIRS, ids=[f"{e}-{c.id}" for e, c in PAIRS])
-def test_helm4_and_helm3_render_alike(
-    helms: tuple[str, str], env_name: str, component: Component
-) -> None:
-    env = environments.get(env_name)
-    files = render.values_files(env, component)
-    four, three = (render.template(component, env, files, helm_binary=h) for h in helms)
-    assert four, f"{env_name}/{component.id}: helm 4 rendered nothing"
-    assert four == three, f"{env_name}/{component.id}: helm 4.1 and helm 3.17 render differently"
+@pytest.mark.parametrize(("env_name", "release"), PAIRS, ids=[f"{e}-{r}" for e, r in PAIRS])
+def test_helm4_and_helm3_render_alike(helms: tuple[str, str], env_name: str, release: str) -> None:
+    resolved = resolve.resolve(env_name)
+    rel = resolved.release(release)
+    assert rel is not None
+    four, three = (render.template(rel, resolved, helm_binary=h) for h in helms)
+    assert four, f"{env_name}/{release}: helm 4 rendered nothing"
+    assert four == three, f"{env_name}/{release}: helm 4.1 and helm 3.17 render differently"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import enabled
-from mlstack import REPO_ROOT, environments, registry, render
+from helpers import committed_envs, enabled, values_copy
+from mlstack import REPO_ROOT, resolve
 from mlstack.errors import UserError
 from mlstack.lib import helm
-from mlstack.lifecycle import install, plan, readiness
+from mlstack.lifecycle import autodomain, install, plan, readiness
 
 GOLDEN = Path(__file__).parent / "golden" / "plan"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -27,15 +26,16 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 @pytest.fixture
 def values(tmp_path: Path) -> Path:
     """The committed values without any machine-local overlay."""
-    target = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", target, ignore=shutil.ignore_patterns("local"))
-    return target
+    return values_copy(tmp_path / "values")
 
 
-@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
+def _plan(env: str, values_dir: Path = resolve.VALUES_DIR, start: str | None = None) -> plan.Plan:
+    return plan.build(resolve.resolve(env, values_dir, local=True), start)
+
+
+@pytest.mark.parametrize("env_name", committed_envs())
 def test_dry_run_plan_is_pinned(env_name: str, values: Path, schema_dir: Path) -> None:
-    env = environments.get(env_name)
-    the_plan = plan.build(env, values_dir=values)
+    the_plan = _plan(env_name, values)
     gates = install.offline_gates(the_plan, schema_dir)
     text = "\n".join(plan.describe(the_plan, gates=gates)) + "\n"
     text = text.replace(f"{values.parent}/", "")
@@ -46,66 +46,58 @@ def test_dry_run_plan_is_pinned(env_name: str, values: Path, schema_dir: Path) -
     assert golden.read_text() == text, "plan changed: review, then UPDATE_GOLDEN=1 make test"
 
 
-@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
-def test_every_release_comes_after_what_it_needs(env_name: str) -> None:
-    env = environments.get(env_name)
-    steps = plan.build(env).steps
+@pytest.mark.parametrize("env_name", committed_envs())
+def test_every_release_comes_after_what_it_needs(env_name: str, values: Path) -> None:
+    steps = _plan(env_name, values).steps
     order = [s.release for s in steps]
-    assert order == [c.id for c in registry.COMPONENTS if c.id in env.components]
+    assert order == enabled(env_name)
     for i, step in enumerate(steps):
         assert set(step.component.needs) <= set(order[:i])
         assert step.upgrade()[:5] == ["helm", "upgrade", "--install", step.release, str(step.chart)]
 
 
 def test_values_layering_order(values: Path) -> None:
-    env = environments.get("k3d")
-    pool = registry.by_id()["metallb-pool"]
     (values / "k3d" / "generated").mkdir(exist_ok=True)
     (values / "k3d" / "generated" / "metallb-pool.yaml").write_text("l2:\n  enabled: true\n")
     (values / "k3d" / "local").mkdir()
     (values / "k3d" / "local" / "metallb-pool.yaml").write_text(
         "pool:\n  addresses: [10.9.0.0/28]\n"
     )
-    layers = [
-        str(p.relative_to(values)) for p in render.values_files(env, pool, values, local=True)
-    ]
-    assert layers == [
+    layers = resolve.layers(values, "k3d", "metallb-pool", local=True)
+    assert [str(p.relative_to(values)) for p in layers] == [
         "k3d/generated/metallb-pool.yaml",
         "k3d/metallb-pool.yaml",
         "k3d/local/metallb-pool.yaml",
     ]
-    assert len(render.values_files(env, pool, values)) == 2  # render/golden never see local/
-    step = plan.build(env, values_dir=values).steps[1]
+    assert len(resolve.layers(values, "k3d", "metallb-pool")) == 2  # render never sees local/
+    step = _plan("k3d", values).steps[1]
     args = step.upgrade()
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--values"] == [
-        str(p) for p in render.values_files(env, pool, values, local=True)
-    ]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--values"] == [str(p) for p in layers]
     assert step.desired_values()["pool"]["addresses"] == ["10.9.0.0/28"]  # local wins
 
 
 def test_bad_local_overlay_stops_before_the_cluster(values: Path) -> None:
     (values / "k3d" / "local").mkdir()
     (values / "k3d" / "local" / "metallb-pool.yaml").write_text("pool:\n  addresses: [nope]\n")
-    the_plan = plan.build(environments.get("k3d"), values_dir=values)
     with pytest.raises(UserError, match=r"local/metallb-pool.yaml: pool.addresses"):
-        plan.check(the_plan)
+        _plan("k3d", values)
 
 
-def test_from_resumes_and_rejects_unknown_release() -> None:
-    env = environments.get("k3d")
+def test_from_resumes_and_rejects_unknown_release(values: Path) -> None:
     order = enabled("k3d")
-    resumed = plan.build(env, start="metallb-pool")
+    resumed = _plan("k3d", values, start="metallb-pool")
     assert [s.release for s in resumed.steps] == order[1:]
     assert resumed.skipped == ("metallb",)
-    assert plan.describe(resumed)[2].startswith(f"[2/{len(order)}] metallb-pool")
+    lines = plan.describe(resumed)
+    assert next(ln for ln in lines if ln.startswith("[")).startswith(f"[2/{len(order)}] metallb")
     with pytest.raises(
         UserError, match=f"FROM=istio is not a release of k3d: use one of {', '.join(order)}$"
     ):
-        plan.build(env, start="istio")
+        _plan("k3d", values, start="istio")
 
 
 def _step() -> plan.Step:
-    return plan.build(environments.get("k3d")).steps[1]
+    return plan.build(resolve.resolve("k3d")).steps[1]
 
 
 def _listing(status: str = "deployed", chart: str | None = None) -> list[dict[str, Any]]:
@@ -205,18 +197,20 @@ PARSE_ERRORS = (
 )
 
 
-@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
+@pytest.mark.parametrize("env_name", committed_envs())
 def test_plain_path_is_valid_helm4_and_kubectl(
     env_name: str, schema_dir: Path, tmp_path: Path
 ) -> None:
     """Every command of the dry run is parsed by the real helm 4.1.4 / kubectl 1.35.2 and
     fails only on the missing cluster; none names a script or the project's Python."""
-    the_plan = plan.build(environments.get(env_name))
+    the_plan = plan.build(resolve.resolve(env_name))
     gates = install.offline_gates(the_plan, schema_dir)
     commands = []
     for step in the_plan.steps:
         commands.append(step.upgrade())
         commands += [plan.wait_command(g, "10m") for g in gates[step.release] or []]
+    if the_plan.resolved.env.auto_domain:  # how install.sh reads the gateway's address
+        commands.append(autodomain.address_command(the_plan.resolved))
     assert any(c[0] == "kubectl" for c in commands), "no kubectl wait at all"
     step = the_plan.steps[0]  # the undo commands the installer may run after a failed gate
     commands.append(plan.rollback([{"revision": 1, "status": "deployed"}, {"revision": 2}], step))
@@ -254,9 +248,12 @@ def test_webhook_endpoint_wait_is_valid_kubectl(tmp_path: Path) -> None:
 
 
 def test_install_script_has_only_helm_and_kubectl(schema_dir: Path) -> None:
-    the_plan = plan.build(environments.get("k3d"))
+    the_plan = plan.build(resolve.resolve("k3d"))
     text = plan.install_script(the_plan, "10m", install.offline_gates(the_plan, schema_dir))
-    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    domain = "\n".join(autodomain.shell_lines(the_plan.resolved, plan.seconds("10m")))
+    assert domain and domain in text  # k3d has domain: auto: the block tested below
+    assert text.index(domain) < text.index("helm upgrade --install knative-serving")
+    lines = [ln for ln in text.replace(domain, "").splitlines() if ln and not ln.startswith("#")]
     assert lines[0] == "set -euo pipefail"
     for line in lines[1:]:
         first = line.split()[0]
@@ -267,7 +264,7 @@ def test_install_script_has_only_helm_and_kubectl(schema_dir: Path) -> None:
 
 
 def test_levels_follow_needs() -> None:
-    steps = plan.build(environments.get("k3d")).steps
+    steps = plan.build(resolve.resolve("k3d")).steps
     depth = plan.levels(steps)
     assert {r for r, d in depth.items() if d == 0} == {
         "metallb", "istio-base", "cert-manager", "knative-operator", "kserve-crd"
@@ -287,7 +284,7 @@ def test_levels_follow_needs() -> None:
     ],
 )
 def test_server_version_window(version: str, problem: str | None) -> None:
-    found = plan.server_problem(environments.get("k3d"), version)
+    found = plan.server_problem(resolve.resolve("k3d"), version)
     assert found == problem if problem is None else (found or "").startswith(problem)
 
 
@@ -308,3 +305,55 @@ def test_context_must_look_like_the_cluster(context: str, marker: str | None, ok
     assert (problem is None) == ok
     if problem:
         assert problem.endswith("or set FORCE=1") and "\n" not in problem
+
+
+def test_install_script_obtains_the_auto_domain_like_make(tmp_path: Path) -> None:
+    """The script's `domain: auto` block, run by bash with a kubectl that answers the
+    gateway's address on its second call, writes exactly the overlays make writes."""
+    script_values = values_copy(tmp_path / "script" / "values")
+    make_values = values_copy(tmp_path / "make" / "values")
+    resolved = resolve.resolve("k3d", script_values, local=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "kubectl"  # stands in for the cluster only: the command is parsed below
+    shim.write_text(
+        f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
+        f'[ "$(wc -l < {tmp_path}/calls)" -ge 2 ] && printf 192.0.2.77\n'
+    )
+    shim.chmod(0o755)
+    block = "\n".join(["set -euo pipefail", *autodomain.shell_lines(resolved, 10)])
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    proc = subprocess.run(
+        ["bash", "-c", block.replace("sleep 2", "sleep 0")],
+        capture_output=True, text=True, env={**os.environ, "PATH": path},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].split() == autodomain.address_command(resolved)[1:]
+    autodomain.apply(resolve.resolve("k3d", make_values, local=True), "192.0.2.77")
+    made = sorted(p.name for p in (make_values / "k3d" / "local").iterdir())
+    assert made == sorted(p.name for p in (script_values / "k3d" / "local").iterdir())
+    for name in made:
+        written = (script_values / "k3d" / "local" / name).read_text()
+        assert written == (make_values / "k3d" / "local" / name).read_text(), name
+    assert resolve.resolve("k3d", script_values, local=True).env.domain == "192.0.2.77.sslip.io"
+
+
+def test_install_script_without_an_address_stops_in_one_line(tmp_path: Path) -> None:
+    resolved = resolve.resolve("k3d", values_copy(tmp_path / "values"), local=True)
+    (tmp_path / "kubectl").write_text("#!/bin/sh\nexit 1\n")  # API down: no address
+    (tmp_path / "kubectl").chmod(0o755)
+    block = "\n".join(["set -euo pipefail", *autodomain.shell_lines(resolved, 2)])
+    proc = subprocess.run(
+        ["bash", "-c", block.replace("sleep 2", "sleep 0")], capture_output=True, text=True,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "domain auto: Service istio-system/istio-gateway has no load-balancer IP after 2s"
+    ]
+    assert not (tmp_path / "values" / "k3d" / "local").exists()
+
+
+def test_fixed_domain_needs_no_address_step() -> None:
+    assert autodomain.shell_lines(resolve.resolve("eks"), 600) == []

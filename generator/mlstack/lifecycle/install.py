@@ -30,12 +30,13 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, environments, render
+from mlstack import REPO_ROOT, render
 from mlstack.errors import UserError
 from mlstack.lib import helm, schemas
-from mlstack.lifecycle import plan, readiness
+from mlstack.lifecycle import autodomain, plan, readiness
 from mlstack.lifecycle.kube import Kube
 from mlstack.lifecycle.shell import Runner, display
+from mlstack.resolve import Resolved
 
 POLL_SECONDS = 1.0
 #: Repeat an unchanged "waiting for" line this often so a long wait never looks hung.
@@ -82,6 +83,29 @@ class Installer:
         self.began = time.monotonic()
         self._say, self._lock = say, threading.Lock()
         self.stopping = threading.Event()
+        self._before: tuple[frozenset[str], Callable[[], str]] = (frozenset(), str)
+        self._before_lock = threading.Lock()
+        self._before_result: str | Exception | None = None
+
+    def before_first(self, releases: set[str], action: Callable[[], str]) -> None:
+        """Run `action` once, in the thread of the first of `releases` to start, before its
+        helm upgrade; every other one of them waits for it (and fails with it). The
+        `domain: auto` address: releases carrying the domain need it, the rest go on."""
+        self._before = (frozenset(releases), action)
+
+    def _run_before(self, release: str) -> None:
+        releases, action = self._before
+        if release not in releases:
+            return
+        with self._before_lock:
+            if self._before_result is None:
+                try:
+                    self._before_result = action()
+                    self.event(release, self._before_result)
+                except Exception as err:  # remembered: the next waiter fails alike
+                    self._before_result = err
+        if isinstance(self._before_result, Exception):
+            raise self._before_result
 
     def event(self, release: str, message: str) -> None:
         """One prefixed line per event; the lock keeps parallel lines whole."""
@@ -154,6 +178,7 @@ class Installer:
         if build and render.missing_dependencies(step.component, step.chart.parent):
             self.event(step.release, "fetching the upstream chart")
             self.helm(build)
+        self._run_before(step.release)
         changed = self.changed(step)
         if changed:
             self.event(step.release, f"installing chart {step.chart_version} into {step.namespace}")
@@ -254,7 +279,7 @@ def offline_gates(
         if render.missing_dependencies(step.component, step.chart.parent):
             manifests[step.release] = None
             continue
-        text = render.template(step.component, the_plan.env, list(step.files), step.chart.parent)
+        text = template(the_plan, step)
         manifests[step.release] = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
     known: dict[tuple[str, str], dict[str, Any]] = {}
     if schema_dir is not None:
@@ -276,6 +301,14 @@ def offline_gates(
     return gates
 
 
+def template(the_plan: plan.Plan, step: plan.Step) -> str:
+    """`helm template` of a step's release as resolved (without an overlay the install
+    writes later: `domain: auto` renders with its placeholder here)."""
+    release = the_plan.resolved.release(step.release)
+    assert release is not None, step.release
+    return render.template(release, the_plan.resolved, step.chart.parent)
+
+
 def _optional_schema_dir() -> Path | None:
     try:
         return schemas.schema_dir()
@@ -283,26 +316,31 @@ def _optional_schema_dir() -> Path | None:
         return None
 
 
-def check_cluster(env: environments.Environment, kube: Any, force: bool) -> str | None:
+#: The word each cluster tool puts in the kube contexts it writes (minikube: none).
+CONTEXT_MARKER = {"k3d": "k3d", "eks": "eks"}
+
+
+def check_cluster(resolved: Resolved, kube: Any, force: bool) -> str | None:
     """Refuse (UserError) a cluster outside the env's window or a context that does not look
-    like the env's cluster; returns a one-line note when FORCE=1 overrode the latter."""
+    like the env's cluster; returns a one-line note when FORCE=1 overrode the latter. A
+    `cluster: existing` env has no cluster of its own: the current context is the cluster
+    (only its Kubernetes version is checked)."""
     from mlstack.lifecycle import cluster
 
-    try:
-        name = cluster.load(env.name).name
-    except UserError:
-        name = env.name
-    problem = plan.context_problem(kube.context, name, {"k3d": "k3d", "eks": "eks"}.get(env.name))
+    spec = cluster.load(resolved.env)
+    problem = None
+    if spec is not None:
+        problem = plan.context_problem(kube.context, spec.name, CONTEXT_MARKER.get(spec.kind))
     if problem and not force:
         raise UserError(problem)
-    version_problem = plan.server_problem(env, kube.server_version())
+    version_problem = plan.server_problem(resolved, kube.server_version())
     if version_problem:
         raise UserError(version_problem)
     return f"FORCE=1: installing into context {kube.context}" if problem else None
 
 
 def main(
-    env_name: str,
+    resolved: Resolved,
     *,
     dry_run: bool = False,
     start: str | None = None,
@@ -310,17 +348,16 @@ def main(
     parallel: int = plan.DEFAULT_PARALLEL,
     force: bool = False,
     charts_dir: Path = render.CHARTS_DIR,
-    values_dir: Path = render.VALUES_DIR,
     out_dir: Path = REPO_ROOT / "build",
     kube: Any = None,
     poll: float = POLL_SECONDS,
 ) -> int:
-    env = environments.get(env_name)
+    env = resolved.env
     plan.seconds(timeout)
     if parallel < 1:
         raise UserError(f"PARALLEL={parallel}: use 1 or more")
-    the_plan = plan.build(env, start, charts_dir, values_dir)
-    plan.check(the_plan, charts_dir)
+    the_plan = plan.build(resolved, start, charts_dir)
+    plan.check(the_plan)
     if dry_run:
         gates = offline_gates(the_plan, _optional_schema_dir())
         print("\n".join(plan.describe(the_plan, timeout, gates, parallel)))
@@ -335,7 +372,7 @@ def main(
     binary = helm.binary()
     helm.warn_skew(env.kubernetes)
     kube = kube or Kube()
-    note = check_cluster(env, kube, force)
+    note = check_cluster(resolved, kube, force)
     installer = Installer(kube, timeout, helm_binary=binary, poll=poll)
     if note:
         print(note)
@@ -346,6 +383,9 @@ def main(
     )
     if the_plan.skipped:
         print(f"resuming at {the_plan.steps[0].release}: skipping {', '.join(the_plan.skipped)}")
+    installer.before_first(
+        set(autodomain.targets(resolved)), lambda: _auto_domain(resolved, kube, timeout)
+    )
     outcomes = installer.run(the_plan.steps, parallel)
     took = time.monotonic() - installer.began
     print("summary:")
@@ -361,3 +401,14 @@ def main(
         )
     print(f"install-platform {env.name}: done in {took:.0f}s; next: make smoke ENV={env.name}")
     return 0
+
+
+def _auto_domain(resolved: Resolved, kube: Any, timeout: str, sleep: Any = time.sleep) -> str:
+    """`domain: auto`: the gateway's load-balancer IP -> <ip>.sslip.io overlays; returns
+    the line to report."""
+
+    def service(namespace: str, name: str) -> Any:
+        return kube.get(readiness.Ref("v1", "Service", name, namespace))
+
+    ip = autodomain.wait_for_address(service, resolved, plan.seconds(timeout), sleep)
+    return f"domain auto: {autodomain.apply(resolved, ip)} (gateway address {ip})"

@@ -1,12 +1,12 @@
 """The install plan: which releases, which needs between them, which exact commands.
 
-Pure: built from the registry, the environment and the values layering (render.values_files,
-the one place layering is decided), so `--dry-run`, the generated `build/<env>/install.sh`
-and the tests see exactly what a live install runs. Every command is plain `helm` or
-`kubectl`: no project script or Python takes part in an install, so a user without make
-(or a GitOps controller) installs the same thing. Also the pure decisions around each
-release: is it already up to date (a second run changes nothing), what to roll back to,
-which event to report, whether the cluster is the env's.
+Pure: built from the resolved environment (mlstack.resolve: its releases in order and each
+release's values files, layered in the one place layering is decided), so `--dry-run`, the
+generated `build/<env>/install.sh` and the tests see exactly what a live install runs.
+Every command is plain `helm` or `kubectl`: no project script or Python takes part in an
+install, so a user without make (or a GitOps controller) installs the same thing. Also the
+pure decisions around each release: is it already up to date (a second run changes
+nothing), what to roll back to, which event to report, whether the cluster is the env's.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Any
 
 import yaml
 
-from mlstack import registry, render
-from mlstack.environments import Environment
+from mlstack import resolve
 from mlstack.errors import UserError
 from mlstack.lib import validate
 from mlstack.lib.component import Component
-from mlstack.lifecycle import readiness
+from mlstack.lifecycle import autodomain, readiness
+from mlstack.resolve import Resolved
 
 DEFAULT_TIMEOUT = "10m"
 #: Releases installing at once: the laptop envs' API servers and image pulls saturate
@@ -74,10 +74,11 @@ class Step:
         return [*args, *waits, "--timeout", timeout]
 
     def desired_values(self) -> dict[str, Any]:
-        """What `helm get values` reports after this step: the files merged, no defaults."""
+        """What `helm get values` reports after this step: the files merged, no defaults
+        (an overlay the installer has not written yet counts as empty)."""
         merged: dict[str, Any] = {}
-        for path in self.files:
-            merged = validate.deep_merge(merged, render.load_values(path))
+        for path in (p for p in self.files if p.exists()):
+            merged = validate.deep_merge(merged, resolve.load_values(path))
         return merged
 
 
@@ -110,52 +111,46 @@ def wait_command(gate: readiness.Gate, timeout: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Plan:
-    env: Environment
+    resolved: Resolved
     steps: tuple[Step, ...]
     skipped: tuple[str, ...] = ()  # releases before FROM
 
-
-def enabled(env: Environment) -> list[Component]:
-    """The env's releases in registry (install) order."""
-    return [c for c in registry.COMPONENTS if c.id in env.components]
+    @property
+    def env(self) -> Any:
+        return self.resolved.env
 
 
 def build(
-    env: Environment,
-    start: str | None = None,
-    charts_dir: Path = render.CHARTS_DIR,
-    values_dir: Path = render.VALUES_DIR,
+    resolved: Resolved, start: str | None = None, charts_dir: Path = resolve.CHARTS_DIR
 ) -> Plan:
     """The env's releases from FROM= on, each with the needs that are releases of the env
     (a need the env does not enable is no edge)."""
-    registry.check_order()
-    components = enabled(env)
-    ids = [c.id for c in components]
+    ids = resolved.ids
     index = 0
     if start:
         if start not in ids:
             known = ", ".join(ids) or "none"
-            raise UserError(f"FROM={start} is not a release of {env.name}: use one of {known}")
+            raise UserError(f"FROM={start} is not a release of {resolved.name}: use one of {known}")
         index = ids.index(start)
+    # `domain: auto`: the installer writes these overlays before their release runs.
+    domain = autodomain.targets(resolved)
     steps = tuple(
         Step(
-            c,
-            charts_dir / c.id,
-            tuple(render.values_files(env, c, values_dir, local=True)),
-            tuple(n for n in c.needs if n in ids),
+            r.component,
+            charts_dir / r.id,
+            tuple(dict.fromkeys([*r.files, *([domain[r.id]] if r.id in domain else [])])),
+            tuple(n for n in r.component.needs if n in ids),
         )
-        for c in components[index:]
+        for r in resolved.releases[index:]
     )
-    return Plan(env, steps, tuple(ids[:index]))
+    return Plan(resolved, steps, tuple(ids[:index]))
 
 
-def check(plan: Plan, charts_dir: Path = render.CHARTS_DIR) -> None:
-    """Every values file of the plan is valid, before anything touches the cluster."""
-    problems: list[str] = []
-    for step in plan.steps:
-        problems += render.check_values(step.component, list(step.files), charts_dir)
-    if problems:
-        raise UserError("\n".join(problems))
+def check(plan: Plan) -> None:
+    """The derived values helm will read are current, before anything touches the cluster
+    (the values themselves were checked when the environment was resolved)."""
+    resolved = plan.resolved
+    resolve.resolve(resolved.name, resolved.values_dir).check_generated()
 
 
 def up_to_date(listing: list[dict[str, Any]], values: dict[str, Any] | None, step: Step) -> bool:
@@ -225,11 +220,12 @@ def describe(
     from mlstack.lifecycle.shell import display
 
     first, n = len(plan.skipped) + 1, len(plan.skipped) + len(plan.steps)
-    window = f"{plan.env.supported.min}-{plan.env.supported.max}"
     lines = [
         f"install-platform {plan.env.name}: {n} release(s), Kubernetes {plan.env.kubernetes} "
-        f"(cluster must run {window}); up to {parallel} at once along the needs graph"
+        f"(cluster must run {window(plan.resolved)}); up to {parallel} at once along the "
+        "needs graph"
     ]
+    lines += autodomain.describe(plan.resolved)
     if plan.skipped:
         lines.append(f"resuming: skipping {', '.join(plan.skipped)} (already installed)")
     depth = levels(plan.steps)
@@ -266,10 +262,13 @@ def install_script(plan: Plan, timeout: str, gates: dict[str, list[readiness.Gat
         "# Releases run one after another in an order that respects every need; make runs",
         "# independent ones in parallel.",
         "set -euo pipefail",
-        f"kubectl version  # the cluster must run Kubernetes {plan.env.supported.min}-"
-        f"{plan.env.supported.max}",
+        f"kubectl version  # the cluster must run Kubernetes {window(plan.resolved)}",
     ]
+    domain = autodomain.shell_lines(plan.resolved, seconds(timeout))
     for step in plan.steps:
+        if domain and step.release in autodomain.targets(plan.resolved):
+            out += domain
+            domain = []
         after = f" (after {', '.join(step.needs)})" if step.needs else ""
         out.append(f"\n# {step.release}{after}")
         build = step.dependency_build()
@@ -291,19 +290,22 @@ def install_script(plan: Plan, timeout: str, gates: dict[str, list[readiness.Gat
 SERVER_VERSION = re.compile(r"^v?1\.(\d+)")
 
 
-def server_problem(env: Environment, git_version: str) -> str | None:
+def window(resolved: Resolved) -> str:
+    """The Kubernetes minors the env's components all support, as `1.34-1.35`."""
+    return f"{resolved.minors[0]}-{resolved.minors[-1]}"
+
+
+def server_problem(resolved: Resolved, git_version: str) -> str | None:
     """One line when the cluster's Kubernetes version is outside the env's window."""
     match = SERVER_VERSION.match(git_version.strip())
     if not match:
         return f"cannot read the Kubernetes version of the cluster ({git_version!r})"
-    minor = int(match.group(1))
-    low, high = (int(v.split(".")[1]) for v in (env.supported.min, env.supported.max))
-    if low <= minor <= high:
+    if f"1.{match.group(1)}" in resolved.minors:
         return None
     return (
-        f"the cluster runs Kubernetes {git_version.strip()}, outside {env.name}'s supported "
-        f"{env.supported.min}-{env.supported.max}: nothing was installed; use a cluster in that "
-        f"window (make cluster-{env.name})"
+        f"the cluster runs Kubernetes {git_version.strip()}, outside {resolved.name}'s "
+        f"supported {window(resolved)}: nothing was installed; use a cluster in that window "
+        f"(make cluster ENV={resolved.name})"
     )
 
 

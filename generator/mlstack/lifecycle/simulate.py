@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -38,10 +39,11 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
-from mlstack import REPO_ROOT, environments, render, versions
+from mlstack import REPO_ROOT, environments, render, resolve, versions
 from mlstack.errors import UserError
-from mlstack.lib import helm, schemas
-from mlstack.lifecycle import install, plan, readiness
+from mlstack.lib import helm, schemas, validate
+from mlstack.lifecycle import autodomain, install, plan, readiness
+from mlstack.resolve import Resolved
 
 TIMES = REPO_ROOT / "benchmarks" / "install-times.yaml"
 FAKE_HELM = Path(__file__).with_name("fake_helm.py")
@@ -142,6 +144,9 @@ class Cluster:
             }
         elif kind == "CustomResourceDefinition":
             out["status"] = {"conditions": [{"type": "Established", "status": "True"}]}
+        elif kind == "Service" and (out.get("spec") or {}).get("type") == "LoadBalancer":
+            ingress = [{"ip": autodomain.EXAMPLE_ADDRESS}]  # MetalLB / the cloud, at once
+            out["status"] = {"loadBalancer": {"ingress": ingress}}
         elif readiness.is_custom(out):
             state = "True" if ready else "Unknown"
             out["status"] = {
@@ -324,10 +329,11 @@ def manifests(the_plan: plan.Plan, schema_dir: Path) -> dict[str, list[readiness
     out: dict[str, list[readiness.Obj]] = {}
     seen_projects: set[str] = set()
     projects = versions.load().projects
+    gateway = the_plan.resolved.facts.gateway
     for step in the_plan.steps:
         c = step.component
         if not render.missing_dependencies(c, step.chart.parent):
-            text = render.template(c, the_plan.env, list(step.files), step.chart.parent)
+            text = install.template(the_plan, step)
             out[c.id] = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
             continue
         objs: list[readiness.Obj] = [
@@ -338,6 +344,12 @@ def manifests(the_plan: plan.Plan, schema_dir: Path) -> dict[str, list[readiness
                 "spec": {"replicas": 1},
             }
         ]
+        if c.id == gateway.release:  # the Service `domain: auto` reads its address from
+            meta = {"name": gateway.service, "namespace": gateway.namespace}
+            objs.append(
+                {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+                 "spec": {"type": "LoadBalancer"}}
+            )  # fmt: skip
         folder = projects[c.project].crds
         if folder and c.project not in seen_projects:
             objs += [_slim(d) for d in schemas.crd_documents(schema_dir / "crds" / folder)]
@@ -377,9 +389,24 @@ def _slim(crd: readiness.Obj) -> readiness.Obj:
     }
 
 
+def sim_values(target: Path) -> Path:
+    """A copy of the committed values without this machine's overlays: the installer
+    writes the `domain: auto` overlays there, never into the checkout."""
+    shutil.copytree(resolve.VALUES_DIR, target, ignore=shutil.ignore_patterns(resolve.LOCAL))
+    return target
+
+
+def _recorded_values(resolved: Resolved, step: plan.Step) -> dict[str, Any]:
+    """What the fake helm records for a release: its values files merged, with the
+    `domain: auto` overlay the installer writes before it (from the simulated address)."""
+    domain = environments.magic_dns_domain(autodomain.EXAMPLE_ADDRESS)
+    overlay = autodomain.overlays(resolved, domain) if resolved.env.auto_domain else {}
+    return validate.deep_merge(step.desired_values(), overlay.get(step.release, {}))
+
+
 @contextlib.contextmanager
 def fake_cluster(
-    env_name: str,
+    resolved: Resolved,
     scale: float,
     times: dict[str, dict[str, float]],
     *,
@@ -388,10 +415,11 @@ def fake_cluster(
     context: str = "k3d-mlstack",
     schema_dir: Path | None = None,
 ) -> Iterator[Path]:
-    """A simulated cluster for `env_name`; sets KUBECONFIG and HELM while active and yields
-    the state directory (releases/ deployed, undone/ rolled back or uninstalled)."""
-    env = environments.get(env_name)
-    the_plan = plan.build(env)
+    """A simulated cluster for the resolved env (resolve it from `sim_values`); sets
+    KUBECONFIG and HELM while active and yields the state directory (releases/ deployed,
+    undone/ rolled back or uninstalled)."""
+    env = resolved.env
+    the_plan = plan.build(resolved)
     objects = manifests(the_plan, schema_dir or schemas.schema_dir())
     with tempfile.TemporaryDirectory(prefix="mlstack-sim-") as tmp:
         state = Path(tmp)
@@ -404,7 +432,7 @@ def fake_cluster(
             )
             spec[step.release] = {
                 "chart": f"{step.release}-{step.chart_version}",
-                "values": step.desired_values(),
+                "values": _recorded_values(resolved, step),
                 "manifest": yaml.safe_dump_all(objects[step.release]),
                 "helm_seconds": t["helm"],
                 "fail": step.release == fail,
@@ -450,16 +478,18 @@ def fake_cluster(
 
 def benchmark(env_name: str, scale: float, parallel: int, quiet: bool) -> str:
     times = load_times()
-    steps = plan.build(environments.get(env_name)).steps
-    missing = [s.release for s in steps if s.release not in times]
-    if missing:
-        raise UserError(f"{TIMES.relative_to(REPO_ROOT)}: no time for {', '.join(missing)}")
-    with fake_cluster(env_name, scale, times):
-        began = time.monotonic()
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
-            install.main(env_name, parallel=parallel, poll=install.POLL_SECONDS * scale)
-        wall = (time.monotonic() - began) / scale
+    with tempfile.TemporaryDirectory(prefix="mlstack-sim-values-") as tmp:
+        resolved = resolve.resolve(env_name, sim_values(Path(tmp) / "values"), local=True)
+        steps = plan.build(resolved).steps
+        missing = [s.release for s in steps if s.release not in times]
+        if missing:
+            raise UserError(f"{TIMES.relative_to(REPO_ROOT)}: no time for {', '.join(missing)}")
+        with fake_cluster(resolved, scale, times):
+            began = time.monotonic()
+            sink = io.StringIO()
+            with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
+                install.main(resolved, parallel=parallel, poll=install.POLL_SECONDS * scale)
+            wall = (time.monotonic() - began) / scale
     critical = critical_path(steps, times)
     serial = sum(times[s.release]["helm"] + times[s.release]["ready"] for s in steps)
     return f"install: wall={wall:.0f}s critical-path={critical:.0f}s serial={serial:.0f}s"
