@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlstack import REPO_ROOT, environments, invariants, registry, versions
+from mlstack import REPO_ROOT, environments, invariants, project, registry, versions
 from mlstack.errors import UserError
 from mlstack.lib import chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
@@ -60,10 +60,12 @@ def build_all(charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> l
     invariants.check(values_dir)
     check_components(values_dir)
     data = versions.load()
+    publisher = project.load()
     built = []
     for component in registry.COMPONENTS:
         entry = releases.for_chart(component.id)
-        chart = chartgen.build_chart(component, data, entry.current, entry.changelog(component.id))
+        next_up = tuple(c for c in registry.COMPONENTS if component.id in c.needs)
+        chart = chartgen.build_chart(component, data, entry, publisher, next_up)
         old = chartgen.read_chart_meta(charts_dir / component.id)
         if old and "version" in old:
             old_digest = old.get("annotations", {}).get(chartgen.DIGEST_ANNOTATION, "")
