@@ -116,15 +116,13 @@ def synthesize_objects(component: Component) -> Synthesized:
             raise UserError(f"{component.source}: two objects would both write {name}")
         body = slots.wrap_condition(slots.to_template(text), conditions[0] if conditions else None)
         body = _LABELS_RE.sub(
-            lambda m: f'{m.group(1)}{{{{- include "{chartdocs.LABELS_TEMPLATE}" . '
-            f"| nindent {len(m.group(1))} }}}}",
+            lambda m: (
+                f'{m.group(1)}{{{{- include "{chartdocs.LABELS_TEMPLATE}" . '
+                f"| nindent {len(m.group(1))} }}}}"
+            ),
             body,
         )
         files[name] = _header(component) + body
-    if files:
-        files["templates/_helpers.tpl"] = (
-            _header(component, "{{/*").replace("\n", " */}}\n") + chartdocs.HELPERS
-        )
     return Synthesized(files, tuple(listed))
 
 
@@ -170,10 +168,14 @@ def build_chart(
         deps.append(entry)
     synthesized = synthesize_objects(component)
     files: dict[str, str] = dict(synthesized.files)
+    if files:  # the labels template the synthesized objects include
+        files["templates/_helpers.tpl"] = (
+            _header(component, "{{/*").replace("\n", " */}}\n") + chartdocs.HELPERS
+        )
     annotations = {
         "mlstack.dev/kind": component.kind,
         "mlstack.dev/licence": upstream_project.licence,
-        **chartdocs.artifacthub(component, project, releases, files),
+        **chartdocs.artifacthub(project, releases, files, model.defaults(component.values)),
     }
     meta: dict[str, Any] = {
         "apiVersion": "v2",
@@ -203,7 +205,9 @@ def build_chart(
     if deps:
         files["Chart.lock"] = _header(component) + _chart_lock(deps)
     # The digest covers every file but the version-bearing Chart.yaml and CHANGELOG.md.
-    digest = content_digest({k: v for k, v in files.items()} | {"Chart.yaml": _dump({**meta, "version": ""})})
+    digest = content_digest(
+        {k: v for k, v in files.items()} | {"Chart.yaml": _dump({**meta, "version": ""})}
+    )
     annotations[DIGEST_ANNOTATION] = digest
     files["Chart.yaml"] = _header(component) + _dump(meta)
     files["CHANGELOG.md"] = releases.changelog(component.id)

@@ -96,7 +96,9 @@ def _walk_fields(
             rows.append((prefix + key, "object", "", field.description or ""))
             rows.extend(_walk_fields(annotation, f"{prefix}{key}.", value))
         else:
-            rows.append((prefix + key, _helm_type(value), json.dumps(value), field.description or ""))
+            rows.append(
+                (prefix + key, _helm_type(value), json.dumps(value), field.description or "")
+            )
     return rows
 
 
