@@ -101,8 +101,9 @@ gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GI
 package: generate ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
 	@$(MLSTACK) package --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
 
-publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
-	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
+publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
+	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
+	  $(if $(COSIGN_KEY),--key "$(COSIGN_KEY)") $(if $(filter 0,$(SIGN)),--no-sign)
 
 envs: setup ## print the environment x component matrix
 	@$(MLSTACK) envs

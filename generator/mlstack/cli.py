@@ -177,9 +177,11 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from mlstack import package
+    from mlstack import project, publish
 
-    package.publish(Path(args.dist), args.registry, args.dry_run)
+    registry_url = args.registry or project.load().registry
+    record = Path(args.record) if args.record else None
+    publish.publish(Path(args.dist), registry_url, args.dry_run, args.key, not args.no_sign, record)
     return 0
 
 
@@ -285,9 +287,15 @@ def parser() -> argparse.ArgumentParser:
     pk.add_argument("--strict", action="store_true", help="fail when a chart was skipped")
     pk.set_defaults(func=_cmd_package)
     pub = sub.add_parser("publish", help="helm push every archive in dist/ to an OCI registry")
-    pub.add_argument("--registry", required=True, help="oci://host/path")
+    pub.add_argument("--registry", default="", help="oci://host/path (default: project.yaml)")
     pub.add_argument("--dist", default=str(_repo() / "dist"))
-    pub.add_argument("--dry-run", action="store_true", help="print the helm push commands")
+    pub.add_argument("--dry-run", action="store_true", help="print the push and sign commands")
+    pub.add_argument(
+        "--key", default=None, help="cosign key (file, env://VAR, KMS URI); else keyless"
+    )
+    pub.add_argument("--no-sign", action="store_true", help="push without cosign signatures")
+    pub.add_argument("--record", default=str(_repo() / "build" / "published.yaml"),
+                     help="where to write the pushed digests")  # fmt: skip
     pub.set_defaults(func=_cmd_publish)
     c = sub.add_parser("cluster", help="create (or reuse) / delete the env's cluster")
     c.add_argument("action", choices=("create", "delete"))
