@@ -272,8 +272,9 @@ def test_real_push_to_an_unreachable_registry_fails_in_one_line(
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    registry_url = f"oci://127.0.0.1:{port}/charts"
     cmd = [sys.executable, "-m", "mlstack", "publish", "--dist", str(dist), "--no-sign",
-           "--registry", f"oci://127.0.0.1:{port}/charts", "--record", str(tmp_path / "r.yaml")]  # fmt: skip
+           "--registry", registry_url, "--record", str(tmp_path / "r.yaml")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("error: helm push ") and len(proc.stderr.splitlines()) == 1

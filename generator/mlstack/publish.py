@@ -80,7 +80,7 @@ def plan(dist: Path, registry_url: str, key: str | None, sign: bool = True) -> l
                 layer,
                 ["helm", "push", str(archive), base],
                 [*cosign, ref] if sign else None,
-            )  # fmt: skip
+            )
         )
     return steps
 
