@@ -34,7 +34,12 @@ GITOPS_CHECKOUT ?=
 BRANCH ?= main
 REVISION ?= $(BRANCH)
 OUT ?= build/gitops
-GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
+# OCI=1: pull the published charts (OCI_REGISTRY, default project.yaml's registry; digests
+# from build/published.yaml); FLEET=1: also the fleet manifests (CLUSTERS="a b" for Flux).
+GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)" \
+	$(if $(filter 1,$(OCI)),--oci) $(if $(OCI_REGISTRY),--oci-registry "$(OCI_REGISTRY)") \
+	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
+	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
 .PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
 	gitops gitops-sync package publish \
@@ -91,7 +96,7 @@ deps: setup ## download upstream charts of wrapper charts (needs network)
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
 
-gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://...
+gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://... [OCI=1] [FLEET=1 CLUSTERS="a b"]
 	@$(MLSTACK) gitops $(GITOPS_FLAGS) --out "$(OUT)"
 
 gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]

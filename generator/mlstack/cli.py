@@ -106,6 +106,25 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oci(args: argparse.Namespace) -> Any:
+    """GitOps OCI mode: the registry (project.yaml unless given) and `make publish`'s
+    record of digests, when it exists and names that registry."""
+    from mlstack import project, publish
+    from mlstack.gitops.plan import OciCharts
+
+    if not args.oci:
+        return None
+    publisher = project.load()
+    registry_url = args.oci_registry or publisher.registry
+    return OciCharts(
+        registry=registry_url,
+        issuer=publisher.signing.issuer,
+        subject=publisher.signing.subject,
+        digests=publish.recorded_digests(Path(args.published), registry_url, Path(args.charts_dir)),
+        key_secret=args.cosign_secret or None,
+    )
+
+
 def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
     from mlstack.gitops.plan import Settings
 
@@ -117,6 +136,9 @@ def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
         argocd_project=args.argocd_project,
         destination_server=args.destination_server,
         flux_namespace=args.flux_namespace,
+        oci=_oci(args),
+        fleet=args.fleet,
+        clusters=tuple(args.clusters.split()) if args.clusters else (),
     )
 
 
@@ -195,6 +217,13 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--destination-server", default="https://kubernetes.default.svc")
     p.add_argument("--flux-namespace", default="flux-system")
     p.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
+    p.add_argument("--oci", action="store_true", help="pull published OCI charts, not Git copies")
+    p.add_argument("--oci-registry", default="", help="oci://host/path (default: project.yaml)")
+    p.add_argument("--published", default=str(_repo() / "build" / "published.yaml"),
+                   help="`make publish` record of digests to pin")  # fmt: skip
+    p.add_argument("--cosign-secret", default="", help="Flux verifies with this public key Secret")
+    p.add_argument("--fleet", action="store_true", help="also write fleet manifests")
+    p.add_argument("--clusters", default="", help="Flux fleet: space-separated cluster names")
     p.add_argument("--charts-dir", default=str(_repo() / "charts"))
     p.add_argument("--values-dir", default=str(_repo() / "values"))
 

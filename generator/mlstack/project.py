@@ -25,6 +25,14 @@ class Maintainer(BaseModel):
     url: str | None = Field(None, pattern=_URL)
 
 
+class Signing(BaseModel):
+    """The keyless signer of released charts (an OIDC issuer and a subject regex)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    issuer: str = Field(pattern=_URL)
+    subject: str = Field(min_length=1)
+
+
 class Project(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     home: str = Field(pattern=_URL)
@@ -33,6 +41,7 @@ class Project(BaseModel):
     icon: str | None = Field(None, pattern=_URL)
     license: str = Field(min_length=1)
     registry: str = Field(pattern=r"^oci://[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$")
+    signing: Signing
 
     def chart_ref(self, chart_id: str) -> str:
         """The OCI reference `helm install` takes for one chart."""

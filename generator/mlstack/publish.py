@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from mlstack.errors import UserError
-from mlstack.lib import helm
+from mlstack.lib import helm, yamlfile
 
 _DIGEST = re.compile(r"^Digest:\s*(sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
 _ARCHIVE = re.compile(r"^(?P<chart>[a-z0-9-]+)-(?P<version>\d+\.\d+\.\d+)\.tgz$")
@@ -132,3 +132,29 @@ def publish(
             + yaml.safe_dump(body, sort_keys=False)
         )
     return published
+
+
+def recorded_digests(record: Path, registry_url: str, charts_dir: Path) -> dict[str, str]:
+    """{chart: digest} from a publish record for `registry_url`; {} when there is none.
+
+    A recorded version that differs from the chart's current one is an error: pinning
+    the old digest would install an older chart than the layout describes."""
+    if not record.exists():
+        return {}
+    data = yamlfile.read(record) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("charts"), dict):
+        raise UserError(f"{record}: not a `make publish` record: delete it and publish again")
+    if str(data.get("registry", "")).rstrip("/") != registry_url.rstrip("/"):
+        return {}
+    digests = {}
+    for chart, entry in sorted(data["charts"].items()):
+        meta = charts_dir / chart / "Chart.yaml"
+        built = (yamlfile.read(meta) if meta.exists() else None) or {}
+        if not isinstance(entry, dict) or str(entry.get("version")) != str(built.get("version")):
+            shown = entry.get("version") if isinstance(entry, dict) else entry
+            raise UserError(
+                f"{record}: {chart} {shown} was published, but the chart is "
+                f"{built.get('version')}: run `make publish` again"
+            )
+        digests[chart] = str(entry["digest"])
+    return digests
