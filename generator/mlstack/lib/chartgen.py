@@ -96,14 +96,15 @@ def synthesize_objects(component: Component) -> Synthesized:
         manifest = _with_labels(component, obj.to_json())
         name = f"templates/{manifest['kind'].lower()}-{obj.node.id}.yaml"
         conditions = [m.data for m in obj.node.metadata if m.type == CONDITION_KEY]
-        listed.append(
-            (
-                manifest["apiVersion"],
-                manifest["kind"],
-                str(manifest["metadata"].get("name")),
-                conditions[0] if conditions else None,
+        if "helm.sh/hook" not in (manifest["metadata"].get("annotations") or {}):
+            listed.append(  # what the release installs (hooks come and go)
+                (
+                    manifest["apiVersion"],
+                    manifest["kind"],
+                    str(manifest["metadata"].get("name")),
+                    conditions[0] if conditions else None,
+                )
             )
-        )
         text = _dump(manifest)
         used = slots.slot_paths(text) + [c.removeprefix("!") for c in conditions]
         missing = slots.missing_paths(used, defaults)
@@ -199,8 +200,9 @@ def build_chart(
     files["values.yaml"] = model.values_yaml(component.values, _header(component))
     readme_header = _header(component, "<!--").replace("\n", " -->\n")
     files["README.md"] = chartdocs.readme(component, meta, project, readme_header)
+    tested = any("helm.sh/hook: test" in text for text in synthesized.files.values())
     files["templates/NOTES.txt"] = chartdocs.notes(
-        component, deps, synthesized.objects, next_up, project
+        component, deps, synthesized.objects, next_up, project, tested
     )
     if deps:
         files["Chart.lock"] = _header(component) + _chart_lock(deps)
