@@ -164,6 +164,24 @@ def application(env: Environment, settings: Settings, release: Release) -> dict[
     }
 
 
+def _root_spec(env: Environment, settings: Settings) -> dict[str, Any]:
+    return {
+        "project": settings.argocd_project,
+        # apps/ holds a kustomization.yaml (so fleet mode can patch it): Argo CD builds
+        # it with kustomize.
+        "source": {
+            "repoURL": settings.repo_url,
+            "targetRevision": settings.revision,
+            "path": settings.at("envs", env.name, "argocd", "apps"),
+        },
+        "destination": {
+            "server": settings.destination_server,
+            "namespace": settings.argocd_namespace,
+        },
+        "syncPolicy": _sync_policy([]),
+    }
+
+
 def root(env: Environment, settings: Settings) -> dict[str, Any]:
     return {
         "apiVersion": API,
@@ -173,21 +191,7 @@ def root(env: Environment, settings: Settings) -> dict[str, Any]:
             "namespace": settings.argocd_namespace,
             "labels": _labels(env),
         },
-        "spec": {
-            "project": settings.argocd_project,
-            # apps/ holds a kustomization.yaml (so fleet mode can patch it): Argo CD builds
-            # it with kustomize.
-            "source": {
-                "repoURL": settings.repo_url,
-                "targetRevision": settings.revision,
-                "path": settings.at("envs", env.name, "argocd", "apps"),
-            },
-            "destination": {
-                "server": settings.destination_server,
-                "namespace": settings.argocd_namespace,
-            },
-            "syncPolicy": _sync_policy([]),
-        },
+        "spec": _root_spec(env, settings),
     }
 
 
@@ -211,8 +215,16 @@ def kustomization(files: list[str]) -> dict[str, Any]:
 
 
 def application_set(env: Environment, settings: Settings) -> dict[str, Any]:
-    """One app-of-apps per cluster labelled for this env, its apps aimed at that cluster."""
+    """One app-of-apps per cluster labelled for this env, its apps aimed at that cluster.
+
+    The generated root is the single-cluster root (it stays beside Argo CD) whose apps
+    folder is built with the cluster's name as prefix and its server as destination."""
     retarget = "- op: replace\n  path: /spec/destination/server\n  value: '{{ .server }}'\n"
+    spec = _root_spec(env, settings)
+    spec["source"]["kustomize"] = {
+        "namePrefix": "{{ .name }}-",
+        "patches": [{"target": {"kind": "Application"}, "patch": retarget}],
+    }
     return {
         "apiVersion": API,
         "kind": "ApplicationSet",
@@ -230,24 +242,7 @@ def application_set(env: Environment, settings: Settings) -> dict[str, Any]:
                     "name": "{{ .name }}-" + root_name(env),
                     "labels": {**_labels(env), "mlstack.dev/cluster": "{{ .name }}"},
                 },
-                "spec": {
-                    "project": settings.argocd_project,
-                    "source": {
-                        "repoURL": settings.repo_url,
-                        "targetRevision": settings.revision,
-                        "path": settings.at("envs", env.name, "argocd", "apps"),
-                        "kustomize": {
-                            "namePrefix": "{{ .name }}-",
-                            "patches": [{"target": {"kind": "Application"}, "patch": retarget}],
-                        },
-                    },
-                    # The Applications themselves live beside Argo CD; they deploy remotely.
-                    "destination": {
-                        "server": settings.destination_server,
-                        "namespace": settings.argocd_namespace,
-                    },
-                    "syncPolicy": _sync_policy([]),
-                },
+                "spec": spec,
             },
         },
     }
