@@ -18,14 +18,17 @@ from mlstack import REPO_ROOT, versions
 
 RENOVATE = json.loads((REPO_ROOT / "renovate.json").read_text())
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+MAKEFILE = (REPO_ROOT / "Makefile").read_text()
 
 
 @pytest.fixture(scope="module")
 def renovate_schema() -> dict[str, Any]:
     """Renovate's schema from its npm package; missing is a failure, never a skip."""
-    path = os.environ.get("MLSTACK_RENOVATE_SCHEMA", "")
-    found = Path(path) if path else None
-    if found is None or not found.exists():
+    pinned = re.search(r"^RENOVATE_NPM_VERSION := (\S+)$", MAKEFILE, re.M)
+    default = REPO_ROOT / ".cache" / "renovate" / f"renovate-schema-{pinned and pinned[1]}.json"
+    path = os.environ.get("MLSTACK_RENOVATE_SCHEMA", "") or str(default)
+    found = Path(path)
+    if not found.exists():
         pytest.fail(f"no Renovate schema at {path or '(MLSTACK_RENOVATE_SCHEMA unset)'}: run "
                     "`make renovate-schema` (or the tests through `make test`)")  # fmt: skip
     return json.loads(found.read_text())

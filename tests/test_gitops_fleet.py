@@ -220,3 +220,13 @@ def test_cli_oci_and_fleet_flags(tmp_path: Path) -> None:
     text = (tmp_path / "mlstack/envs/k3d/flux/releases/models.yaml").read_text()
     assert project.load().chart_ref("models") in text
     assert (tmp_path / "mlstack/envs/k3d/fleet/argocd/applicationset.yaml").exists()
+
+
+def test_flux_runs_the_helm_tests_of_charts_that_have_them(schema_dir: Path) -> None:
+    tree = _tree(schema_dir)
+    enabled = {
+        d["metadata"]["name"]
+        for d in _docs(tree, "/flux/releases/")
+        if d["kind"] == "HelmRelease" and d["spec"].get("test") == {"enable": True}
+    }
+    assert enabled == {"models"}

@@ -167,6 +167,8 @@ def helm_release(env: Environment, settings: Settings, release: Release) -> dict
     spec["upgrade"] = _remediation(release, "upgrade")
     if release.needs:
         spec["dependsOn"] = [{"name": need} for need in release.needs]
+    if release.tested:
+        spec["test"] = {"enable": True}  # the chart's in-cluster checks after each change
     annotations = {"mlstack.dev/chart-version": release.chart_version}
     if release.crd_bearing:
         spec["postRenderers"] = _keep_crds()

@@ -147,6 +147,8 @@ class Release:
     values_files: tuple[str, ...]
     #: those files merged (Helm's layering), for tools that take values inline.
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: the chart has `helm test` hooks (Flux runs them after each install/upgrade).
+    tested: bool = False
 
 
 def chart_files(chart_dir: Path) -> dict[str, str]:
@@ -209,6 +211,7 @@ def release_facts(
         uses_crds=bool(component.needs) or custom,
         values_files=tuple(str(p.relative_to(values_dir / env.name)) for p in layers),
         overrides=overrides,
+        tested=any("helm.sh/hook: test" in text for text in files.values()),
     )
 
 
