@@ -206,10 +206,9 @@ def build_chart(
     )
     if deps:
         files["Chart.lock"] = _header(component) + _chart_lock(deps)
-    # The digest covers every file but the version-bearing Chart.yaml and CHANGELOG.md.
-    digest = content_digest(
-        {k: v for k, v in files.items()} | {"Chart.yaml": _dump({**meta, "version": ""})}
-    )
+    # The digest covers every file (Chart.yaml without its version, which the digest
+    # annotation then joins) but CHANGELOG.md, the release history itself.
+    digest = content_digest({**files, "Chart.yaml": _dump({**meta, "version": ""})})
     annotations[DIGEST_ANNOTATION] = digest
     files["Chart.yaml"] = _header(component) + _dump(meta)
     files["CHANGELOG.md"] = releases.changelog(component.id)
