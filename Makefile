@@ -46,7 +46,7 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
 .PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
-	renovate-schema registry-login \
+	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish \
 	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
@@ -115,6 +115,9 @@ gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GI
 
 package: generate ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
 	@$(MLSTACK) package --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
+
+bench-package: generate ## package 5 times: median seconds and whether dist/ stayed byte-identical
+	@$(MLSTACK) package --bench 5
 
 publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
 	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \

@@ -195,6 +195,9 @@ def _cmd_gitops_sync(args: argparse.Namespace) -> int:
 def _cmd_package(args: argparse.Namespace) -> int:
     from mlstack import package
 
+    if args.bench:
+        print(package.bench(Path(args.charts_dir), args.bench))
+        return 0
     return package.main(Path(args.charts_dir), Path(args.dist), args.url, args.strict)
 
 
@@ -314,6 +317,7 @@ def parser() -> argparse.ArgumentParser:
     pk.add_argument("--dist", default=str(_repo() / "dist"))
     pk.add_argument("--url", default=None, help="base URL written into index.yaml")
     pk.add_argument("--strict", action="store_true", help="fail when a chart was skipped")
+    pk.add_argument("--bench", type=int, default=0, help="package N times; print median, sameness")
     pk.set_defaults(func=_cmd_package)
     pub = sub.add_parser("publish", help="helm push every archive in dist/ to an OCI registry")
     pub.add_argument("--registry", default="", help="oci://host/path (default: project.yaml)")

@@ -11,7 +11,9 @@ digest names content, not the moment of packaging. `publish` lives in publish.py
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import statistics
 import sys
 import tarfile
 import tempfile
@@ -143,3 +145,24 @@ def main(charts_dir: Path, dist: Path, url: str | None, strict: bool) -> int:
         print(f"error: STRICT=1 and skipped: {', '.join(skipped)}", file=sys.stderr)
         return 1
     return 0
+
+
+def bench(charts_dir: Path, runs: int) -> str:
+    """`make bench-package`: package `runs` times into fresh folders; the median time and
+    whether every run's dist/ was byte-identical (the reproducibility claim, measured)."""
+    seconds, digests = [], set()
+    with tempfile.TemporaryDirectory(prefix="mlstack-bench-") as tmp:
+        for run in range(runs):
+            dist = Path(tmp) / f"dist-{run}"
+            started = time.perf_counter()
+            package(charts_dir, dist)
+            seconds.append(time.perf_counter() - started)
+            h = hashlib.sha256()
+            for path in sorted(dist.iterdir()):
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
+            digests.add(h.hexdigest())
+    same = "byte-identical" if len(digests) == 1 else f"{len(digests)} different outputs"
+    return (
+        f"bench-package: {runs} runs, median {statistics.median(seconds):.2f}s "
+        f"(min {min(seconds):.2f}s, max {max(seconds):.2f}s), dist/ {same}"
+    )
