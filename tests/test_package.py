@@ -113,6 +113,11 @@ def test_package_twice_gives_byte_identical_dist(
         assert {m.mtime for m in tar.getmembers()} == {0}
 
 
+def test_bench_reports_sameness(charts_copy: Path) -> None:
+    line = package.bench(charts_copy, 2)
+    assert line.startswith("bench-package: 2 runs, median ") and line.endswith("byte-identical")
+
+
 def test_source_date_epoch_sets_every_time(
     charts_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
