@@ -47,8 +47,8 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 
 .PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
 	renovate-schema registry-login bench-package \
-	gitops gitops-sync package publish \
-	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
+	gitops gitops-sync package publish benchmark \
+	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
 
 help: ## list the targets
@@ -74,13 +74,16 @@ generate: setup ## write every chart under charts/ (atomic, deterministic)
 render: setup schemas ## generate, then render + validate every release of ENV (default k3d) into build/ENV/
 	@$(MLSTACK) render --generate --env $(ENV)
 
-render-all: setup schemas ## generate, then render every environment
+render-all: setup schemas ## generate, then render every environment (every values/<env>/)
 	@$(MLSTACK) render --generate --env all
 
 $(RENOVATE_SCHEMA):
 	@scripts/fetch-renovate-schema.sh $(RENOVATE_NPM_VERSION) "$@"
 
 renovate-schema: $(RENOVATE_SCHEMA) ## Renovate's JSON schema (npm package renovate) for the renovate.json test
+
+benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
+	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
 
 test: setup schemas $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
@@ -127,17 +130,23 @@ registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | 
 	@host="$$(echo "$(REGISTRY)" | sed -E 's#^oci://([^/]+).*#\1#')"; \
 	  helm registry login "$$host" --username "$(USERNAME)" --password-stdin
 
-envs: setup ## print the environment x component matrix
+envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs
 
 # Cluster lifecycle. DRY_RUN=1 prints the commands instead of running them (no cluster needed).
 DRY := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 TIMEOUT ?= 10m
 
-cluster-k3d cluster-minikube cluster-eks: setup ## create or reuse the cluster (platform/<env>.yaml)
+cluster: setup ## create or reuse ENV's cluster (its environment.yaml `cluster:` picks the driver)
+	@$(MLSTACK) cluster create $(ENV) $(DRY)
+
+delete: setup ## delete ENV's cluster (never a `cluster: existing` one)
+	@$(MLSTACK) cluster delete $(ENV) $(DRY)
+
+cluster-k3d cluster-minikube cluster-eks: setup ## shorthand: make cluster ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster create $(@:cluster-%=%) $(DRY)
 
-delete-k3d delete-minikube delete-eks: setup ## delete that cluster
+delete-k3d delete-minikube delete-eks: setup ## shorthand: make delete ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
 install-platform: setup ## install ENV's releases in order with readiness gates [DRY_RUN=1] [FROM=release]

@@ -57,7 +57,7 @@ def test_every_glue_chart_has_notes_and_the_labels_helper(component) -> None:
     assert f"helm install {component.id} {project.load().chart_ref(component.id)}" in readme
 
 
-@pytest.mark.parametrize("env", sorted(environments.ENVIRONMENTS))
+@pytest.mark.parametrize("env", environments.names())
 def test_every_rendered_own_object_carries_the_recommended_labels(env: str) -> None:
     """Goldens are real `helm template` output with release name = chart id."""
     files = sorted((GOLDEN / env).glob("*.yaml"))
@@ -112,7 +112,7 @@ def test_an_object_setting_a_writer_label_is_refused(monkeypatch: pytest.MonkeyP
 
     component = Component("probe", "probe", Values, "default", "kserve", "tests.probe", build=build)
     with pytest.raises(UserError, match=r"sets label app.kubernetes.io/instance.*remove it"):
-        chartgen.synthesize(component)
+        chartgen.synthesize(component, {})
 
 
 def _test_pods() -> dict[str, dict]:

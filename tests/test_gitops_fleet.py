@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mlstack import environments, project, publish
+from mlstack import environments, project, publish, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import argocd, plan
+from mlstack.gitops import tree as layout
 from mlstack.lib import chartgen, releases, schemas, validate
 
 URL = "https://git.example.test/platform/gitops.git"
@@ -31,12 +32,12 @@ def _oci(**kw: Any) -> plan.OciCharts:
     return plan.OciCharts(**settings)
 
 
-def _tree(schema_dir: Path, env: str = "k3d", **kw: Any) -> plan.Tree:
+def _tree(schema_dir: Path, env: str = "k3d", **kw: Any) -> layout.Tree:
     settings = plan.Settings(repo_url=URL, revision="main", path="mlstack", **kw)
-    return plan.tree(environments.get(env), settings, schema_dir)
+    return layout.tree(resolve.resolve(env), settings, schema_dir)
 
 
-def _docs(tree: plan.Tree, part: str) -> list[dict[str, Any]]:
+def _docs(tree: layout.Tree, part: str) -> list[dict[str, Any]]:
     return [
         d
         for path, text in tree.files.items()
@@ -86,7 +87,7 @@ def test_fleet_application_set_selects_clusters_by_env_label(
 def test_application_set_validation_can_fail(
     schema_dir: Path, crds: dict[tuple[str, str], dict[str, Any]]
 ) -> None:
-    appset = argocd.application_set(environments.get("k3d"), plan.Settings(URL, "main", "m"))
+    appset = argocd.application_set(environments.load("k3d"), plan.Settings(URL, "main", "m"))
     appset["spec"]["generators"][0]["clusters"]["selectorr"] = {}
     problems = plan.manifest_problems(yaml.safe_dump(appset), crds)
     assert problems and "selectorr: unknown key" in problems[0]
@@ -127,8 +128,8 @@ def test_oci_mode_pulls_signed_charts_by_digest(
     assert "digest" not in by_kind["OCIRepository"]["metallb"]["spec"]["ref"]
     release = by_kind["HelmRelease"]["metallb-pool"]["spec"]
     assert release["chartRef"] == {"kind": "OCIRepository", "name": "metallb-pool"}
-    env = environments.get("k3d")
-    expected = next(r for r in plan.releases(env) if r.id == "metallb-pool").overrides
+    resolved = resolve.resolve("k3d")
+    expected = next(r for r in plan.releases(resolved) if r.id == "metallb-pool").overrides
     assert release["values"] == expected and expected
     apps = {a["metadata"]["name"]: a for a in _docs(tree, "/argocd/apps/") if "metadata" in a}
     chart, values = apps["k3d-models"]["spec"]["sources"]

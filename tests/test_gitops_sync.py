@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import environments, registry
+from mlstack import registry, resolve
 from mlstack.errors import UserError
-from mlstack.gitops import plan, sync
+from mlstack.gitops import plan, sync, tree
 from mlstack.lib import releases
 
 URL = "https://git.example.test/platform/gitops.git"
@@ -48,9 +48,9 @@ def _sync(
     checkout: Path | None = None,
     branch: str = "main",
 ) -> sync.Outcome:
-    environment = environments.get(env)
-    tree = plan.tree(environment, SETTINGS, schema_dir, charts_dir=charts_dir)
-    return sync.sync(environment, SETTINGS, tree, str(remote), branch, checkout)
+    resolved = resolve.resolve(env)
+    layout = tree.tree(resolved, SETTINGS, schema_dir, charts_dir=charts_dir)
+    return sync.sync(resolved.env, SETTINGS, layout, str(remote), branch, checkout)
 
 
 def _other_clone(bare: Path, where: Path) -> Path:

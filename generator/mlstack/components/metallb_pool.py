@@ -1,7 +1,8 @@
 """The MetalLB address pool: an IPAddressPool and the L2Advertisement that announces it.
 
-Local environments only. Installed right after `metallb`, whose CRDs and validating
-webhook must be serving before these objects can be created. The address ranges depend
+Environments with `loadBalancer: metallb` (switched with MetalLB). Installed right after
+`metallb`, whose CRDs and validating webhook must be serving before these objects can be
+created. The address ranges depend
 on the cluster's Docker network, so they are an install-time slot: per-env values give a
 typical range and `make cluster-*` writes the detected one into a local overlay.
 """
@@ -11,11 +12,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import AfterValidator, Field
 
-from mlstack.lib.component import Component, only_if
+from mlstack.lib.component import spec_object
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 
@@ -77,50 +77,12 @@ class MetallbPool(Construct):
 
     def __init__(self, scope: Construct, id: str = "metallb-pool") -> None:
         super().__init__(scope, id)
-        pool = ApiObject(
-            self,
-            "pool",
-            api_version="metallb.io/v1beta1",
-            kind="IPAddressPool",
-            metadata={"name": slot("pool.name")},
-        )
-        pool.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "addresses": slot("pool.addresses"),
-                    "autoAssign": slot("pool.autoAssign"),
-                    "avoidBuggyIPs": slot("pool.avoidBuggyIPs"),
-                },
-            )
-        )
-        l2 = ApiObject(
-            self,
-            "l2",
-            api_version="metallb.io/v1beta1",
-            kind="L2Advertisement",
-            metadata={"name": slot("pool.name")},
-        )
-        l2.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "ipAddressPools": [slot("pool.name")],
-                    "interfaces": slot("l2.interfaces"),
-                },
-            )
-        )
-        only_if(l2, "l2.enabled")
-
-
-COMPONENT = Component(
-    id="metallb-pool",
-    description="MetalLB IPAddressPool and L2Advertisement for the cluster's Docker network.",
-    values=MetallbPoolValues,
-    namespace="metallb-system",
-    project="metallb",
-    module=__name__,
-    build=MetallbPool,
-    needs=("metallb",),
-    keywords=("metallb", "ip-address-pool"),
-)
+        api, name = "metallb.io/v1beta1", slot("pool.name")
+        pool = {
+            "addresses": slot("pool.addresses"),
+            "autoAssign": slot("pool.autoAssign"),
+            "avoidBuggyIPs": slot("pool.avoidBuggyIPs"),
+        }
+        spec_object(self, "pool", api, "IPAddressPool", name, pool)
+        l2 = {"ipAddressPools": [name], "interfaces": slot("l2.interfaces")}
+        spec_object(self, "l2", api, "L2Advertisement", name, l2, when="l2.enabled")

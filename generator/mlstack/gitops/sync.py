@@ -24,7 +24,8 @@ import yaml
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.gitops import owned
-from mlstack.gitops.plan import Settings, Tree
+from mlstack.gitops.plan import Settings
+from mlstack.gitops.tree import Tree
 from mlstack.lib import releases
 
 _REMOTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")

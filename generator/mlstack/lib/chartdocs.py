@@ -153,8 +153,15 @@ def notes(
     return "\n".join(out) + "\n"
 
 
-def readme(component: Component, meta: Mapping[str, Any], project: Project, header: str) -> str:
-    """README in helm-docs' shape (key, type, default, description) with the install command."""
+def readme(
+    component: Component,
+    meta: Mapping[str, Any],
+    project: Project,
+    header: str,
+    defaults: dict[str, Any] | None = None,
+) -> str:
+    """README in helm-docs' shape (key, type, default, description) with the install command;
+    `defaults`: the chart's values.yaml data when it differs from the model's."""
     deps = meta.get("dependencies", [])
     dep_lines = "".join(
         f"| `{d['alias']}` | {d['name']} | {d['version']} | {d['repository']} |\n" for d in deps
@@ -182,5 +189,5 @@ def readme(component: Component, meta: Mapping[str, Any], project: Project, head
         f"- Kind: {component.kind}\n- Namespace: `{component.namespace}`\n"
         f"- Kubernetes: `{meta['kubeVersion']}`\n"
         f"- Installed after: {', '.join(component.needs) or 'nothing'}\n\n"
-        f"{install}{upstream}## Values\n\n{model.parameter_table(component.values)}"
+        f"{install}{upstream}## Values\n\n{model.parameter_table(component.values, defaults)}"
     )

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import cdk8s
-import yaml
 
 from mlstack.errors import UserError
-from mlstack.lib import chartdocs, model, slots
-from mlstack.lib.component import CONDITION_KEY, Component
+from mlstack.lib import chartdocs, model, slots, yamlfile
+from mlstack.lib.component import CONDITION_ATTR, ID_ATTR, Component
 from mlstack.lib.releases import ChartReleases
 from mlstack.project import Project
 from mlstack.versions import Versions
@@ -52,7 +51,7 @@ def _header(component: Component, comment: str = "#") -> str:
 
 
 def _dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1_000_000)
+    return yamlfile.dumps(data, sort_keys=False, default_flow_style=False, width=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -77,36 +76,38 @@ def _with_labels(component: Component, manifest: dict[str, Any]) -> dict[str, An
     return manifest
 
 
-def synthesize(component: Component) -> dict[str, str]:
+def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]:
     """Templates of a glue component: one file per object, slots and escapes applied."""
-    return synthesize_objects(component).files
+    return synthesize_objects(component, defaults).files
 
 
-def synthesize_objects(component: Component) -> Synthesized:
+def synthesize_objects(component: Component, defaults: dict[str, Any]) -> Synthesized:
+    """A glue component's templates and object list; every slot must name a key of the
+    chart's `defaults`."""
     if component.build is None:
         return Synthesized({}, ())
     app = cdk8s.App()
     chart = cdk8s.Chart(app, component.id, disable_resource_name_hashes=True)
     component.build(chart)
-    defaults = model.defaults(component.values)
     files: dict[str, str] = {}
     listed = []
     objects = [n for n in chart.node.find_all() if isinstance(n, cdk8s.ApiObject)]
     for obj in objects:
         manifest = _with_labels(component, obj.to_json())
-        name = f"templates/{manifest['kind'].lower()}-{obj.node.id}.yaml"
-        conditions = [m.data for m in obj.node.metadata if m.type == CONDITION_KEY]
+        object_id = getattr(obj, ID_ATTR, None) or obj.node.id
+        name = f"templates/{manifest['kind'].lower()}-{object_id}.yaml"
+        condition: str | None = getattr(obj, CONDITION_ATTR, None)
         if "helm.sh/hook" not in (manifest["metadata"].get("annotations") or {}):
             listed.append(  # what the release installs (hooks come and go)
                 (
                     manifest["apiVersion"],
                     manifest["kind"],
                     str(manifest["metadata"].get("name")),
-                    conditions[0] if conditions else None,
+                    condition,
                 )
             )
         text = _dump(manifest)
-        used = slots.slot_paths(text) + [c.removeprefix("!") for c in conditions]
+        used = slots.slot_paths(text) + ([condition.removeprefix("!")] if condition else [])
         missing = slots.missing_paths(used, defaults)
         if missing:
             raise UserError(
@@ -115,7 +116,7 @@ def synthesize_objects(component: Component) -> Synthesized:
             )
         if name in files:
             raise UserError(f"{component.source}: two objects would both write {name}")
-        body = slots.wrap_condition(slots.to_template(text), conditions[0] if conditions else None)
+        body = slots.wrap_condition(slots.to_template(text), condition)
         body = _LABELS_RE.sub(
             lambda m: (
                 f'{m.group(1)}{{{{- include "{chartdocs.LABELS_TEMPLATE}" . '
@@ -151,11 +152,15 @@ def build_chart(
     releases: ChartReleases,
     project: Project,
     next_up: tuple[Component, ...] = (),
+    defaults: dict[str, Any] | None = None,
 ) -> BuiltChart:
     """All files of one chart; `version` and the content digest go into Chart.yaml.
 
     `next_up`: the releases that need this one (named in NOTES.txt as the next command).
+    `defaults`: the chart's values.yaml data (mlstack.resolve.chart_defaults), else the
+    model's own defaults.
     """
+    defaults = defaults if defaults is not None else model.defaults(component.values)
     version = releases.current
     upstream_project = versions.projects[component.project]
     deps = []
@@ -167,7 +172,7 @@ def build_chart(
             entry["condition"] = dep.condition
         entry["alias"] = dep.alias
         deps.append(entry)
-    synthesized = synthesize_objects(component)
+    synthesized = synthesize_objects(component, defaults)
     files: dict[str, str] = dict(synthesized.files)
     if files:  # the labels template the synthesized objects include
         files["templates/_helpers.tpl"] = (
@@ -176,7 +181,7 @@ def build_chart(
     annotations = {
         "mlstack.dev/kind": component.kind,
         "mlstack.dev/licence": upstream_project.licence,
-        **chartdocs.artifacthub(project, releases, files, model.defaults(component.values)),
+        **chartdocs.artifacthub(project, releases, files, defaults),
     }
     meta: dict[str, Any] = {
         "apiVersion": "v2",
@@ -197,9 +202,9 @@ def build_chart(
     meta = {k: v for k, v in meta.items() if v is not None}
     schema = model.json_schema(component.values, f"Generated by mlstack from {component.source}.")
     files["values.schema.json"] = json.dumps(schema, indent=2, sort_keys=False) + "\n"
-    files["values.yaml"] = model.values_yaml(component.values, _header(component))
+    files["values.yaml"] = model.values_yaml(component.values, _header(component), defaults)
     readme_header = _header(component, "<!--").replace("\n", " -->\n")
-    files["README.md"] = chartdocs.readme(component, meta, project, readme_header)
+    files["README.md"] = chartdocs.readme(component, meta, project, readme_header, defaults)
     tested = any("helm.sh/hook: test" in text for text in synthesized.files.values())
     files["templates/NOTES.txt"] = chartdocs.notes(
         component, deps, synthesized.objects, next_up, project, tested
@@ -227,7 +232,7 @@ def read_chart_meta(chart_dir: Path) -> dict[str, Any] | None:
     path = chart_dir / "Chart.yaml"
     if not path.exists():
         return None
-    data = yaml.safe_load(path.read_text())
+    data = yamlfile.loads(path.read_text())
     return data if isinstance(data, dict) else None
 
 

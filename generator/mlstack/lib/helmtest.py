@@ -12,10 +12,10 @@ import json
 import shlex
 from typing import Any
 
-from cdk8s import ApiObject, JsonPatch
+from cdk8s import ApiObject
 from constructs import Construct
 
-from mlstack.lib.component import only_if
+from mlstack.lib.component import spec_object
 from mlstack.lib.slots import slot
 
 HOOK = {
@@ -45,13 +45,6 @@ def request_test(
     condition: str | None = None,
 ) -> ApiObject:
     """A test Pod named `name` that POSTs `body` to `url`; image from `.Values.<image_path>`."""
-    pod = ApiObject(
-        scope,
-        name,
-        api_version="v1",
-        kind="Pod",
-        metadata={"name": name, "annotations": dict(HOOK)},
-    )
     container = {
         "name": "request",
         "image": slot(image_path),
@@ -62,9 +55,5 @@ def request_test(
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    pod.add_json_patch(
-        JsonPatch.add("/spec", {"restartPolicy": "Never", "containers": [container]})
-    )
-    if condition:
-        only_if(pod, condition)
-    return pod
+    spec = {"restartPolicy": "Never", "containers": [container]}
+    return spec_object(scope, name, "v1", "Pod", name, spec, when=condition, annotations=dict(HOOK))
