@@ -6,6 +6,10 @@ SHELL := bash
 
 ENV ?= k3d
 PYTHON ?= python3
+# renovate.json is validated against the schema this npm package ships (make renovate-schema).
+RENOVATE_NPM_VERSION := 44.121.2
+RENOVATE_SCHEMA := $(CURDIR)/.cache/renovate/renovate-schema-$(RENOVATE_NPM_VERSION).json
+export MLSTACK_RENOVATE_SCHEMA := $(RENOVATE_SCHEMA)
 # VENV may name an existing environment with the pinned packages (a second clone reuses
 # one); the stamp follows pyproject.toml's content, so a fresh clone does not reinstall.
 VENV ?= .venv
@@ -32,9 +36,15 @@ GITOPS_CHECKOUT ?=
 BRANCH ?= main
 REVISION ?= $(BRANCH)
 OUT ?= build/gitops
-GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
+# OCI=1: pull the published charts (OCI_REGISTRY, default project.yaml's registry; digests
+# from build/published.yaml); FLEET=1: also the fleet manifests (CLUSTERS="a b" for Flux).
+GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)" \
+	$(if $(filter 1,$(OCI)),--oci) $(if $(OCI_REGISTRY),--oci-registry "$(OCI_REGISTRY)") \
+	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
+	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
 .PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs clean \
+	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish benchmark \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e bench-install
@@ -65,10 +75,15 @@ render: setup schemas ## generate, then render + validate every release of ENV (
 render-all: setup schemas ## generate, then render every environment (every values/<env>/)
 	@$(MLSTACK) render --generate --env all
 
+$(RENOVATE_SCHEMA):
+	@scripts/fetch-renovate-schema.sh $(RENOVATE_NPM_VERSION) "$@"
+
+renovate-schema: $(RENOVATE_SCHEMA) ## Renovate's JSON schema (npm package renovate) for the renovate.json test
+
 benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
 	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
 
-test: setup schemas helm-compat-tools ## run the test suite (offline)
+test: setup schemas helm-compat-tools $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 helm-compat-tools: setup
@@ -98,7 +113,7 @@ deps: setup ## download upstream charts of wrapper charts (needs network)
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
 
-gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://...
+gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://... [OCI=1] [FLEET=1 CLUSTERS="a b"]
 	@$(MLSTACK) gitops $(GITOPS_FLAGS) --out "$(OUT)"
 
 gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]
@@ -108,8 +123,16 @@ gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GI
 package: generate ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
 	@$(MLSTACK) package --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
 
-publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
-	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
+bench-package: generate ## package 5 times: median seconds and whether dist/ stayed byte-identical
+	@$(MLSTACK) package --bench 5
+
+publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
+	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
+	  $(if $(COSIGN_KEY),--key "$(COSIGN_KEY)") $(if $(filter 0,$(SIGN)),--no-sign)
+
+registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | make registry-login REGISTRY=oci://host/path USERNAME=...
+	@host="$$(echo "$(REGISTRY)" | sed -E 's#^oci://([^/]+).*#\1#')"; \
+	  helm registry login "$$host" --username "$(USERNAME)" --password-stdin
 
 envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs
