@@ -8,6 +8,7 @@ against a real TLS server whose certificate a real CA signed.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import shutil
@@ -24,7 +25,7 @@ import yaml
 from helpers import edit_env, values_copy
 from mlstack import generate, render, resolve
 from mlstack.lib import schemas
-from mlstack.lifecycle import readiness, smoke
+from mlstack.lifecycle import autodomain, readiness, smoke
 from mlstack.resolve import Resolved
 
 
@@ -228,7 +229,7 @@ def test_smoke_posts_over_https_trusting_the_cluster_ca(tls_server: Any) -> None
     # Without the cluster's CA the certificate is refused: trust is real, not switched off.
     with pytest.raises(smoke.UserError, match="CERTIFICATE_VERIFY_FAILED"):
         smoke.post(address, request, None, smoke.tls_context(None))
-    secret = {"data": {"ca.crt": __import__("base64").b64encode(ca.encode()).decode()}}
+    secret = {"data": {"ca.crt": base64.b64encode(ca.encode()).decode()}}
     assert smoke.ca_from_secret(secret) == ca
 
 
@@ -325,3 +326,16 @@ def test_external_issuer_needs_no_dex(tmp_path: Path, charts_copy: Path) -> None
     proc = _cli("smoke", "--env", "k3d", "--dry-run", "--values-dir", str(values))
     assert proc.returncode == 0, proc.stderr
     assert "Authorization: Bearer $TOKEN" in proc.stdout and "MLSTACK_TOKEN" in proc.stdout
+
+
+def test_auto_domain_moves_dex_and_the_jwt_issuer_together(auth_env: tuple[Path, Path]) -> None:
+    """domain: auto -> the install step rewrites Dex's issuer, the RequestAuthentication's
+    issuer and Dex's host with every other domain-derived value (one address, one domain)."""
+    values, _ = auth_env
+    k3d = resolve.resolve("k3d", values, local=True)
+    assert {"gateway-tls", "dex", "model-auth"} <= set(autodomain.targets(k3d))
+    overlays = autodomain.overlays(k3d, "192.0.2.10.sslip.io")
+    assert overlays["dex"]["dex"]["config"]["issuer"] == "https://dex.192.0.2.10.sslip.io/dex"
+    auth = overlays["model-auth"]
+    assert auth["jwt"]["issuer"] == "https://dex.192.0.2.10.sslip.io/dex"
+    assert auth["dex"]["host"] == "dex.192.0.2.10.sslip.io"
