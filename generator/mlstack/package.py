@@ -23,7 +23,7 @@ import yaml
 
 from mlstack import REPO_ROOT, registry
 from mlstack.errors import UserError
-from mlstack.lib import helm
+from mlstack.lib import helm, yamlfile
 
 CHARTS_DIR = REPO_ROOT / "charts"
 DIST_DIR = REPO_ROOT / "dist"
@@ -57,9 +57,19 @@ def missing_dependencies(chart_dir: Path, meta: dict[str, Any]) -> list[str]:
 
 
 def _read_meta(chart_dir: Path) -> dict[str, Any]:
-    meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-    if not isinstance(meta, dict) or "version" not in meta:
-        raise UserError(f"{chart_dir / 'Chart.yaml'}: no version: run `make generate`")
+    meta = yamlfile.read(chart_dir / "Chart.yaml")
+    deps = meta.get("dependencies") if isinstance(meta, dict) else None
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("version"), str)
+        or not isinstance(meta.get("name"), str)
+        or not isinstance(deps or [], list)
+        or not all(isinstance(d, dict) and {"name", "version"} <= set(d) for d in deps or [])
+    ):
+        raise UserError(
+            f"{yamlfile.shown(chart_dir / 'Chart.yaml')}: no name, version or valid "
+            "dependencies: run `make generate`"
+        )
     return meta
 
 

@@ -10,7 +10,6 @@ is reported as such and its pass-through values are checked against the upstream
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import yaml
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import envvalues, helm, model, schemas, validate, yamlfile
+from mlstack.lib import chartgen, envvalues, helm, model, schemas, validate, yamlfile
 from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -84,7 +83,7 @@ def check_values(
     component: Component, files: list[Path], charts_dir: Path = CHARTS_DIR
 ) -> list[str]:
     """Problems with a release's values, each as 'file: key: message'."""
-    schema = json.loads((charts_dir / component.id / "values.schema.json").read_text())
+    schema = yamlfile.read_json(charts_dir / component.id / "values.schema.json")
     merged = model.defaults(component.values)
     problems = []
     for path in files:
@@ -209,8 +208,8 @@ def render_env(
     results = []
     for component in enabled:
         files = values_files(env, component, values_dir)
-        meta = yaml.safe_load((charts_dir / component.id / "Chart.yaml").read_text())
-        result = Result(component.id, str(meta["version"]))
+        meta = chartgen.read_chart_meta(charts_dir / component.id) or {}
+        result = Result(component.id, str(meta.get("version", "?")))
         missing = missing_dependencies(component, charts_dir)
         if missing:
             result.status = f"values only: {', '.join(missing)} not downloaded (make deps)"

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import yaml
 
 from mlstack.errors import UserError
+from mlstack.lib import yamlfile
 
 MANIFEST = ".mlstack-owned.yaml"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HEADER = (
     "# Written by mlstack (generator/mlstack/gitops/owned.py): the files mlstack owns here\n"
     "# and the sha256 of what it wrote. mlstack never overwrites or deletes other files.\n"
@@ -51,15 +54,24 @@ def manifest_path(layout: str) -> str:
 
 def read_manifest(root: Path, layout: str) -> dict[str, str]:
     path = root / manifest_path(layout)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yamlfile.read(path)
     files = data.get("files") if isinstance(data, dict) else None
-    if data.get("owner") != "mlstack" or not isinstance(files, dict):
+    if not isinstance(data, dict) or data.get("owner") != "mlstack" or not isinstance(files, dict):
         raise UserError(
             f"{path}: not an mlstack ownership manifest: move it away or choose another GITOPS_PATH"
         )
-    return {str(k): str(v) for k, v in files.items()}
+    for rel, digest in files.items():
+        if not isinstance(rel, str) or not isinstance(digest, str) or not _SHA256.match(digest):
+            raise UserError(
+                f"{path}: files.{rel}: not a sha256 digest: the manifest is corrupt; restore it "
+                "from git (`git checkout -- <file>`) or move it away"
+            )
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise UserError(f"{path}: files.{rel}: path leaves the repository: restore it from git")
+    return dict(files)
 
 
 def _in_scope(rel: str, scopes: tuple[str, ...]) -> bool:

@@ -29,7 +29,7 @@ import yaml
 from mlstack import REPO_ROOT, registry, render, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, schemas, validate
+from mlstack.lib import chartgen, schemas, validate, yamlfile
 from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -108,7 +108,7 @@ class Release:
 def chart_files(chart_dir: Path) -> dict[str, str]:
     """The generated files of one chart (never the upstream archives `make deps` fetches)."""
     return {
-        str(p.relative_to(chart_dir)): p.read_text()
+        str(p.relative_to(chart_dir)): yamlfile.read_text(p)
         for p in sorted(chart_dir.rglob("*"))
         if p.is_file() and p.relative_to(chart_dir).parts[0] not in chartgen.UNOWNED
     }
@@ -250,7 +250,9 @@ def tree(
             files[settings.at("charts", component.id, rel)] = text
     for release in plan:
         for rel in release.values_files:
-            files[settings.at("values", env.name, rel)] = (values_dir / env.name / rel).read_text()
+            files[settings.at("values", env.name, rel)] = yamlfile.read_text(
+                values_dir / env.name / rel
+            )
     manifests = {**argocd.manifests(env, settings, plan), **flux.manifests(env, settings, plan)}
     crds = schemas.extra_crds(schema_dir, CRD_FOLDERS)
     problems = [f"{p}: {e}" for p, text in manifests.items() for e in manifest_problems(text, crds)]

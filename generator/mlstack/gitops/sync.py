@@ -19,13 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.gitops import owned
 from mlstack.gitops.plan import Settings, Tree
-from mlstack.lib import releases
+from mlstack.lib import releases, yamlfile
 
 _REMOTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")
 IDENTITY = ("-c", "user.name=mlstack", "-c", "user.email=mlstack@localhost")
@@ -115,7 +113,7 @@ def chart_versions(root: Path, settings: Settings) -> dict[str, str]:
     """{chart id: version} of the charts in a layout on disk."""
     found = {}
     for meta in sorted((root / settings.at("charts")).glob("*/Chart.yaml")):
-        data = yaml.safe_load(meta.read_text()) or {}
+        data = yamlfile.read_mapping(meta)
         found[meta.parent.name] = str(data.get("version", "?"))
     return found
 

@@ -20,7 +20,7 @@ import cdk8s
 import yaml
 
 from mlstack.errors import UserError
-from mlstack.lib import model, slots
+from mlstack.lib import model, slots, yamlfile
 from mlstack.lib.component import CONDITION_KEY, Component
 from mlstack.versions import Versions
 
@@ -177,8 +177,14 @@ def read_chart_meta(chart_dir: Path) -> dict[str, Any] | None:
     path = chart_dir / "Chart.yaml"
     if not path.exists():
         return None
-    data = yaml.safe_load(path.read_text())
-    return data if isinstance(data, dict) else None
+    restore = f"restore it with `git checkout -- {yamlfile.shown(chart_dir)}`"
+    try:
+        data = yamlfile.read(path)
+    except UserError as err:
+        raise UserError(f"{err}; or {restore}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("version", ""), str):
+        raise UserError(f"{yamlfile.shown(path)}: not a chart's metadata: {restore}")
+    return data
 
 
 def write_charts(root: Path, charts: list[BuiltChart]) -> list[str]:
