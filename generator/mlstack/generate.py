@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlstack import REPO_ROOT, environments, invariants, registry, versions
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, envvalues, releases
+from mlstack.lib import atomic, chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -79,10 +79,13 @@ def generate(charts_dir: Path = CHARTS_DIR, values_dir: Path | None = VALUES_DIR
 
     `values_dir=None` skips the per-env generated values (used for chart-only output).
     """
-    charts = build_all(charts_dir, values_dir or VALUES_DIR)
-    envs = list(environments.ENVIRONMENTS.values())
-    derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
-    changed = chartgen.write_charts(charts_dir, charts)
-    if values_dir is not None:
-        changed += envvalues.write(values_dir, envs, derived)
+    targets = [charts_dir, *([values_dir] if values_dir else [])]
+    with atomic.lock(*targets):  # one generate at a time per output (checks included)
+        charts = build_all(charts_dir, values_dir or VALUES_DIR)
+        envs = list(environments.ENVIRONMENTS.values())
+        derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
+        with atomic.Transaction() as txn:  # charts/ and values/*/generated swap together
+            changed = chartgen.write_charts(charts_dir, charts, txn)
+            if values_dir is not None:
+                changed += envvalues.write(values_dir, envs, derived, txn)
     return changed

@@ -10,10 +10,8 @@ succeeded. `publish` pushes every archive with `helm push` (OCI), or prints the 
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tarfile
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import yaml
 
 from mlstack import REPO_ROOT, registry
 from mlstack.errors import UserError
-from mlstack.lib import helm, yamlfile
+from mlstack.lib import atomic, helm, yamlfile
 
 CHARTS_DIR = REPO_ROOT / "charts"
 DIST_DIR = REPO_ROOT / "dist"
@@ -100,9 +98,8 @@ def package(
                 f"{dist} holds {foreign[0]}, which package did not write: use an empty or "
                 "dedicated --dist directory (package replaces it)"
             )
-    dist.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".dist.", dir=dist.parent))
-    try:
+    with atomic.lock(dist), atomic.Transaction() as txn:
+        staging = txn.stage(dist)
         results = []
         for chart_dir in chart_dirs(charts_dir):
             meta = _read_meta(chart_dir)
@@ -118,12 +115,7 @@ def package(
         proc = helm.run(index)
         if proc.returncode != 0:
             raise UserError(f"helm repo index failed: {proc.stderr.strip()}")
-        if dist.exists():
-            shutil.rmtree(dist)
-        staging.rename(dist)
-        return results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return results
 
 
 def publish(dist: Path, registry_url: str, dry_run: bool) -> list[list[str]]:

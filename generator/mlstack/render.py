@@ -21,7 +21,7 @@ import yaml
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, envvalues, helm, model, schemas, validate, yamlfile
+from mlstack.lib import atomic, chartgen, envvalues, helm, model, schemas, validate, yamlfile
 from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -223,18 +223,18 @@ def render_env(
     return results
 
 
-def write_outputs(env: Environment, results: list[Result], out_dir: Path) -> None:
-    folder = out_dir / env.name
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{r.release}.yaml" for r in results if r.manifest is not None}
-    for stale in folder.glob("*.yaml"):
-        if stale.name not in wanted:
-            stale.unlink()
-    for result in results:
-        if result.manifest is not None:
-            tmp = folder / f".{result.release}.yaml.tmp"
-            tmp.write_text(result.manifest)
-            tmp.replace(folder / f"{result.release}.yaml")
+def write_outputs(env: Environment, results: list[Result], out_dir: Path) -> bool:
+    """Replace `out_dir/<env>/` as a whole with the rendered manifests (lib/atomic).
+
+    Output that failed validation is never written: build/<env> keeps the last good
+    render. Returns whether it was written.
+    """
+    if any(not r.ok for r in results):
+        return False
+    files = {f"{r.release}.yaml": r.manifest for r in results if r.manifest is not None}
+    with atomic.lock(out_dir / env.name), atomic.Transaction() as txn:
+        txn.write(out_dir / env.name, files)
+    return True
 
 
 def table(results: list[Result]) -> str:
@@ -278,7 +278,7 @@ def main(
     started = time.perf_counter()
     directory = schemas.schema_dir(schema_dir_arg)
     results = render_env(env, directory, charts_dir, values_dir)
-    write_outputs(env, results, out_dir)
+    written = write_outputs(env, results, out_dir)
     print(table(results))
     for line in contents(results):
         print(line)
@@ -290,7 +290,7 @@ def main(
     where = _rel(out_dir / env.name)
     print(
         f"render {env.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
-        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+        + (f"; FAILED: {', '.join(failed)}; {where}/ left as it was" if not written else "")
     )
     return 1 if failed else 0
 

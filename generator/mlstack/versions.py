@@ -37,11 +37,11 @@ _PARTIAL = re.compile(rf"{_NUM}(\.{_NUM}){{0,2}}", re.ASCII)
 
 
 def parse_minor(text: str) -> tuple[int, int]:
-    """'1.33' -> (1, 33); ValueError for anything else (no patch, ASCII digits only)."""
-    if not isinstance(text, str) or not _MINOR.fullmatch(text):
+    """'1.33' (or '1.33.2') -> (1, 33); ValueError for anything else (ASCII digits only)."""
+    parts = parse_version(text)
+    if len(parts) < 2:
         raise ValueError(f"{text!r} is not a Kubernetes minor such as 1.34")
-    major, minor = text.split(".")
-    return int(major), int(minor)
+    return parts[0], parts[1]
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -77,7 +77,8 @@ def _partial(text: str) -> str:
 
 
 def _minor(text: str) -> str:
-    parse_minor(text)
+    if not _MINOR.fullmatch(text):
+        raise ValueError(f"{text!r} is not a Kubernetes minor such as 1.34")
     return text
 
 

@@ -132,10 +132,10 @@ class _Loader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 key = ".".join(self._path[:3]) + "..."
                 raise _Refused(mark.line + 1, key, f"nested deeper than {MAX_DEPTH} levels")
-            node = super().compose_node(parent, index)  # type: ignore[misc]
+            node = super().compose_node(parent, index)
             if isinstance(node, MappingNode):
                 _check_duplicates(node, self._path)
             return node
