@@ -7,12 +7,14 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from mlstack import environments
+from mlstack import environments, errors
 from mlstack.errors import UserError
 
 
@@ -293,12 +295,38 @@ def _repo() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    errors.install()
     try:
+        args = parser().parse_args(argv)
         return int(args.func(args))
     except UserError as err:
         for line in str(err).splitlines() or [""]:
             print(f"error: {line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as err:
+        return _interrupted(getattr(err, "signum", signal.SIGINT))
+    except Exception:
+        if errors.received:  # a tool (helm, git, jsii's node) died of the same signal
+            return _interrupted(errors.received[0])
+        raise
+    finally:
+        # The work is over; a signal during interpreter shutdown (jsii's exit hooks) must
+        # not print a traceback or turn into exit status 0.
+        for signum in errors.SIGNALS:
+            if signal.getsignal(signum) is errors.on_signal:
+                signal.signal(signum, _late)
+
+
+def _interrupted(signum: int) -> int:
+    name = signal.Signals(signum).name
+    print(
+        f"error: interrupted by {name}: every output is replaced as a whole, so each is "
+        "either as it was or complete; run the command again",
+        file=sys.stderr,
+    )
+    return 128 + signum
+
+
+def _late(signum: int, frame: object) -> None:
+    print(f"error: interrupted by {signal.Signals(signum).name} while exiting", file=sys.stderr)
+    os._exit(128 + signum)
