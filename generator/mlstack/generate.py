@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlstack import REPO_ROOT, environments, invariants, registry, versions
+from mlstack import REPO_ROOT, environments, invariants, preflight, registry, versions
 from mlstack.errors import UserError
 from mlstack.lib import atomic, chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
@@ -57,8 +57,10 @@ def check_components(values_dir: Path) -> None:
 def build_all(charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> list[BuiltChart]:
     registry.check_order()
     check_environments()
-    invariants.check(values_dir)
-    check_components(values_dir)
+    preflight.check(values_dir)  # values are schema-checked before any cross-check reads them
+    with preflight.cross_checks(values_dir):
+        invariants.check(values_dir)
+        check_components(values_dir)
     data = versions.load()
     built = []
     for component in registry.COMPONENTS:
@@ -83,7 +85,8 @@ def generate(charts_dir: Path = CHARTS_DIR, values_dir: Path | None = VALUES_DIR
     with atomic.lock(*targets):  # one generate at a time per output (checks included)
         charts = build_all(charts_dir, values_dir or VALUES_DIR)
         envs = list(environments.ENVIRONMENTS.values())
-        derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
+        with preflight.cross_checks(values_dir or VALUES_DIR):
+            derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
         with atomic.Transaction() as txn:  # charts/ and values/*/generated swap together
             changed = chartgen.write_charts(charts_dir, charts, txn)
             if values_dir is not None:

@@ -44,6 +44,7 @@ class Result:
 
 #: Folder of values/<env>/ for machine-specific overlays (git-ignored).
 LOCAL = "local"
+GENERATED = envvalues.GENERATED
 
 
 def values_files(
@@ -112,6 +113,16 @@ def check_stray_files(env: Environment, values_dir: Path = VALUES_DIR) -> list[s
         "enable the component in generator/mlstack/environments.py"
         for p in sorted(folder.glob("*.yaml"))
         if p.stem not in known
+    ] + misnamed_files(env, values_dir)
+
+
+def misnamed_files(env: Environment, values_dir: Path = VALUES_DIR) -> list[str]:
+    """`metallb-pool.yml` would be silently ignored: only `<id>.yaml` files are read."""
+    folder = values_dir / env.name
+    return [
+        f"{_rel(p)}: not read (values files end in .yaml): rename it to {p.stem}.yaml"
+        for p in sorted(folder.iterdir() if folder.is_dir() else [])
+        if p.suffix != ".yaml" and not p.name.startswith(".") and p.name not in (GENERATED, LOCAL)
     ]
 
 
