@@ -20,6 +20,7 @@ from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.ingress import ingress
 from mlstack.lib.component import Component
+from mlstack.lib.fields import Labels
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 
@@ -33,7 +34,7 @@ class Server(Values):
 
 
 class SeldonGatewayValues(Values):
-    selector: dict[str, str] = Field(
+    selector: Labels = Field(
         default_factory=lambda: dict(ingress().pod_labels),
         json_schema_extra={"minProperties": 1},
         description="Pod labels of the Istio ingress gateway (derived; do not set by hand).",
