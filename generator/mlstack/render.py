@@ -21,7 +21,17 @@ import yaml
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import atomic, chartgen, envvalues, helm, model, schemas, validate, yamlfile
+from mlstack.lib import (
+    atomic,
+    chartgen,
+    envvalues,
+    helm,
+    model,
+    schemas,
+    upstream,
+    validate,
+    yamlfile,
+)
 from mlstack.lib.component import Component
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -138,14 +148,23 @@ def missing_dependencies(component: Component, charts_dir: Path = CHARTS_DIR) ->
 
 
 def check_passthrough(component: Component, values: dict[str, Any], schema_dir: Path) -> list[str]:
-    """Offline check of wrapper values: upstream defaults + ours against upstream's schema."""
+    """Offline check of wrapper values: upstream defaults + ours against upstream's schema
+    when the chart ships one, else against the keys and types of its values.yaml; and the
+    conventions every chart shares (lib/upstream). Never a silent pass."""
     problems = []
     for dep in component.dependencies:
-        defaults, schema = schemas.upstream_values(schema_dir, dep.chart)
-        if schema is None:
+        block = values.get(dep.alias) or {}
+        if not isinstance(block, dict):
+            problems.append(f"{dep.alias}: {block!r} is not a map of the upstream chart's values")
             continue
-        merged = validate.deep_merge(defaults, values.get(dep.alias, {}))
-        problems += [f"{dep.alias}.{p}" for p in validate.schema_errors(merged, schema)]
+        defaults, schema = schemas.upstream_values(schema_dir, dep.chart)
+        if schema is not None:
+            merged = validate.deep_merge(defaults, block)
+            found = validate.schema_errors(merged, schema)
+        else:
+            found = upstream.key_problems(block, upstream.effective_defaults(defaults))
+        found += upstream.convention_problems(block)
+        problems += [f"{dep.alias}.{p}" for p in dict.fromkeys(found)]
     return problems
 
 
@@ -212,7 +231,13 @@ def render_env(
             )
     problems = check_stray_files(env, values_dir)
     for component in enabled:
-        problems += check_values(component, values_files(env, component, values_dir), charts_dir)
+        files = values_files(env, component, values_dir)
+        found = check_values(component, files, charts_dir)
+        if not found and component.dependencies:  # upstream checks, whether downloaded or not
+            where = _rel(files[-1]) if files else f"{component.id} chart defaults"
+            found = check_passthrough(component, merged_values(component, files), schema_dir)
+            found = [f"{where}: {p}" for p in found]
+        problems += found
     if problems:
         raise UserError("\n".join(problems))
     crds = schemas.upstream_crds(schema_dir)

@@ -19,6 +19,7 @@ import yaml
 
 from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
+from mlstack.lib import upstream, yamlfile
 
 #: libyaml's parser when PyYAML has it: CRD files are megabytes (Argo CD's alone takes
 #: seconds with the pure-Python one). Both are safe loaders.
@@ -164,10 +165,13 @@ def upstream_values(
     folder = directory / "chart-values" / (chart.values or "")
     if not chart.values or not (folder / "values.yaml").exists():
         raise UserError(f"no upstream values for chart {chart_key} at {folder}: run `make schemas`")
+    path = folder / "values.yaml"
+    # Some upstream values files are templates of their release tooling (knative-operator's
+    # `tag: {{ tag }}`); the placeholders become empty strings, the keys stay.
+    defaults = yamlfile.parse(upstream.untemplate(yamlfile.read_text(path)), path)
+    if not isinstance(defaults, dict):
+        defaults = {}
     schema_path = folder / "values.schema.json"
     if not schema_path.exists():
-        # Nothing to validate against; the defaults are not read (some upstream values
-        # files are templates themselves, e.g. knative-operator's `tag: {{ tag }}`).
-        return {}, None
-    defaults = yaml.load((folder / "values.yaml").read_text(), Loader=_LOADER) or {}
-    return defaults, json.loads(schema_path.read_text())
+        return defaults, None
+    return defaults, yamlfile.read_json(schema_path)
