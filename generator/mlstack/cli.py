@@ -7,7 +7,6 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
@@ -313,7 +312,7 @@ def _repo() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    errors.install()
+    previous = errors.install()
     try:
         args = parser().parse_args(argv)
         return int(args.func(args))
@@ -328,11 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             return _interrupted(errors.received[0])
         raise
     finally:
-        # The work is over; a signal during interpreter shutdown (jsii's exit hooks) must
-        # not print a traceback or turn into exit status 0.
-        for signum in errors.SIGNALS:
-            if signal.getsignal(signum) is errors.on_signal:
-                signal.signal(signum, _late)
+        errors.restore(previous)  # __main__ then guards the interpreter's shutdown
 
 
 def _interrupted(signum: int) -> int:
@@ -343,8 +338,3 @@ def _interrupted(signum: int) -> int:
         file=sys.stderr,
     )
     return 128 + signum
-
-
-def _late(signum: int, frame: object) -> None:
-    print(f"error: interrupted by {signal.Signals(signum).name} while exiting", file=sys.stderr)
-    os._exit(128 + signum)

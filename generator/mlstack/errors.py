@@ -13,8 +13,11 @@ each output either as it was or complete.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from types import FrameType
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Signals received so far (a failure after one is reported as the interruption).
@@ -38,8 +41,31 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Route the stop signals to `on_signal` (a signal the parent ignores stays ignored)."""
+def install() -> dict[int, Any]:
+    """Route the stop signals to `on_signal` (a signal the parent ignores stays ignored);
+    returns the handlers it replaced, for `restore`."""
+    previous: dict[int, Any] = {}
+    for signum in SIGNALS:
+        current = signal.getsignal(signum)
+        if current is not signal.SIG_IGN:
+            previous[signum] = current
+            signal.signal(signum, on_signal)
+    return previous
+
+
+def restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def exiting() -> None:
+    """From here on (interpreter shutdown, jsii's exit hooks) a stop signal ends the
+    process at once with one line: never a traceback, never exit status 0."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        sys.stderr.write(f"error: interrupted by {signal.Signals(signum).name} while exiting\n")
+        os._exit(128 + signum)
+
     for signum in SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, on_signal)
+            signal.signal(signum, stop)
