@@ -34,7 +34,7 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 #: An unquoted `key: {{ placeholder }}` line: some upstream values.yaml files are
 #: templates of their release tooling (knative-operator's `tag: {{ tag }}`).
-TEMPLATE_VALUE = re.compile(r"^(\s*[^#\s][^:]*:\s*)\{\{[^}]*\}\}\s*$", re.MULTILINE)
+TEMPLATE_VALUE = re.compile(r"^([ \t]*[^#\s][^:\n]*:[ \t]*)\{\{[^}\n]*\}\}[ \t]*$", re.MULTILINE)
 
 
 def untemplate(text: str) -> str:
