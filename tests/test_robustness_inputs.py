@@ -279,9 +279,9 @@ def test_cli_prints_one_line_for_a_values_directory(tmp_path: Path) -> None:
     shutil.copytree(REPO_ROOT / "values", values, ignore=shutil.ignore_patterns("local"))
     (values / "k3d" / "istiod.yaml").unlink()
     (values / "k3d" / "istiod.yaml").symlink_to("/dev/zero")
+    cmd = [sys.executable, "-m", "mlstack", "generate", "--charts-dir", str(tmp_path / "c")]
     proc = subprocess.run(
-        [sys.executable, "-m", "mlstack", "generate", "--charts-dir", str(tmp_path / "c")]
-        + ["--values-dir", str(values)],
+        [*cmd, "--values-dir", str(values)],
         capture_output=True,
         text=True,
         check=False,
