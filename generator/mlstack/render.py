@@ -194,7 +194,7 @@ def check_manifest(
     text: str, env: Environment, crds: dict[tuple[str, str], dict[str, Any]]
 ) -> tuple[int, list[str]]:
     """(object count, problems) for a rendered multi-document manifest."""
-    objects = [d for d in yaml.safe_load_all(text) if d]
+    objects = [d for d in yaml.load_all(text, Loader=schemas.LOADER) if d]
     own = schemas.crd_schemas([o for o in objects if o.get("kind") == "CustomResourceDefinition"])
     known = {**crds, **own}
     problems = []
@@ -295,7 +295,7 @@ def contents(results: list[Result]) -> list[str]:
         if r.manifest is None:
             continue
         kinds: dict[str, list[str]] = {}
-        for obj in yaml.safe_load_all(r.manifest):
+        for obj in yaml.load_all(r.manifest, Loader=schemas.LOADER):
             if obj and "." in str(obj.get("apiVersion", "")).split("/")[0]:
                 kinds.setdefault(obj["kind"], []).append(obj["metadata"]["name"])
         if kinds:

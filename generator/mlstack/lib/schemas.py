@@ -23,7 +23,7 @@ from mlstack.lib import upstream, yamlfile
 
 #: libyaml's parser when PyYAML has it: CRD files are megabytes (Argo CD's alone takes
 #: seconds with the pure-Python one). Both are safe loaders.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
 CRD_CACHE = REPO_ROOT / ".cache" / "crd-json"
 ENV_VAR = "MLSTACK_SCHEMA_DIR"
@@ -112,7 +112,7 @@ def _crd_docs(folder: Path, missing: str) -> list[dict[str, Any]]:
     for data in texts:
         docs.extend(
             d
-            for d in yaml.load_all(data, Loader=_LOADER)
+            for d in yaml.load_all(data, Loader=LOADER)
             if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
         )
     try:
@@ -157,10 +157,15 @@ def extra_crds(directory: Path, folders: tuple[str, ...]) -> dict[tuple[str, str
     return crd_schemas(docs)
 
 
+@functools.cache
 def upstream_values(
     directory: Path, chart_key: str
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(default values, values schema or None) of a pinned upstream chart."""
+    """(default values, values schema or None) of a pinned upstream chart.
+
+    Read once per process (upstream files are hundreds of KB; libyaml parses them): the
+    schema directory is data for the pinned versions, not something a run edits.
+    """
     chart = versions.load().charts[chart_key]
     folder = directory / "chart-values" / (chart.values or "")
     if not chart.values or not (folder / "values.yaml").exists():
@@ -168,7 +173,10 @@ def upstream_values(
     path = folder / "values.yaml"
     # Some upstream values files are templates of their release tooling (knative-operator's
     # `tag: {{ tag }}`); the placeholders become empty strings, the keys stay.
-    defaults = yamlfile.parse(upstream.untemplate(yamlfile.read_text(path)), path)
+    try:
+        defaults = yaml.load(upstream.untemplate(yamlfile.read_text(path)), Loader=LOADER)
+    except yaml.YAMLError:
+        raise UserError(f"{path}: not valid YAML: run `make schemas` again") from None
     if not isinstance(defaults, dict):
         defaults = {}
     schema_path = folder / "values.schema.json"
