@@ -130,13 +130,18 @@ def test_signals_at_random_points_leave_old_or_new_trees(checkout: Path, signum:
         proc = subprocess.Popen(
             _generate_cmd(checkout), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        time.sleep(rng.uniform(0.05, 2.5))
+        time.sleep(rng.uniform(0.1, 2.5))
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
         text = err.decode()
         assert "Traceback" not in text, text
         if proc.returncode == 0:
             seen.add("finished")
+        elif proc.returncode == -signum and signum != signal.SIGKILL:
+            # Stopped while the interpreter itself was starting, before any mlstack code
+            # (and its handlers) ran: the default action, silent, and nothing written.
+            assert text == ""
+            seen.add("before start-up")
         elif signum != signal.SIGKILL:
             assert proc.returncode == 128 + signum, (proc.returncode, text)
             assert text.count("\n") == 1 and text.startswith("error: interrupted"), text

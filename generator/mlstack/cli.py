@@ -322,6 +322,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:
         return _interrupted(getattr(err, "signum", signal.SIGINT))
+    except OSError as err:  # a file system failure no writer anticipated: still one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(
+            f"error: {where}{err.strerror or err}: check the path and its permissions",
+            file=sys.stderr,
+        )
+        return 2
     except Exception:
         if errors.received:  # a tool (helm, git, jsii's node) died of the same signal
             return _interrupted(errors.received[0])

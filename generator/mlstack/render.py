@@ -78,12 +78,7 @@ def values_files(
 
 
 def load_values(path: Path) -> dict[str, Any]:
-    data = yamlfile.read(path)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{_rel(path)}: top level must be a mapping of chart keys")
-    return data
+    return yamlfile.read_mapping(path, "a mapping of chart keys")
 
 
 def _rel(path: Path) -> str:
