@@ -197,6 +197,22 @@ def test_concurrent_generates_are_serialised(checkout: Path) -> None:
     assert siblings(checkout / "charts") == []
 
 
+def test_concurrent_renders_of_one_env_are_serialised(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "mlstack", "render", "--env", "eks", "--out", str(tmp_path)]
+    procs = [
+        subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    errs = [p.communicate(timeout=180)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert sorted(p.name for p in (tmp_path / "eks").iterdir()) == [
+        "knative-serving.yaml",
+        "model-runtimes.yaml",
+        "models.yaml",
+    ]
+    assert siblings(tmp_path / "eks") == []
+
+
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path | None]:
     """A 1 MiB tmpfs when this machine allows mounting one, else None."""
