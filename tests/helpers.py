@@ -1,16 +1,24 @@
-"""Test helpers shared by several test modules (import as `from helpers import ...`)."""
+"""Test helpers shared by several test modules (import as `from helpers import ...`).
+
+Tests inject what they change: a registry tuple (`components=`) and a private copy of the
+values folder (`values_dir=`), never monkeypatched module globals.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+import yaml
 
-from mlstack import registry
-from mlstack.components import istio_gateway
+from mlstack import registry, resolve
 from mlstack.lib import model
 from mlstack.lib.component import Component
 from mlstack.lib.model import Values
+
+VALUES_DIR = resolve.VALUES_DIR
 
 
 def replacing(*components: Component) -> tuple[Component, ...]:
@@ -19,15 +27,26 @@ def replacing(*components: Component) -> tuple[Component, ...]:
     return tuple(by_id.get(c.id, c) for c in registry.COMPONENTS)
 
 
+def values_copy(target: Path) -> Path:
+    """A private copy of the committed environments (machine-local overlays and a user's
+    own environment folders left out)."""
+    target.mkdir(parents=True)
+    for env in committed_envs():
+        shutil.copytree(VALUES_DIR / env, target / env, ignore=shutil.ignore_patterns("local"))
+    return target
+
+
+def edit_env(values_dir: Path, env: str, **changes: Any) -> None:
+    """Change keys of values_dir/<env>/environment.yaml, as a user would in an editor."""
+    path = values_dir / env / "environment.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 def leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted paths of every leaf of a values tree (a non-empty map is not a leaf)."""
-    out: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            out += leaves(value, f"{prefix}{key}.")
-        else:
-            out.append(prefix + key)
-    return out
+    return list(resolve.leaves(data, prefix))
 
 
 def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[str]:
@@ -46,20 +65,61 @@ def dead_values_keys(templates: dict[str, str], values: type[Values]) -> list[st
 
 
 def gateway_variant(release: str = "istio-gateway", **gateway: object) -> Component:
-    """The istio-gateway component under another release id and/or with other chart values."""
+    """The istio-gateway row under another release id and/or with other chart values."""
+    from mlstack.lib import table
 
-    class Changed(istio_gateway.IstioGatewayValues):
-        gateway: dict[str, Any] = Field(
-            default_factory=lambda: {**istio_gateway._upstream_defaults(), **gateway},
-            description="Values of the upstream istio/gateway chart.",
-        )
-
-    return Component(**{**istio_gateway.COMPONENT.__dict__, "id": release, "values": Changed})
+    base = registry.by_id()["istio-gateway"]
+    row = table.Row(
+        chart="istio-gateway",
+        namespace=base.namespace,
+        description=base.description,
+        why=base.why,
+        defaults={**model.defaults(base.values)["gateway"], **gateway},
+        needs=list(base.needs),
+    )
+    return table.component(release, row, "tests/helpers.py")
 
 
 def enabled(env: str) -> list[str]:
-    """Release ids of an environment in install order (as the registry lists them)."""
-    from mlstack import environments
+    """Release ids of a committed environment in install order."""
+    return resolve.resolve(env).ids
 
-    components = environments.get(env).components
-    return [c.id for c in registry.COMPONENTS if c.id in components]
+
+def synth(component: Component) -> dict[str, str]:
+    """The templates of a glue chart, as generate writes them."""
+    from mlstack.lib import chartgen
+
+    return chartgen.synthesize(component, resolve.chart_defaults()[component.id])
+
+
+def with_gateway(gateway: Component) -> tuple[Component, ...]:
+    """The registry with `gateway` in place of istio-gateway, and `needs` edges following."""
+    out = []
+    for c in registry.COMPONENTS:
+        if c.id == "istio-gateway":
+            out.append(gateway)
+            continue
+        needs = tuple(gateway.id if n == "istio-gateway" else n for n in c.needs)
+        out.append(dataclasses.replace(c, needs=needs))
+    return tuple(out)
+
+
+def rename_values(values_dir: Path, old: str, new: str) -> None:
+    """Rename a release's hand-written values files in every env (as a user renaming it)."""
+    for path in values_dir.glob(f"*/{old}.yaml"):
+        path.rename(path.with_name(f"{new}.yaml"))
+
+
+def committed_envs() -> list[str]:
+    """Environments committed to the repository (golden files exist for these only); a
+    user's own `values/lab/` is rendered and tested like the others but has no goldens."""
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "values/*/environment.yaml"],
+        cwd=VALUES_DIR.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return sorted(Path(p).parent.name for p in listed)

@@ -25,7 +25,7 @@ def test_render_k3d_writes_validated_output(tmp_path: Path) -> None:
 
 def test_wrong_type_fails_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
     values = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", values)
+    shutil.copytree(REPO_ROOT / "values", values, ignore=shutil.ignore_patterns("local"))
     (values / "k3d" / "metallb-pool.yaml").write_text(
         "pool:\n  addresses: [10.0.0.0/28]\n  autoAssign: maybe\n"
     )
@@ -42,7 +42,9 @@ def test_wrong_type_fails_with_one_line_and_writes_nothing(tmp_path: Path) -> No
 def test_unknown_env_is_one_line() -> None:
     proc = _run("render", "--env", "kind")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: unknown environment 'kind': use one of eks, k3d, minikube"
+    assert proc.stderr.startswith("error: unknown environment 'kind': no values/kind/environment")
+    assert "cp -r values/k3d values/kind" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_missing_schema_dir_is_an_error(tmp_path: Path) -> None:
@@ -60,7 +62,7 @@ def test_missing_schema_dir_is_an_error(tmp_path: Path) -> None:
 
 def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
     values = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", values)
+    shutil.copytree(REPO_ROOT / "values", values, ignore=shutil.ignore_patterns("local"))
     (values / "k3d" / "metallb-pool.yaml").write_text("pool: [unclosed\n")
     proc = _run("render", "--env", "k3d", "--values-dir", str(values), "--out", str(tmp_path))
     assert proc.returncode == 2
@@ -71,7 +73,8 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
 def test_envs_matrix() -> None:
     proc = _run("envs")
     assert proc.returncode == 0
-    assert "metallb-pool" in proc.stdout and "k3d" in proc.stdout
+    assert "metallb-pool (metallb)" in proc.stdout and "k3d" in proc.stdout
+    assert "domain" in proc.stdout and "models.example.org" in proc.stdout
 
 
 def test_missing_chart_is_one_line(tmp_path: Path) -> None:

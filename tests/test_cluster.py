@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from helpers import edit_env, values_copy
 from mlstack import environments
 from mlstack.errors import UserError
 from mlstack.lifecycle import cluster, shell
 
 
-@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
+def _spec(name: str) -> cluster.ClusterSpec:
+    spec = cluster.load(environments.load(name))
+    assert spec is not None
+    return spec
+
+
+@pytest.mark.parametrize("env_name", environments.names())
 def test_pinned_kubernetes_matches_the_environment(env_name: str) -> None:
-    spec = cluster.load(env_name)
-    assert spec.kubernetes_minor == environments.get(env_name).kubernetes
+    spec = _spec(env_name)
+    assert spec.kubernetes_minor == environments.load(env_name).kubernetes
     assert spec.name == "mlstack"
 
 
 def test_k3d_config_disables_traefik_and_servicelb_and_maps_ports() -> None:
-    data = cluster.load("k3d").data
+    data = _spec("k3d").data
     args = {a["arg"] for a in data["options"]["k3s"]["extraArgs"]}
     assert {"--disable=traefik", "--disable=servicelb"} <= args
     ports = {p["port"]: p["nodeFilters"] for p in data["ports"]}
@@ -29,7 +37,7 @@ def test_k3d_config_disables_traefik_and_servicelb_and_maps_ports() -> None:
 
 
 def test_minikube_and_eks_settings() -> None:
-    mk = cluster.load("minikube")
+    mk = _spec("minikube")
     assert cluster.create_command(mk) == [
         "minikube",
         "start",
@@ -40,15 +48,42 @@ def test_minikube_and_eks_settings() -> None:
         "--memory=8g",
         "--kubernetes-version=v1.35.8",
     ]
-    eks = cluster.load("eks").data
+    eks = _spec("eks").data
     assert eks["kind"] == "ClusterConfig" and eks["metadata"]["region"]
     assert eks["managedNodeGroups"][0]["desiredCapacity"] >= 2
 
 
-def test_unknown_env_is_one_line() -> None:
-    with pytest.raises(UserError) as err:
-        cluster.load("kind")
-    assert str(err.value) == "unknown environment 'kind': use one of eks, k3d, minikube"
+def test_driver_follows_cluster_kind_not_env_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = values_copy(tmp_path / "values")
+    (values / "lab").mkdir()
+    (values / "lab" / "environment.yaml").write_text(
+        (values / "k3d" / "environment.yaml").read_text()
+    )
+    lab = environments.load("lab", values)
+    spec = cluster.load(lab)
+    assert spec is not None and spec.kind == "k3d" and spec.env == "lab"
+    assert cluster.create(lab, dry_run=True, values_dir=values) == 0
+    out = capsys.readouterr().out
+    assert "+ k3d cluster create --config platform/k3d.yaml" in out
+    assert "values/lab/local/metallb-pool.yaml" in out
+    edit_env(values, "lab", clusterConfig="platform/nowhere.yaml")
+    with pytest.raises(UserError, match=r"lab/environment\.yaml: clusterConfig: no cluster def"):
+        cluster.load(environments.load("lab", values))
+
+
+def test_existing_cluster_is_brought_by_the_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "eks", cluster="existing")
+    mine = environments.load("eks", values)
+    assert cluster.load(mine) is None
+    assert cluster.create(mine, dry_run=True, values_dir=values) == 0
+    assert "+ kubectl version --output=json" in capsys.readouterr().out
+    assert cluster.delete(mine, dry_run=True, values_dir=values) == 0
+    assert "never deletes it" in capsys.readouterr().out
 
 
 def test_existing_cluster_listings() -> None:
@@ -61,14 +96,14 @@ def test_existing_cluster_listings() -> None:
 
 
 def test_commands_reuse_and_delete() -> None:
-    spec = cluster.load("k3d")
+    spec = _spec("k3d")
     assert cluster.create_command(spec)[:4] == ["k3d", "cluster", "create", "--config"]
     start, merge = cluster.reuse_commands(spec)
     assert start == ["k3d", "cluster", "start", "mlstack"]
     assert "--kubeconfig-switch-context" in merge  # a reused cluster becomes the context too
     assert cluster.delete_command(spec) == ["k3d", "cluster", "delete", "mlstack"]
     assert cluster.docker_network(spec) == "k3d-mlstack"
-    assert cluster.load("minikube").context == "mlstack"
+    assert _spec("minikube").context == "mlstack"
     assert spec.context == "k3d-mlstack"
 
 

@@ -12,12 +12,15 @@ import pytest
 import yaml
 from pydantic import Field
 
-from helpers import replacing
-from mlstack import environments, generate, registry, versions
+from helpers import edit_env, replacing, values_copy
+from mlstack import environments, generate, registry, resolve, versions
 from mlstack.components import metallb_pool
 from mlstack.errors import UserError
 from mlstack.lib import chartgen, helm, releases
 from mlstack.lib.component import Component
+from mlstack.lib.facts import Facts
+
+POOL = registry.by_id()["metallb-pool"]
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -28,21 +31,27 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def test_generate_twice_is_byte_identical(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    generate.generate(first / "charts", first / "values")
-    generate.generate(second / "charts", second / "values")
+    generate.generate(first / "charts", values_copy(first / "values"))
+    generate.generate(second / "charts", values_copy(second / "values"))
     assert _tree(first) == _tree(second)
     assert generate.generate(first / "charts", first / "values") == []  # re-run: no change
 
 
 def test_committed_charts_match_the_generator(tmp_path: Path, repo: Path) -> None:
-    """Drift: what is committed under charts/ is exactly what generate writes."""
-    out = tmp_path / "charts"
-    generate.generate(out, tmp_path / "values")
+    """Drift: what is committed under charts/ and values/ is exactly what generate writes."""
+    out, values = tmp_path / "charts", tmp_path / "values"
+    values.mkdir()
+    for env in environments.names():  # only the inputs: environment.yaml + hand-written
+        shutil.copytree(
+            repo / "values" / env, values / env, ignore=shutil.ignore_patterns("generated", "local")
+        )
+    generate.generate(out, values)
     committed = {k: v for k, v in _tree(repo / "charts").items() if "/charts/" not in k}
     assert committed == _tree(out), "charts/ drifted: run `make generate` and commit"
-    derived = {k: v for k, v in _tree(repo / "values").items() if "/generated/" in k}
-    fresh = _tree(tmp_path / "values") if (tmp_path / "values").exists() else {}
-    assert derived == fresh, "values/*/generated drifted: run `make generate` and commit"
+    derived = {k: v for k, v in _tree(repo / "values").items() if "/local/" not in k}
+    assert derived == _tree(values), "values/ drifted: run `make generate` and commit"
+    schema = (repo / "values" / environments.SCHEMA_FILE).read_text()
+    assert schema == environments.json_schema()
 
 
 def _broken(component: Component) -> Component:
@@ -65,14 +74,11 @@ def _broken(component: Component) -> Component:
     return Component(**{**component.__dict__, "values": Broken, "build": build})
 
 
-def test_failing_generate_leaves_charts_untouched(
-    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failing_generate_leaves_charts_untouched(charts_copy: Path) -> None:
     before = _tree(charts_copy)
-    broken = _broken(metallb_pool.COMPONENT)
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(broken))
+    broken = _broken(POOL)
     with pytest.raises(UserError, match=r"\.Values\.no\.suchKey"):
-        generate.generate(charts_copy, None)
+        generate.generate(charts_copy, None, replacing(broken))
     assert _tree(charts_copy) == before
 
 
@@ -85,16 +91,13 @@ def _renamed_pool() -> Component:
     class Changed(metallb_pool.MetallbPoolValues):
         pool: Pool = Field(default_factory=Pool, description="The address pool.")
 
-    return Component(**{**metallb_pool.COMPONENT.__dict__, "values": Changed})
+    return Component(**{**POOL.__dict__, "values": Changed})
 
 
-def test_changed_default_without_bump_fails(
-    charts_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(_renamed_pool()))
+def test_changed_default_without_bump_fails(charts_copy: Path) -> None:
     before = _tree(charts_copy)
     with pytest.raises(UserError, match="chart metallb-pool changed but its version is still"):
-        generate.generate(charts_copy, None)
+        generate.generate(charts_copy, None, replacing(_renamed_pool()))
     assert _tree(charts_copy) == before
 
 
@@ -112,8 +115,7 @@ def test_bump_then_generate_passes(
     assert releases.semver(new) > releases.semver(old)
     assert "Default pool renamed" in data.read_text()
 
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(_renamed_pool()))
-    assert generate.generate(charts_copy, None) == ["metallb-pool"]
+    assert generate.generate(charts_copy, None, replacing(_renamed_pool())) == ["metallb-pool"]
     meta = yaml.safe_load((charts_copy / "metallb-pool" / "Chart.yaml").read_text())
     assert meta["version"] == new
     assert f"## {new}" in (charts_copy / "metallb-pool" / "CHANGELOG.md").read_text()
@@ -133,31 +135,32 @@ def test_bump_refuses_multiline_message(tmp_path: Path) -> None:
     releases.load.cache_clear()
 
 
-def test_environment_outside_component_range_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = environments.ENVIRONMENTS["k3d"]
-    old = environments.Environment(
-        **{
-            **env.__dict__,
-            "kubernetes": "1.24",
-            "supported": versions.KubeRange(min="1.24", max="1.24"),
-        }
-    )
-    monkeypatch.setitem(environments.ENVIRONMENTS, "k3d", old)
+def test_environment_outside_component_range_fails(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", kubernetes="1.24")
     with pytest.raises(
-        UserError, match=r"k3d runs Kubernetes 1.24, but [a-z-]+ \([a-z-]+ [0-9.]+\) supports"
+        UserError,
+        match=r"k3d/environment\.yaml: kubernetes: environment k3d runs Kubernetes 1\.24, but "
+        r"[a-z-]+ \([a-z-]+ [0-9.]+\) supports",
     ):
-        generate.check_environments()
+        generate.generate(tmp_path / "charts", values)
+    assert not (tmp_path / "charts").exists()
 
 
-def test_environment_missing_a_need_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = environments.ENVIRONMENTS["k3d"]
-    monkeypatch.setitem(
-        environments.ENVIRONMENTS,
-        "k3d",
-        environments.Environment(**{**env.__dict__, "components": frozenset({"metallb-pool"})}),
-    )
-    with pytest.raises(UserError, match="metallb-pool needs metallb"):
-        generate.check_environments()
+def test_environment_switching_off_a_need_fails(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", components={"kserve-crd": False})
+    with pytest.raises(UserError, match=r"k3d/environment\.yaml: kserve needs kserve-crd, which"):
+        generate.generate(tmp_path / "charts", values)
+
+
+def test_validated_window_is_where_the_enabled_projects_overlap() -> None:
+    data = versions.load()
+    for resolved in resolve.all_envs():
+        ranges = [data.projects[r.component.project].kubernetes for r in resolved.releases]
+        assert resolved.minors[0] == max((r.min for r in ranges), key=versions.parse_minor)
+        assert resolved.minors[-1] == min((r.max for r in ranges), key=versions.parse_minor)
+        assert resolved.env.kubernetes in resolved.minors
 
 
 def test_registry_order_is_checked() -> None:
@@ -233,33 +236,42 @@ def test_cli_generate_runs_without_traceback(tmp_path: Path) -> None:
     assert "generate: " in proc.stdout
 
 
-def test_env_values_are_generated_validated_and_layered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def derived(env: environments.Environment) -> dict[str, object]:
-        return {"pool": {"name": f"{env.name}-pool"}}
+def test_derived_values_are_generated_validated_and_layered(tmp_path: Path) -> None:
+    def derived(facts: Facts) -> dict[str, object]:
+        return {"pool": {"name": f"{facts.env.name}-pool"}}
 
-    component = Component(**{**metallb_pool.COMPONENT.__dict__, "env_values": derived})
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(component))
-    charts, values = tmp_path / "charts", tmp_path / "values"
-    shutil.copytree(generate.VALUES_DIR, values)
-    changed = generate.generate(charts, values)
+    component = Component(**{**POOL.__dict__, "derive": derived})
+    charts, values = tmp_path / "charts", values_copy(tmp_path / "values")
+    changed = generate.generate(charts, values, replacing(component))
     target = values / "k3d" / "generated" / "metallb-pool.yaml"
     assert "k3d/generated/metallb-pool.yaml" in changed
     assert yaml.safe_load(target.read_text()) == {"pool": {"name": "k3d-pool"}}
     assert target.read_text().startswith("# Generated by mlstack")
     assert not (values / "eks" / "generated" / "metallb-pool.yaml").exists()  # not enabled
-    from mlstack import render
+    resolved = resolve.resolve("k3d", values, components=replacing(component))
+    release = resolved.release("metallb-pool")
+    assert release is not None
+    assert list(release.files) == [target, values / "k3d" / "metallb-pool.yaml"]
+    assert release.values["pool"]["name"] == "k3d-pool"
 
-    files = render.values_files(environments.get("k3d"), component, values)
-    assert files == [target, values / "k3d" / "metallb-pool.yaml"]
-    assert render.merged_values(component, files)["pool"]["name"] == "k3d-pool"
+    def bad(facts: Facts) -> dict[str, object]:
+        return {"pool": {"name": "Not_A_Label"}} if facts.env.name == "k3d" else {}
 
-    def bad(env: environments.Environment) -> dict[str, object]:
-        return {"pool": {"name": "Not_A_Label"}}
-
-    broken = Component(**{**metallb_pool.COMPONENT.__dict__, "env_values": bad})
-    monkeypatch.setattr(registry, "COMPONENTS", replacing(broken))
-    with pytest.raises(UserError, match=r"env_values for k3d give pool\.name"):
-        generate.generate(charts, values)
+    broken = Component(**{**POOL.__dict__, "derive": bad})
+    with pytest.raises(UserError, match=r"derive for k3d gives pool\.name"):
+        generate.generate(charts, values, replacing(broken))
     assert yaml.safe_load(target.read_text()) == {"pool": {"name": "k3d-pool"}}
+
+
+def test_a_new_env_folder_gets_its_generated_values(tmp_path: Path) -> None:
+    """An environment that is not committed (copied by a user) is generated like the others."""
+    values = values_copy(tmp_path / "values")
+    shutil.copytree(values / "k3d", values / "lab")
+    edit_env(values, "lab", domain="ml.lab.test", seldon="istio")
+    changed = generate.generate(tmp_path / "charts", values)
+    assert "lab/generated/seldon-core-operator.yaml" in changed
+    serving = yaml.safe_load((values / "lab" / "generated" / "knative-serving.yaml").read_text())
+    assert serving["domain"] == "ml.lab.test"
+    (values / "lab" / "environment.yaml").unlink()  # no longer an environment
+    generate.generate(tmp_path / "charts", values)
+    assert environments.names(values) == ["eks", "k3d", "minikube"]

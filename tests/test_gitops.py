@@ -4,7 +4,6 @@ and the ownership rules of the writer."""
 from __future__ import annotations
 
 import posixpath
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from mlstack import REPO_ROOT, environments, registry
+from helpers import values_copy
+from mlstack import environments, registry, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import argocd, owned, plan
+from mlstack.gitops.tree import Tree
+from mlstack.gitops.tree import tree as layout_tree
 from mlstack.lib import schemas
 
 URL = "https://git.example.test/platform/gitops.git"
@@ -25,7 +27,7 @@ def _settings(path: str = "mlstack", **kw: str) -> plan.Settings:
     return plan.Settings(repo_url=URL, revision="main", path=path, **kw)
 
 
-def _docs(tree: plan.Tree, kind: str) -> list[dict[str, Any]]:
+def _docs(tree: Tree, kind: str) -> list[dict[str, Any]]:
     return [
         d
         for path, text in tree.files.items()
@@ -35,34 +37,33 @@ def _docs(tree: plan.Tree, kind: str) -> list[dict[str, Any]]:
     ]
 
 
-def _installed(env: environments.Environment) -> list[str]:
-    return [c.id for c in registry.COMPONENTS if c.id in env.components]
+def _installed(env: str) -> list[str]:
+    return resolve.resolve(env).ids
 
 
-@pytest.fixture(scope="module", params=sorted(environments.ENVIRONMENTS))
-def env_tree(request: pytest.FixtureRequest, schema_dir: Path) -> tuple[str, plan.Tree]:
-    env = environments.get(request.param)
-    return env.name, plan.tree(env, _settings(), schema_dir)
+@pytest.fixture(scope="module", params=environments.names())
+def env_tree(request: pytest.FixtureRequest, schema_dir: Path) -> tuple[str, Tree]:
+    return request.param, layout_tree(resolve.resolve(request.param), _settings(), schema_dir)
 
 
 def test_every_manifest_validates_against_the_tool_crds(
-    env_tree: tuple[str, plan.Tree], schema_dir: Path
+    env_tree: tuple[str, Tree], schema_dir: Path
 ) -> None:
     name, tree = env_tree
     crds = schemas.extra_crds(schema_dir, plan.CRD_FOLDERS)
     manifests = {p: t for p, t in tree.files.items() if f"envs/{name}/" in p and p.endswith("yaml")}
     kinds = {d["kind"] for t in manifests.values() for d in yaml.safe_load_all(t) if d}
     assert {"Application", "GitRepository", "Kustomization"} <= kinds
-    if _installed(environments.get(name)):
+    if _installed(name):
         assert "HelmRelease" in kinds
     for path, text in manifests.items():
         assert plan.manifest_problems(text, crds) == [], path
 
 
 def test_validation_is_strict_and_can_fail(schema_dir: Path) -> None:
-    env = environments.get("k3d")
+    resolved = resolve.resolve("k3d")
     crds = schemas.extra_crds(schema_dir, plan.CRD_FOLDERS)
-    app = argocd.application(env, _settings(), plan.releases(env)[0])
+    app = argocd.application(resolved.env, _settings(), plan.releases(resolved)[0])
     app["spec"]["syncPolicy"]["automated"]["selfheal"] = True
     problems = plan.manifest_problems(yaml.safe_dump(app), crds)
     assert problems and "spec.syncPolicy.automated.selfheal: unknown key" in problems[0]
@@ -71,10 +72,9 @@ def test_validation_is_strict_and_can_fail(schema_dir: Path) -> None:
     assert plan.manifest_problems(yaml.safe_dump(app), crds)
 
 
-def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, plan.Tree]) -> None:
+def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, Tree]) -> None:
     name, tree = env_tree
-    env = environments.get(name)
-    order = _installed(env)
+    order = _installed(name)
     apps = [a for a in _docs(tree, "Application") if a["metadata"]["name"] != f"mlstack-{name}"]
     waves = sorted((int(a["metadata"]["annotations"][argocd.WAVE]), a) for a in apps)
     assert [a["spec"]["source"]["helm"]["releaseName"] for _, a in waves] == order
@@ -84,11 +84,11 @@ def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, plan.
     needs = {c.id: c.needs for c in registry.COMPONENTS}
     for release_id, release in releases.items():
         depends = [d["name"] for d in release["spec"].get("dependsOn", [])]
-        assert depends == [n for n in needs[release_id] if n in env.components]
+        assert depends == [n for n in needs[release_id] if n in order]
         assert all(order.index(d) < order.index(release_id) for d in depends)
 
 
-def test_crd_and_dry_run_policies_follow_the_facts(env_tree: tuple[str, plan.Tree]) -> None:
+def test_crd_and_dry_run_policies_follow_the_facts(env_tree: tuple[str, Tree]) -> None:
     name, tree = env_tree
     facts = {r.id: r for r in tree.releases}
     apps = {
@@ -114,55 +114,57 @@ def test_crd_and_dry_run_policies_follow_the_facts(env_tree: tuple[str, plan.Tre
 
 
 def test_a_chart_with_its_own_crd_is_crd_bearing(charts_copy: Path) -> None:
-    env = environments.get("k3d")
-    pool = registry.by_id()["metallb-pool"]
-    assert not plan.release_facts(pool, env, 1, charts_copy).crd_bearing
+    resolved = resolve.resolve("k3d")
+    pool = resolved.release("metallb-pool")
+    assert pool is not None
+    assert not plan.release_facts(pool, resolved, 1, charts_copy).crd_bearing
     crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
     (charts_copy / "metallb-pool" / "templates" / "crd.yaml").write_text(crd)
-    assert plan.release_facts(pool, env, 1, charts_copy).crd_bearing
+    assert plan.release_facts(pool, resolved, 1, charts_copy).crd_bearing
 
 
 @pytest.mark.parametrize("layout", ["mlstack", ".", "clusters/platform"])
 def test_values_files_resolve_inside_the_layout(
     layout: str, tmp_path: Path, schema_dir: Path
 ) -> None:
-    values = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", values)
-    generated = values / "k3d" / "generated"
-    generated.mkdir(exist_ok=True)
-    (generated / "metallb-pool.yaml").write_text("pool:\n  addresses: [10.9.0.0/28]\n")
-    env = environments.get("k3d")
-    tree = plan.tree(env, _settings(layout), schema_dir, values_dir=values)
-    app = next(a for a in _docs(tree, "Application") if a["metadata"]["name"] == "k3d-metallb-pool")
+    tree = layout_tree(resolve.resolve("k3d"), _settings(layout), schema_dir)
+    app = next(
+        a for a in _docs(tree, "Application") if a["metadata"]["name"] == "k3d-knative-serving"
+    )
     chart_path = app["spec"]["source"]["path"]
     resolved = [
         posixpath.normpath(posixpath.join(chart_path, f))
         for f in app["spec"]["source"]["helm"]["valueFiles"]
     ]
-    layers = ("generated/metallb-pool.yaml", "metallb-pool.yaml")
+    layers = ("generated/knative-serving.yaml", "knative-serving.yaml")
     want = [_settings(layout).at("values", "k3d", f) for f in layers]
     assert resolved == want  # generated first, hand-written last (it wins)
     assert all(p in tree.files for p in resolved)
-    release = next(r for r in _docs(tree, "HelmRelease") if r["metadata"]["name"] == "metallb-pool")
+    release = next(
+        r for r in _docs(tree, "HelmRelease") if r["metadata"]["name"] == "knative-serving"
+    )
     files = release["spec"]["chart"]["spec"]["valuesFiles"]
-    assert files == [plan.Settings.at(_settings(layout), "charts/metallb-pool/values.yaml"), *want]
+    chart_values = plan.Settings.at(_settings(layout), "charts/knative-serving/values.yaml")
+    assert files == [chart_values, *want]
     assert all(f in tree.files for f in files)
     assert release["spec"]["chart"]["spec"]["chart"] == "./" + chart_path
 
 
-def test_invalid_values_stop_generation(tmp_path: Path, schema_dir: Path) -> None:
-    values = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", values)
-    (values / "k3d" / "generated").mkdir(exist_ok=True)
-    (values / "k3d" / "generated" / "metallb-pool.yaml").write_text("pool:\n  autoAssign: 3\n")
-    with pytest.raises(UserError, match=r"generated/metallb-pool.yaml: pool.autoAssign"):
-        plan.tree(environments.get("k3d"), _settings(), schema_dir, values_dir=values)
+def test_invalid_or_stale_values_stop_generation(tmp_path: Path, schema_dir: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    (values / "k3d" / "metallb-pool.yaml").write_text("pool:\n  autoAssign: 3\n")
+    with pytest.raises(UserError, match=r"k3d/metallb-pool.yaml: pool.autoAssign"):
+        resolve.resolve("k3d", values)
+    values = values_copy(tmp_path / "fresh")
+    (values / "k3d" / "generated" / "kserve.yaml").write_text("kserveResources: {}\n")
+    with pytest.raises(UserError, match=r"generated/kserve.yaml is missing or out of date"):
+        layout_tree(resolve.resolve("k3d", values), _settings(), schema_dir)
 
 
 def test_output_is_deterministic(schema_dir: Path) -> None:
-    env = environments.get("k3d")
-    first = plan.tree(env, _settings(), schema_dir).files
-    assert first == plan.tree(env, _settings(), schema_dir).files
+    resolved = resolve.resolve("k3d")
+    first = layout_tree(resolved, _settings(), schema_dir).files
+    assert first == layout_tree(resolved, _settings(), schema_dir).files
     assert all(not p.startswith(("/", "./")) for p in first)
 
 

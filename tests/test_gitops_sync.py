@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import environments, registry
+from mlstack import registry, resolve
 from mlstack.errors import UserError
-from mlstack.gitops import plan, sync
+from mlstack.gitops import plan, sync, tree
 from mlstack.lib import releases
 
 URL = "https://git.example.test/platform/gitops.git"
@@ -48,9 +48,9 @@ def _sync(
     checkout: Path | None = None,
     branch: str = "main",
 ) -> sync.Outcome:
-    environment = environments.get(env)
-    tree = plan.tree(environment, SETTINGS, schema_dir, charts_dir=charts_dir)
-    return sync.sync(environment, SETTINGS, tree, str(remote), branch, checkout)
+    resolved = resolve.resolve(env)
+    layout = tree.tree(resolved, SETTINGS, schema_dir, charts_dir=charts_dir)
+    return sync.sync(resolved.env, SETTINGS, layout, str(remote), branch, checkout)
 
 
 def _other_clone(bare: Path, where: Path) -> Path:
@@ -179,7 +179,7 @@ def test_cli_sync_reports_and_errors_in_one_line(bare: Path, tmp_path: Path) -> 
     proc = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert re.search(
-        r"pushed [0-9a-f]{12} .*metallb 0.1.0, metallb-pool \d+\.\d+\.\d+", proc.stdout
+        r"pushed [0-9a-f]{12} .*metallb \d+\.\d+\.\d+, metallb-pool \d+\.\d+\.\d+", proc.stdout
     )
     again = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "is up to date" in again.stdout

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from helpers import gateway_variant, replacing
-from mlstack import environments, generate, invariants, registry, versions
+from helpers import gateway_variant, rename_values, replacing, values_copy, with_gateway
+from mlstack import generate, invariants, resolve, versions
 from mlstack.errors import UserError
 from mlstack.lib import releases
-from mlstack.lib.component import Component
 
 
 @pytest.fixture
 def values_dir(tmp_path: Path) -> Path:
     """A private copy of the committed values/ to edit."""
-    target = tmp_path / "values"
-    shutil.copytree(generate.VALUES_DIR, target)
-    return target
+    return values_copy(tmp_path / "values")
+
+
+def _check(values_dir: Path, components: tuple = ()) -> None:  # type: ignore[type-arg]
+    """Resolve every env of values_dir (the derived-fact checks) and run the invariants."""
+    invariants.check(resolve.all_envs(values_dir, components or replacing()))
 
 
 def _write(values_dir: Path, env: str, release: str, data: dict[str, Any]) -> None:
@@ -37,7 +38,7 @@ def _with_project(**changes: dict[str, Any]) -> versions.Versions:
 
 
 def test_committed_tree_satisfies_every_invariant() -> None:
-    invariants.check()
+    invariants.check(resolve.all_envs())
 
 
 # --- compatibility matrix ---------------------------------------------------------------
@@ -100,7 +101,7 @@ def test_project_reached_through_an_edge_must_support_the_env() -> None:
         match=r"k3d supports Kubernetes 1\.35, but net-istio 1\.23\.0 \(required by "
         r"knative-serving\) supports 1\.34-1\.34",
     ):
-        invariants.check_edge_kubernetes(environments.get("k3d"), data)
+        invariants.check_edge_kubernetes(resolve.resolve("k3d"), data)
 
 
 # --- Knative Serving version per environment ---------------------------------------------
@@ -110,15 +111,15 @@ def test_env_override_of_serving_version_outside_operator_range_fails(values_dir
     _write(values_dir, "eks", "knative-serving", {"version": "1.19"})
     with pytest.raises(
         UserError,
-        match=r"environment eks: knative-serving version 1\.19 \(from "
+        match=r"environment eks: knative-serving version 1\.19 \(from .*"
         r"values/eks/knative-serving\.yaml\) is outside what knative-operator 1\.23\.0 installs",
     ):
-        invariants.check(values_dir)
+        _check(values_dir)
 
 
 def test_env_override_within_range_passes(values_dir: Path) -> None:
     _write(values_dir, "eks", "knative-serving", {"version": "1.22"})
-    invariants.check(values_dir)
+    _check(values_dir)
 
 
 # --- gateway labels <-> Knative selectors and config-istio services ----------------------
@@ -128,11 +129,11 @@ def test_hand_written_selector_that_misses_the_gateway_fails(values_dir: Path) -
     _write(values_dir, "k3d", "knative-serving", {"localGateway": {"selector": {"istio": "x"}}})
     with pytest.raises(
         UserError,
-        match=r"environment k3d: knative-serving \(values/k3d/knative-serving\.yaml\) "
-        r"localGateway\.selector .* does not select the Istio gateway pods of release "
-        r"istio-gateway in istio-system \(labels \{'app': 'istio-gateway', 'istio': 'gateway'\}\)",
+        match=r"values/k3d/knative-serving\.yaml: localGateway\.selector\.istio is 'x', but it "
+        r"is derived as 'gateway' from the Istio gateway release istio-gateway "
+        r"\(.*values/k3d/istio-gateway\.yaml\)",
     ):
-        invariants.check(values_dir)
+        _check(values_dir)
 
 
 def test_hand_written_service_fqdn_that_misses_the_gateway_fails(values_dir: Path) -> None:
@@ -144,11 +145,49 @@ def test_hand_written_service_fqdn_that_misses_the_gateway_fails(values_dir: Pat
     _write(values_dir, "minikube", "knative-serving", {"gateways": {"external": [wrong]}})
     with pytest.raises(
         UserError,
-        match=r"gateways\.external maps knative-serving/knative-ingress-gateway to "
-        r"istio-ingressgateway\.istio-system\.svc\.cluster\.local, but the Service of release "
-        r"istio-gateway in istio-system is istio-gateway\.istio-system\.svc\.cluster\.local",
+        match=r"values/minikube/knative-serving\.yaml: gateways\.external is .*"
+        r"istio-ingressgateway\.istio-system.*but it is derived as .*"
+        r"istio-gateway\.istio-system\.svc\.cluster\.local.* from the Istio gateway release",
     ):
-        invariants.check(values_dir)
+        _check(values_dir)
+
+
+def test_hand_written_domain_is_refused_naming_both_files(values_dir: Path) -> None:
+    """The acceptance case: a domain in knative-serving values that differs from the env's."""
+    _write(values_dir, "eks", "knative-serving", {"domain": "other.example.org"})
+    with pytest.raises(UserError) as err:
+        _check(values_dir)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "values/eks/knative-serving.yaml: domain is 'other.example.org'" in message
+    assert "derived as 'models.example.org' from " in message
+    assert message.split(" from ")[1].split(":")[0].endswith("values/eks/environment.yaml")
+
+
+def test_hand_written_value_equal_to_the_derived_one_is_accepted(values_dir: Path) -> None:
+    _write(values_dir, "eks", "knative-serving", {"domain": "models.example.org"})
+    _check(values_dir)
+
+
+def test_kserve_domain_override_is_refused(values_dir: Path) -> None:
+    gateway = {"domain": "wrong.example.com"}
+    data = {"kserveResources": {"kserve": {"controller": {"gateway": gateway}}}}
+    _write(values_dir, "k3d", "kserve", data)
+    with pytest.raises(
+        UserError,
+        match=r"values/k3d/kserve\.yaml: kserveResources\.kserve\.controller\.gateway\.domain "
+        r"is 'wrong\.example\.com', but it is derived as 'example\.com' from .*"
+        r"values/k3d/environment\.yaml",
+    ):
+        _check(values_dir)
+
+
+def test_wrong_type_is_refused_by_schema_before_cross_checks(values_dir: Path) -> None:
+    _write(values_dir, "k3d", "knative-serving", {"ingressGateway": {"selector": "istio"}})
+    with pytest.raises(
+        UserError, match=r"values/k3d/knative-serving\.yaml: ingressGateway\.selector: 'istio' is"
+    ):
+        _check(values_dir)
 
 
 def test_invariant_failure_stops_generate_before_writing(
@@ -171,29 +210,16 @@ def test_renaming_the_gateway_release_makes_knative_follow(
 ) -> None:
     """The proof asked for: rename the release -> selectors and FQDNs follow, generate passes."""
     renamed = gateway_variant("istio-ingressgateway")
-    components = tuple(renamed if c.id == "istio-gateway" else c for c in registry.COMPONENTS)
-    components = tuple(
-        Component(**{**c.__dict__, "needs": ("knative-operator", renamed.id)})
-        if c.id == "knative-serving"
-        else c
-        for c in components
-    )
-    monkeypatch.setattr(registry, "COMPONENTS", components)
-    for name, env in environments.ENVIRONMENTS.items():
-        ids = (env.components - {"istio-gateway"}) | {renamed.id}
-        monkeypatch.setitem(
-            environments.ENVIRONMENTS,
-            name,
-            environments.Environment(**{**env.__dict__, "components": ids}),
-        )
+    rename_values(values_dir, "istio-gateway", renamed.id)
     chart_versions = tmp_path / "chart-versions.yaml"
     chart_versions.write_text(
         releases.RELEASES_FILE.read_text()
         + f"{renamed.id}:\n  - version: 0.1.0\n    changes: [Renamed gateway release.]\n"
     )
+    # The chart-versions file is data outside the registry: point its reader at a copy.
     monkeypatch.setattr(releases.for_chart, "__defaults__", (chart_versions,))
-    generate.generate(tmp_path / "charts", values_dir)
-    for env in environments.ENVIRONMENTS:
+    generate.generate(tmp_path / "charts", values_dir, with_gateway(renamed))
+    for env in ("eks", "k3d", "minikube"):
         derived = _generated(values_dir, env)
         labels = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
         assert derived["ingressGateway"]["selector"] == labels
@@ -206,28 +232,26 @@ def test_renaming_the_gateway_release_makes_knative_follow(
     assert chart_defaults["ingressGateway"]["selector"]["istio"] == "ingressgateway"
 
 
-def test_relabelling_the_gateway_makes_knative_follow(
-    tmp_path: Path, values_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(
-        registry, "COMPONENTS", replacing(gateway_variant(labels={"istio": "edge"}))
-    )
-    generate.generate(tmp_path / "charts", values_dir)
-    derived = _generated(values_dir, "k3d")
-    assert derived["ingressGateway"]["selector"] == {"app": "istio-gateway", "istio": "edge"}
+def test_relabelling_the_gateway_makes_knative_follow(tmp_path: Path, values_dir: Path) -> None:
+    components = replacing(gateway_variant(labels={"istio": "edge"}))
+    for resolved in resolve.all_envs(values_dir, components):
+        serving = resolved.release("knative-serving")
+        assert serving is not None
+        assert serving.derived["ingressGateway"]["selector"] == {
+            "app": "istio-gateway",
+            "istio": "edge",
+        }
 
 
 def test_relabelling_the_gateway_under_a_pinned_selector_fails_naming_both(
-    values_dir: Path, monkeypatch: pytest.MonkeyPatch
+    values_dir: Path,
 ) -> None:
-    monkeypatch.setattr(
-        registry, "COMPONENTS", replacing(gateway_variant(labels={"istio": "edge"}))
-    )
     pinned = {"app": "istio-gateway", "istio": "gateway"}
     _write(values_dir, "eks", "knative-serving", {"ingressGateway": {"selector": pinned}})
+    _check(values_dir)  # agrees with the gateway today
     with pytest.raises(
         UserError,
-        match=r"eks: knative-serving \(values/eks/knative-serving\.yaml\) ingressGateway\.selector "
-        r".*'istio': 'gateway'.* does not select .*'istio': 'edge'",
+        match=r"values/eks/knative-serving\.yaml: ingressGateway\.selector\.istio is 'gateway', "
+        r"but it is derived as 'edge' from the Istio gateway release istio-gateway",
     ):
-        invariants.check(values_dir)
+        _check(values_dir, replacing(gateway_variant(labels={"istio": "edge"})))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from helpers import dead_values_keys
-from mlstack import environments, ingress, render
+from helpers import dead_values_keys, synth
+from mlstack import environments, registry, render, resolve
 from mlstack.components import knative_serving
-from mlstack.lib import chartgen
 
 PLAIN = "templates/knativeserving-serving.yaml"
 TLS = "templates/knativeserving-serving-tls.yaml"
@@ -19,17 +19,19 @@ TLS = "templates/knativeserving-serving-tls.yaml"
 
 @pytest.fixture(scope="module")
 def templates() -> dict[str, str]:
-    return chartgen.synthesize(knative_serving.COMPONENT)
+    return synth(registry.by_id()["knative-serving"])
 
 
 def _render(tmp_path: Path, env: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Real helm template of the committed chart with env's values (+ extra on top)."""
-    files = render.values_files(environments.get(env), knative_serving.COMPONENT)
+    resolved = resolve.resolve(env)
+    release = resolved.release("knative-serving")
+    assert release is not None
     if extra is not None:
         overlay = tmp_path / "extra.yaml"
         overlay.write_text(yaml.safe_dump(extra))
-        files.append(overlay)
-    text = render.template(knative_serving.COMPONENT, environments.get(env), files)
+        release = dataclasses.replace(release, files=(*release.files, overlay))
+    text = render.template(release, resolved)
     return [d for d in yaml.safe_load_all(text) if d]
 
 
@@ -55,19 +57,22 @@ def test_no_dead_values_keys(templates: dict[str, str]) -> None:
     assert dead_values_keys(templates, knative_serving.KnativeServingValues) == []
 
 
-def test_defaults_are_derived_from_the_gateway_and_versions() -> None:
-    values = knative_serving.KnativeServingValues()
-    facts = ingress.ingress()
-    assert values.ingress_gateway.selector == facts.pod_labels
-    assert values.local_gateway.selector == facts.pod_labels
-    assert values.gateways.external[0].service == facts.service_fqdn
-    assert values.gateways.local[0].service == facts.local_gateway_service_fqdn
+def test_chart_defaults_are_derived_from_the_gateway_and_versions() -> None:
+    values = knative_serving.KnativeServingValues(**resolve.chart_defaults()["knative-serving"])
+    gateway = resolve.resolve("eks").facts.gateway
+    assert values.ingress_gateway.selector == gateway.pod_labels
+    assert values.local_gateway.selector == gateway.pod_labels
+    assert values.gateways.external[0].service == gateway.service_fqdn
+    assert values.gateways.local[0].service == gateway.local_gateway_service_fqdn
     assert values.version == "1.23.0"
 
 
-def test_env_values_carry_the_one_domain() -> None:
-    for env in environments.ENVIRONMENTS.values():
-        assert knative_serving.env_values(env)["domain"] == ingress.domain(env)
+def test_derived_values_carry_the_one_domain_and_tls() -> None:
+    for resolved in resolve.all_envs():
+        derived = knative_serving.derive(resolved.facts)
+        assert derived["domain"] == resolved.facts.domain
+        assert derived["tls"]["enabled"] is resolved.env.tls.enabled
+    assert resolve.resolve("eks").facts.domain == environments.load("eks").domain
 
 
 def test_rendered_config_network_has_the_literal_domain_template(tmp_path: Path) -> None:
@@ -80,13 +85,13 @@ def test_rendered_config_network_has_the_literal_domain_template(tmp_path: Path)
 def test_rendered_config_domain_and_istio(tmp_path: Path) -> None:
     (cr,) = _render(tmp_path, "eks")
     config = cr["spec"]["config"]
-    assert config["domain"] == {environments.EKS_DOMAIN: ""}
+    assert config["domain"] == {"models.example.org": ""}
     external = yaml.safe_load(config["istio"]["external-gateways"])
     assert external == [
         {
             "name": "knative-ingress-gateway",
             "namespace": "knative-serving",
-            "service": ingress.ingress().service_fqdn,
+            "service": "istio-gateway.istio-system.svc.cluster.local",
         }
     ]
     local = yaml.safe_load(config["istio"]["local-gateways"])
@@ -122,6 +127,6 @@ def test_activator_and_workload_resources_per_env(tmp_path: Path) -> None:
 
 
 def test_overriding_the_domain_reaches_config_domain(tmp_path: Path) -> None:
-    domain = ingress.install_domain(environments.get("k3d"), "172.18.255.200")
+    domain = environments.magic_dns_domain("172.18.255.200")
     (cr,) = _render(tmp_path, "k3d", {"domain": domain})
     assert cr["spec"]["config"]["domain"] == {"172.18.255.200.sslip.io": ""}

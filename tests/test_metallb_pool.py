@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from helpers import dead_values_keys
+from helpers import dead_values_keys, synth
+from mlstack import registry
 from mlstack.components import metallb_pool
-from mlstack.lib import chartgen
 
 
 @pytest.fixture(scope="module")
 def templates() -> dict[str, str]:
-    return chartgen.synthesize(metallb_pool.COMPONENT)
+    return synth(registry.by_id()["metallb-pool"])
 
 
 def test_objects_kinds_and_files(templates: dict[str, str]) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import jsonschema
 import yaml
 
-from mlstack import registry
+from mlstack import registry, resolve
 from mlstack.lib import model
 
 
 def test_values_yaml_parses_back_to_the_defaults() -> None:
+    chart_defaults = resolve.chart_defaults()
     for component in registry.COMPONENTS:
         text = model.values_yaml(component.values, "# header\n")
         assert yaml.safe_load(text) == model.defaults(component.values), component.id
+        data = chart_defaults[component.id]
+        assert yaml.safe_load(model.values_yaml(component.values, "#\n", data)) == data
 
 
 def test_schema_is_draft07_closed_and_accepts_defaults() -> None:
@@ -22,7 +25,7 @@ def test_schema_is_draft07_closed_and_accepts_defaults() -> None:
         assert schema["additionalProperties"] is False
         assert "$defs" not in schema and "$ref" not in str(schema)
         jsonschema.Draft7Validator.check_schema(schema)
-        defaults = model.defaults(component.values)
+        defaults = resolve.chart_defaults()[component.id]
         # Helm adds `global` before validating; the schema must allow it. A default may
         # only fail the schema where the key is documented as required at install.
         for error in jsonschema.Draft7Validator(schema).iter_errors({**defaults, "global": {}}):

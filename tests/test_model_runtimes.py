@@ -8,16 +8,17 @@ env, volumes and security. Images differ only by tag (KServe's file says `latest
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from helpers import dead_values_keys
-from mlstack import environments, render, versions
+from helpers import dead_values_keys, synth
+from mlstack import registry, render, resolve, versions
 from mlstack.components import model_runtimes
-from mlstack.lib import chartgen, schemas
+from mlstack.lib import schemas
 
 REFERENCE = Path("reference/kserve-0.20.0/clusterservingruntimes.yaml")
 REQUIRED = {
@@ -32,7 +33,10 @@ def _helm(tmp_path: Path, values: dict[str, Any] | None = None) -> list[dict[str
     if values is not None:
         files.append(tmp_path / "v.yaml")
         files[0].write_text(yaml.safe_dump(values))
-    text = render.template(model_runtimes.COMPONENT, environments.get("k3d"), files)
+    resolved = resolve.resolve("k3d")
+    release = resolved.release("model-runtimes")
+    assert release is not None
+    text = render.template(dataclasses.replace(release, files=tuple(files)), resolved)
     return [d for d in yaml.safe_load_all(text) if d]
 
 
@@ -105,7 +109,7 @@ def test_every_runtime_is_a_valid_custom_resource(
 ) -> None:
     text = yaml.safe_dump_all(list(rendered.values()))
     count, problems = render.check_manifest(
-        text, environments.get("k3d"), schemas.upstream_crds(schema_dir)
+        text, resolve.resolve("k3d").minors, schemas.upstream_crds(schema_dir)
     )
     assert (count, problems) == (len(REQUIRED), [])
 
@@ -133,7 +137,7 @@ def test_each_runtime_toggles_and_resources_are_values(tmp_path: Path) -> None:
 
 
 def test_no_dead_values_keys() -> None:
-    templates = chartgen.synthesize(model_runtimes.COMPONENT)
+    templates = synth(registry.by_id()["model-runtimes"])
     assert dead_values_keys(templates, model_runtimes.ModelRuntimesValues) == []
     assert len(templates) == len(REQUIRED)
     assert all("{{- if .Values.runtimes." in t for t in templates.values())

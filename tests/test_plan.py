@@ -4,7 +4,6 @@ pure decisions of a live install (up to date, rollback, last event, keep-CRDs re
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import enabled
-from mlstack import REPO_ROOT, environments, registry, render
+from helpers import committed_envs, enabled, values_copy
+from mlstack import resolve
 from mlstack.errors import UserError
 from mlstack.lib import helm
 from mlstack.lifecycle import plan
@@ -26,15 +25,16 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 @pytest.fixture
 def values(tmp_path: Path) -> Path:
     """The committed values without any machine-local overlay."""
-    target = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", target, ignore=shutil.ignore_patterns("local"))
-    return target
+    return values_copy(tmp_path / "values")
 
 
-@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
+def _plan(env: str, values_dir: Path = resolve.VALUES_DIR, start: str | None = None) -> plan.Plan:
+    return plan.build(resolve.resolve(env, values_dir, local=True), start)
+
+
+@pytest.mark.parametrize("env_name", committed_envs())
 def test_dry_run_plan_is_pinned(env_name: str, values: Path) -> None:
-    env = environments.get(env_name)
-    text = "\n".join(plan.describe(plan.build(env, values_dir=values))) + "\n"
+    text = "\n".join(plan.describe(_plan(env_name, values))) + "\n"
     text = text.replace(f"{values.parent}/", "")
     golden = GOLDEN / f"{env_name}.txt"
     if UPDATE:
@@ -43,66 +43,58 @@ def test_dry_run_plan_is_pinned(env_name: str, values: Path) -> None:
     assert golden.read_text() == text, "plan changed: review, then UPDATE_GOLDEN=1 make test"
 
 
-@pytest.mark.parametrize("env_name", sorted(environments.ENVIRONMENTS))
-def test_every_release_comes_after_what_it_needs(env_name: str) -> None:
-    env = environments.get(env_name)
-    steps = plan.build(env).steps
+@pytest.mark.parametrize("env_name", committed_envs())
+def test_every_release_comes_after_what_it_needs(env_name: str, values: Path) -> None:
+    steps = _plan(env_name, values).steps
     order = [s.release for s in steps]
-    assert order == [c.id for c in registry.COMPONENTS if c.id in env.components]
+    assert order == enabled(env_name)
     for i, step in enumerate(steps):
         assert set(step.component.needs) <= set(order[:i])
         assert step.upgrade()[:5] == ["helm", "upgrade", "--install", step.release, str(step.chart)]
 
 
 def test_values_layering_order(values: Path) -> None:
-    env = environments.get("k3d")
-    pool = registry.by_id()["metallb-pool"]
     (values / "k3d" / "generated").mkdir(exist_ok=True)
     (values / "k3d" / "generated" / "metallb-pool.yaml").write_text("l2:\n  enabled: true\n")
     (values / "k3d" / "local").mkdir()
     (values / "k3d" / "local" / "metallb-pool.yaml").write_text(
         "pool:\n  addresses: [10.9.0.0/28]\n"
     )
-    layers = [
-        str(p.relative_to(values)) for p in render.values_files(env, pool, values, local=True)
-    ]
-    assert layers == [
+    layers = resolve.layers(values, "k3d", "metallb-pool", local=True)
+    assert [str(p.relative_to(values)) for p in layers] == [
         "k3d/generated/metallb-pool.yaml",
         "k3d/metallb-pool.yaml",
         "k3d/local/metallb-pool.yaml",
     ]
-    assert len(render.values_files(env, pool, values)) == 2  # render/golden never see local/
-    step = plan.build(env, values_dir=values).steps[1]
+    assert len(resolve.layers(values, "k3d", "metallb-pool")) == 2  # render never sees local/
+    step = _plan("k3d", values).steps[1]
     args = step.upgrade()
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--values"] == [
-        str(p) for p in render.values_files(env, pool, values, local=True)
-    ]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--values"] == [str(p) for p in layers]
     assert step.desired_values()["pool"]["addresses"] == ["10.9.0.0/28"]  # local wins
 
 
 def test_bad_local_overlay_stops_before_the_cluster(values: Path) -> None:
     (values / "k3d" / "local").mkdir()
     (values / "k3d" / "local" / "metallb-pool.yaml").write_text("pool:\n  addresses: [nope]\n")
-    the_plan = plan.build(environments.get("k3d"), values_dir=values)
     with pytest.raises(UserError, match=r"local/metallb-pool.yaml: pool.addresses"):
-        plan.check(the_plan)
+        _plan("k3d", values)
 
 
-def test_from_resumes_and_rejects_unknown_release() -> None:
-    env = environments.get("k3d")
+def test_from_resumes_and_rejects_unknown_release(values: Path) -> None:
     order = enabled("k3d")
-    resumed = plan.build(env, start="metallb-pool")
+    resumed = _plan("k3d", values, start="metallb-pool")
     assert [s.release for s in resumed.steps] == order[1:]
     assert resumed.skipped == ("metallb",)
-    assert plan.describe(resumed)[2].startswith(f"[2/{len(order)}] metallb-pool")
+    lines = plan.describe(resumed)
+    assert next(ln for ln in lines if ln.startswith("[")).startswith(f"[2/{len(order)}] metallb")
     with pytest.raises(
         UserError, match=f"FROM=istio is not a release of k3d: use one of {', '.join(order)}$"
     ):
-        plan.build(env, start="istio")
+        _plan("k3d", values, start="istio")
 
 
 def _step() -> plan.Step:
-    return plan.build(environments.get("k3d")).steps[1]
+    return plan.build(resolve.resolve("k3d")).steps[1]
 
 
 def _listing(status: str = "deployed", chart: str | None = None) -> list[dict[str, Any]]:

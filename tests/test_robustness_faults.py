@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import REPO_ROOT, environments, generate, render
+from mlstack import REPO_ROOT, environments, generate, render, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import owned, plan, sync
+from mlstack.gitops import tree as gitops_tree
 from mlstack.lib import atomic
 
 ENV = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
@@ -286,7 +287,7 @@ def test_read_only_tree_is_one_line(checkout: Path, small_fs: Path | None) -> No
 
 
 def test_render_output_that_fails_validation_is_not_written(tmp_path: Path) -> None:
-    env = environments.get("k3d")
+    env = "k3d"
     good = [render.Result("a", "0.1.0", manifest="kind: A\n")]
     assert render.write_outputs(env, good, tmp_path)
     bad = [
@@ -303,7 +304,7 @@ def test_render_out_that_cannot_be_written_is_one_line(tmp_path: Path, where: st
     out = tmp_path / "a-file" if where == "file" else Path(where)
     if where == "file":
         out.write_text("x")
-    env = environments.get("k3d")
+    env = "k3d"
     with pytest.raises(UserError, match=r"^cannot write .*nothing was changed$"):
         render.write_outputs(env, [render.Result("a", "0.1.0", manifest="kind: A\n")], out)
 
@@ -345,8 +346,9 @@ def test_killed_gitops_sync_leaves_the_kept_checkout_usable(
     bare = tmp_path / "gitops.git"
     _git(None, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
     settings = plan.Settings(repo_url="https://git.example.test/x.git", revision="main", path="m")
-    env = environments.get("k3d")
-    tree = plan.tree(env, settings, schema_dir, charts_dir=charts_copy)
+    env = environments.load("k3d")
+    resolved = resolve.resolve(env)
+    tree = gitops_tree.tree(resolved, settings, schema_dir, charts_dir=charts_copy)
     work = tmp_path / "checkout"
     first = sync.sync(env, settings, tree, str(bare), "main", work)
     assert first.commit
@@ -359,7 +361,7 @@ def test_killed_gitops_sync_leaves_the_kept_checkout_usable(
     (work / ".git" / "index.lock").write_text("")
     chart = charts_copy / "metallb-pool" / "Chart.yaml"
     chart.write_text(chart.read_text().replace("version: ", "version: 9.", 1))
-    tree = plan.tree(env, settings, schema_dir, charts_dir=charts_copy)
+    tree = gitops_tree.tree(resolved, settings, schema_dir, charts_dir=charts_copy)
     second = sync.sync(env, settings, tree, str(bare), "main", work)
     assert second.commit and second.commit != first.commit
     assert _git(bare, "log", "--format=%s", "-1", "main").startswith("mlstack k3d: metallb-pool 9.")

@@ -9,6 +9,7 @@ a file as a user could produce it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import REPO_ROOT, generate, render, versions
+from mlstack import REPO_ROOT, environments, generate, render, resolve, versions
 from mlstack.errors import UserError
 from mlstack.gitops import owned
 from mlstack.lib import releases, yamlfile
@@ -183,6 +184,11 @@ def test_chart_versions_file_is_checked_where_read(
     tmp_path: Path, old: str, new: str, needles: list[str]
 ) -> None:
     path = tmp_path / "chart-versions.yaml"
+    first = re.search(r"^metallb:\n  - version: \S+\n", RELEASES, re.MULTILINE)
+    assert first is not None
+    current = first.group(0).split("version: ")[1].strip()
+    old = old.replace("0.1.0", current)
+    new = new.replace("0.1.0", current) if "00.1.0" not in new else new
     path.write_text(RELEASES.replace(old, new, 1))
     refused(lambda: releases.load.__wrapped__(path), "chart-versions.yaml", *needles)
     path.write_text("- a\n- b\n")
@@ -229,8 +235,8 @@ def test_a_values_file_that_is_a_directory_or_misnamed_is_refused(
         lambda: generate.generate(charts_copy, values_copy),
         "metallb-pool.yml: not read (values files end in .yaml)",
     )
-    env = render.environments.get("k3d")
-    assert any("metallb-pool.yml" in p for p in render.check_stray_files(env, values_copy))
+    env = environments.load("k3d", values_copy)
+    assert any("metallb-pool.yml" in p for p in resolve.stray_files(env, set(), values_copy))
 
 
 def test_corrupt_committed_chart_files_are_one_line(
@@ -244,19 +250,16 @@ def test_corrupt_committed_chart_files_are_one_line(
         "restore it with `git checkout",
     )
     refused(
-        lambda: render.render_env(render.environments.get("k3d"), schema_dir, charts_copy),
-        "Chart.yaml",
+        lambda: render.render_env(resolve.resolve("k3d"), schema_dir, charts_copy), "Chart.yaml"
     )
     meta.write_text("[1, 2]\n")
     refused(lambda: generate.generate(charts_copy, values_copy), "not a chart's metadata")
     shutil.copy(REPO_ROOT / "charts" / "metallb-pool" / "Chart.yaml", meta)
     schema = charts_copy / "metallb-pool" / "values.schema.json"
     schema.write_text('{"type": "object", "type": "array"}')
-    refused(
-        lambda: render.render_env(render.environments.get("k3d"), schema_dir, charts_copy),
-        "values.schema.json",
-        "given twice",
-    )
+    # render validates against the model's schema in memory; helm reads the committed
+    # one, and package / GitOps copy it: the reader still refuses it in one line.
+    refused(lambda: yamlfile.read_json(schema), "values.schema.json", "given twice")
 
 
 def test_corrupt_ownership_manifest_is_one_line(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from mlstack import environments
+from mlstack import resolve
 from mlstack.components import metallb_pool
 from mlstack.errors import UserError
 from mlstack.lib import argcheck, fields, images, netcheck, resources, upstream
@@ -52,10 +52,10 @@ def test_ordinary_pool_ranges_pass(text: str) -> None:
 
 
 def test_pool_must_not_shadow_the_cluster_networks() -> None:
-    env = environments.get("k3d")
+    facts = resolve.resolve("k3d").facts
     with pytest.raises(UserError, match=r"metallb-pool.yaml: pool.addresses: .*10.43.0.0/16"):
-        metallb_pool.check_cluster_networks(env, {"pool": {"addresses": ["10.43.0.0/24"]}})
-    metallb_pool.check_cluster_networks(env, {"pool": {"addresses": ["172.18.255.0/28"]}})
+        metallb_pool.check_cluster_networks(facts, {"pool": {"addresses": ["10.43.0.0/24"]}})
+    metallb_pool.check_cluster_networks(facts, {"pool": {"addresses": ["172.18.255.0/28"]}})
     assert netcheck.overlap_problems(["10.0.0.0/28", "10.0.0.8-10.0.0.20"])
 
 

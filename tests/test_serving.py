@@ -1,37 +1,30 @@
 """Serving operators across environments: KServe everywhere, Seldon opt-in in two modes.
 
-Opting in is an environment edit, so these tests build the opted-in environment, run the
-real generate into a temporary tree (derived values included) and the real render.
+Opting in is an edit of values/<env>/environment.yaml, so these tests edit a private copy
+of values/, run the real generate into a temporary tree (derived values included) and the
+real render.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from helpers import dead_values_keys
-from mlstack import environments, generate, ingress, render, versions
-from mlstack.components import kserve, models, seldon_core_operator, seldon_gateway
-from mlstack.environments import EMISSARY, Environment, seldon_components
+from helpers import committed_envs, dead_values_keys, edit_env, synth, values_copy
+from mlstack import generate, registry, render, resolve, versions
+from mlstack.components import seldon_core_operator
 from mlstack.errors import UserError
-from mlstack.lib import chartgen
 
 
-def _env(mode: str | None, extra: frozenset[str] = frozenset(), name: str = "k3d") -> Environment:
-    base = environments.ENVIRONMENTS[name]
-    parts = seldon_components(mode) if mode else frozenset()  # type: ignore[arg-type]
-    return dataclasses.replace(base, seldon=mode, components=base.components | parts | extra)
-
-
-def _generate(tmp: Path, monkeypatch: pytest.MonkeyPatch, env: Environment) -> Path:
-    monkeypatch.setitem(environments.ENVIRONMENTS, env.name, env)
+def _generate(tmp: Path, **env: Any) -> Path:
+    """values/ with k3d's environment.yaml changed, generated into tmp."""
     values = tmp / "values"
-    shutil.copytree(generate.VALUES_DIR, values, dirs_exist_ok=True)
+    if not values.exists():
+        values_copy(values)
+    edit_env(values, "k3d", **env)
     generate.generate(tmp / "charts", values)
     return values
 
@@ -42,11 +35,9 @@ def _one_line(err: pytest.ExceptionInfo[UserError]) -> str:
     return message
 
 
-def _render(
-    tmp: Path, monkeypatch: pytest.MonkeyPatch, env: Environment, schema_dir: Path
-) -> dict[str, render.Result]:
-    values = _generate(tmp, monkeypatch, env)
-    results = render.render_env(env, schema_dir, tmp / "charts", values)
+def _render(tmp: Path, schema_dir: Path, **env: Any) -> dict[str, render.Result]:
+    values = _generate(tmp, **env)
+    results = render.render_env(resolve.resolve("k3d", values), schema_dir, tmp / "charts")
     for r in results:
         assert r.ok, f"{r.release}: {r.problems}"
     return {r.release: r for r in results}
@@ -58,85 +49,77 @@ def _docs(result: render.Result) -> dict[str, dict[str, Any]]:
 
 
 def test_matrix_kserve_everywhere_seldon_nowhere_by_default() -> None:
-    for env in environments.ENVIRONMENTS.values():
-        assert env.components >= environments.KSERVE, env.name
-        assert env.seldon is None and "seldon-core-operator" not in env.components
-        assert not (EMISSARY & env.components)
+    for resolved in map(resolve.resolve, committed_envs()):
+        assert {"kserve-crd", "kserve", "model-runtimes", "models"} <= set(resolved.ids)
+        assert resolved.env.seldon == "off" and "seldon-core-operator" not in resolved.ids
+        assert not {"emissary-crds", "emissary"} & set(resolved.ids)
 
 
-def test_ambassador_mode_without_emissary_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ambassador_mode_with_emissary_switched_off_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
-        _generate(tmp_path, monkeypatch, _env("ambassador"))
+        _generate(tmp_path, seldon="ambassador", components={"emissary": False})
     message = _one_line(err)
-    assert "k3d: Seldon ambassador mode needs Emissary" in message
+    assert "k3d/environment.yaml: seldon: ambassador mode needs Emissary" in message
     assert not (tmp_path / "charts").exists()  # nothing half-written
 
 
-def test_mode_without_operator_and_operator_without_mode_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    base = environments.ENVIRONMENTS["k3d"]
-    with pytest.raises(UserError, match="sets seldon='istio' but does not enable") as err:
-        _generate(tmp_path, monkeypatch, dataclasses.replace(base, seldon="istio"))
-    _one_line(err)
-    lone = dataclasses.replace(base, components=base.components | seldon_components("istio"))
-    with pytest.raises(UserError, match="enables seldon-core-operator without a mode"):
-        _generate(tmp_path, monkeypatch, lone)
+def test_seldon_releases_follow_the_mode_alone(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", seldon="istio")
+    assert {"seldon-core-operator", "seldon-gateway"} <= set(resolve.resolve("k3d", values).ids)
+    edit_env(values, "k3d", components={"seldon-core-operator": True})
+    with pytest.raises(UserError, match=r"components\.seldon-core-operator: unknown component"):
+        resolve.resolve("k3d", values)
 
 
-def _bsl(monkeypatch: pytest.MonkeyPatch) -> None:
+def _bsl() -> Any:
     data = versions.load()
     project = data.projects["seldon-core"].model_copy(update={"version": "1.18.0"})
-    bumped = data.model_copy(update={"projects": {**data.projects, "seldon-core": project}})
-    monkeypatch.setattr(versions, "load", lambda *a: bumped)
+    return data.model_copy(update={"projects": {**data.projects, "seldon-core": project}})
 
 
 def test_bsl_version_refused_without_licence_acceptance(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _bsl(monkeypatch)
+    bumped = _bsl()
+    monkeypatch.setattr(versions, "load", lambda *a: bumped)  # a future pin
     with pytest.raises(UserError) as err:
-        _generate(tmp_path, monkeypatch, _env("istio"))
+        _generate(tmp_path, seldon="istio")
     message = _one_line(err)
-    assert message.startswith("values/k3d/seldon-core-operator.yaml: acceptBslLicence:")
+    assert "values/k3d/seldon-core-operator.yaml: acceptBslLicence:" in message
     assert "1.18.0 is BSL 1.1" in message
 
 
 def test_bsl_version_accepted_explicitly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _bsl(monkeypatch)
-    env = _env("istio")
-    monkeypatch.setitem(environments.ENVIRONMENTS, env.name, env)
-    values = tmp_path / "values"
-    shutil.copytree(generate.VALUES_DIR, values)
+    bumped = _bsl()
+    monkeypatch.setattr(versions, "load", lambda *a: bumped)
+    values = values_copy(tmp_path / "values")
     (values / "k3d" / "seldon-core-operator.yaml").write_text("acceptBslLicence: true\n")
-    generate.generate(tmp_path / "charts", values)  # no error
+    _generate(tmp_path, seldon="istio")  # no error
     assert (values / "k3d" / "generated" / "seldon-core-operator.yaml").exists()
 
 
 def test_licence_key_defaults_to_not_accepted() -> None:
-    values = seldon_core_operator.SeldonCoreOperatorValues()
-    assert values.accept_bsl_licence is False
+    values = registry.by_id()["seldon-core-operator"].values()
+    assert values.model_dump(by_alias=True)["acceptBslLicence"] is False
     assert versions.parse_minor("1.17.1") < seldon_core_operator.BSL_FROM
 
 
 @pytest.fixture
-def istio_mode(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema_dir: Path
-) -> dict[str, render.Result]:
-    return _render(tmp_path, monkeypatch, _env("istio"), schema_dir)
+def istio_mode(tmp_path: Path, schema_dir: Path) -> dict[str, render.Result]:
+    return _render(tmp_path, schema_dir, seldon="istio")
 
 
 def test_istio_mode_gateway_selector_is_the_istio_gateway(
-    istio_mode: dict[str, render.Result],
+    istio_mode: dict[str, render.Result], tmp_path: Path
 ) -> None:
     gateway = _docs(istio_mode["seldon-gateway"])["Gateway/seldon-gateway"]
     assert gateway["apiVersion"] == "networking.istio.io/v1"
-    assert gateway["spec"]["selector"] == ingress.ingress().pod_labels
+    facts = resolve.resolve("k3d", tmp_path / "values").facts
+    assert gateway["spec"]["selector"] == facts.gateway.pod_labels
     assert gateway["spec"]["servers"][0]["port"]["number"] == 80
-    namespace = seldon_gateway.COMPONENT.namespace
-    assert f"{namespace}/{gateway['metadata']['name']}" == seldon_core_operator.GATEWAY
+    namespace = registry.by_id()["seldon-gateway"].namespace
+    assert f"{namespace}/{gateway['metadata']['name']}" == facts.seldon_gateway
 
 
 def test_istio_mode_operator_values_and_sample(
@@ -146,9 +129,10 @@ def test_istio_mode_operator_values_and_sample(
         (tmp_path / "values" / "k3d" / "generated" / "seldon-core-operator.yaml").read_text()
     )
     upstream = generated["seldonCoreOperator"]
-    assert upstream["istio"] == {"enabled": True} and upstream["ambassador"] == {"enabled": False}
-    defaults = seldon_core_operator._upstream_defaults()
-    assert defaults["istio"]["gateway"] == seldon_core_operator.GATEWAY
+    assert upstream["istio"] == {"enabled": True, "gateway": "seldon-system/seldon-gateway"}
+    assert upstream["ambassador"] == {"enabled": False}
+    defaults = resolve.chart_defaults()["seldon-core-operator"]["seldonCoreOperator"]
+    assert defaults["istio"]["gateway"] == "seldon-system/seldon-gateway"
     assert defaults["usageMetrics"] == {"enabled": False}
     sdep = _docs(istio_mode["models"])["SeldonDeployment/iris-model"]
     graph = sdep["spec"]["predictors"][0]["graph"]
@@ -157,10 +141,8 @@ def test_istio_mode_operator_values_and_sample(
     assert "emissary" not in istio_mode
 
 
-def test_ambassador_mode_serves_legacy_emissary_versions(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema_dir: Path
-) -> None:
-    results = _render(tmp_path, monkeypatch, _env("ambassador", EMISSARY), schema_dir)
+def test_ambassador_mode_serves_legacy_emissary_versions(tmp_path: Path, schema_dir: Path) -> None:
+    results = _render(tmp_path, schema_dir, seldon="ambassador")
     assert {"emissary-crds", "emissary", "seldon-core-operator"} <= set(results)
     assert "seldon-gateway" not in results
     generated = tmp_path / "values" / "k3d" / "generated"
@@ -174,65 +156,45 @@ def test_ambassador_mode_serves_legacy_emissary_versions(
     assert "SeldonDeployment/iris-model" in _docs(results["models"])
 
 
-def test_emissary_without_seldon_keeps_legacy_versions_off(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    values = _generate(tmp_path, monkeypatch, _env(None, EMISSARY))
+def test_emissary_without_seldon_keeps_legacy_versions_off(tmp_path: Path) -> None:
+    values = _generate(tmp_path, components={"emissary": True})
     crds = yaml.safe_load((values / "k3d" / "generated" / "emissary-crds.yaml").read_text())
     assert crds == {"emissaryCrds": {"enableLegacyVersions": False}}
 
 
-@pytest.mark.parametrize("env", sorted(environments.ENVIRONMENTS))
+@pytest.mark.parametrize("env", ["eks", "k3d", "minikube"])
 def test_kserve_ingress_is_derived_from_knative_facts(env: str) -> None:
-    environment = environments.get(env)
-    path = generate.VALUES_DIR / env / "generated" / "kserve.yaml"
+    resolved = resolve.resolve(env)
+    path = resolve.VALUES_DIR / env / "generated" / "kserve.yaml"
     gateway = yaml.safe_load(path.read_text())["kserveResources"]["kserve"]["controller"]["gateway"]
-    facts = ingress.ingress(environment)
+    facts = resolved.facts
+    serving = yaml.safe_load((path.parent / "knative-serving.yaml").read_text())
     assert gateway == {
-        "domain": ingress.domain(environment),
-        "ingressGateway": {"gateway": facts.knative_gateway},
+        "domain": serving["domain"],
+        "ingressGateway": {"gateway": facts.gateway.knative_gateway},
         "localGateway": {
-            "gateway": facts.local_gateway,
-            "gatewayService": facts.local_gateway_service_fqdn,
+            "gateway": facts.gateway.local_gateway,
+            "gatewayService": facts.gateway.local_gateway_service_fqdn,
         },
     }
-    mode = kserve._upstream_defaults()["kserve"]["controller"]["deploymentMode"]
-    assert mode == "Knative"
+    release = resolved.release("kserve")
+    assert release is not None
+    assert release.values["kserveResources"]["kserve"]["controller"]["deploymentMode"] == "Knative"
 
 
-def test_kserve_override_contradicting_knative_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    values = tmp_path / "values"
-    shutil.copytree(generate.VALUES_DIR, values)
-    (values / "eks" / "kserve.yaml").write_text(
-        "kserveResources:\n  kserve:\n    controller:\n      gateway:\n        domain: other.org\n"
-    )
-    with pytest.raises(UserError) as err:
-        generate.generate(tmp_path / "charts", values)
-    message = _one_line(err)
-    assert message.startswith("values/eks/kserve.yaml: kserveResources.kserve.controller")
-    assert "'other.org'" in message and repr(ingress.domain(environments.get("eks"))) in message
-
-
-def test_seldon_gateway_selector_override_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    env = _env("istio")
-    monkeypatch.setitem(environments.ENVIRONMENTS, env.name, env)
-    values = tmp_path / "values"
-    shutil.copytree(generate.VALUES_DIR, values)
+def test_seldon_gateway_selector_override_refused(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
     (values / "k3d" / "seldon-gateway.yaml").write_text("selector:\n  istio: other\n")
-    with pytest.raises(UserError, match=r"seldon-gateway\.yaml: selector") as err:
-        generate.generate(tmp_path / "charts", values)
+    with pytest.raises(UserError, match=r"seldon-gateway\.yaml: selector\.istio is 'other'") as err:
+        _generate(tmp_path, seldon="istio")
     _one_line(err)
 
 
 def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -> None:
     from mlstack.lib import schemas
 
-    path = tmp_path / "models.yaml"
-    path.write_text(
+    values = values_copy(tmp_path / "values")
+    (values / "k3d" / "models.yaml").write_text(
         yaml.safe_dump(
             {
                 "sklearnIris": {"storageUri": "pvc://models-pvc/sklearn/iris"},
@@ -240,11 +202,13 @@ def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -
             }
         )
     )
-    env = environments.get("k3d")
-    files = [*render.values_files(env, models.COMPONENT), path]
-    assert render.check_values(models.COMPONENT, files) == []
-    text = render.template(models.COMPONENT, env, files)
-    count, problems = render.check_manifest(text, env, schemas.upstream_crds(schema_dir))
+    resolved = resolve.resolve("k3d", values)
+    release = resolved.release("models")
+    assert release is not None
+    text = render.template(release, resolved)
+    count, problems = render.check_manifest(
+        text, resolved.minors, schemas.upstream_crds(schema_dir)
+    )
     assert problems == [] and count == 3
     docs = {d["kind"]: d for d in yaml.safe_load_all(text) if d}
     assert docs["InferenceService"]["spec"]["predictor"]["model"]["storageUri"] == (
@@ -263,6 +227,5 @@ def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -
 
 
 def test_no_dead_values_keys_in_glue_charts() -> None:
-    for component in (models.COMPONENT, seldon_gateway.COMPONENT):
-        templates = chartgen.synthesize(component)
-        assert dead_values_keys(templates, component.values) == [], component.id
+    for component in (registry.by_id()["models"], registry.by_id()["seldon-gateway"]):
+        assert dead_values_keys(synth(component), component.values) == [], component.id

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlstack import environments, registry
+from helpers import edit_env, values_copy
+from mlstack import environments, registry, resolve
 from mlstack.errors import UserError
 from mlstack.lib.samples import Sample
-from mlstack.lifecycle import smoke
+from mlstack.lifecycle import autodomain, smoke
 
 KSERVE = Sample(
     "sklearn-iris",
@@ -122,7 +125,7 @@ def _service(**entry: str) -> dict[str, Any]:
 
 
 def test_ingress_address() -> None:
-    k3d, minikube, eks = (environments.get(n) for n in ("k3d", "minikube", "eks"))
+    k3d, minikube, eks = (environments.load(n) for n in ("k3d", "minikube", "eks"))
     svc = _service(ip="172.18.255.200", ipMode="VIP")
     assert smoke.ingress_address(k3d, svc, "gw", "Linux")[0] == "172.18.255.200"
     assert smoke.ingress_address(k3d, svc, "gw", "Darwin")[0] == "127.0.0.1:8080"
@@ -133,26 +136,39 @@ def test_ingress_address() -> None:
         smoke.ingress_address(k3d, _service(), "istio-system/gw", "Linux")
 
 
-def test_samples_come_from_the_registry(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_k3d_port_mapping_follows_the_cluster_kind_not_the_name(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    (values / "lab").mkdir()
+    (values / "lab" / "environment.yaml").write_text(
+        (values / "k3d" / "environment.yaml").read_text()
+    )
+    lab = environments.load("lab", values)
+    svc = _service(ip="172.18.255.200")
+    assert smoke.ingress_address(lab, svc, "gw", "Darwin")[0] == "127.0.0.1:8080"
+
+
+def test_samples_come_from_the_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A component that declares a sample gets smoke-tested in the envs enabling it."""
     pool = dataclasses.replace(
-        registry.by_id()["metallb-pool"], samples=lambda env, values: (KSERVE, SELDON)
+        registry.by_id()["metallb-pool"], samples=lambda facts, values: (KSERVE, SELDON)
     )
-    monkeypatch.setattr(registry, "COMPONENTS", (registry.by_id()["metallb"], pool))
-    assert smoke.samples(environments.get("k3d")) == [KSERVE, SELDON]
-    assert smoke.samples(environments.get("eks")) == []
-    assert smoke.main("k3d", dry_run=True) == 0
-    out = capsys.readouterr().out.splitlines()
+    components = tuple(pool if c.id == pool.id else c for c in registry.COMPONENTS)
+    values = values_copy(tmp_path / "values")
+    k3d = resolve.resolve("k3d", values, components=components, local=True)
+    assert smoke.samples(k3d)[:2] == [KSERVE, SELDON]
+    eks = resolve.resolve("eks", values, components=components, local=True)
+    assert KSERVE not in smoke.samples(eks)
+    assert smoke.main(k3d, dry_run=True) == 0
+    note, *out = capsys.readouterr().out.splitlines()
+    assert note.startswith("smoke k3d: domain auto is not resolved on this machine yet")
     assert out[0] == "sklearn-iris (kserve-v2): wait for InferenceService models/sklearn-iris"
     assert out[1].startswith("  $ curl -sS -H 'Content-Type: application/json' -H 'Host: sklearn")
     assert "http://<address of istio-system/istio-ingressgateway>/seldon/models/iris/" in out[3]
 
 
-def test_models_declare_their_samples_per_env() -> None:
+def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     """The registered `models` component tells smoke what to call in each env."""
-    k3d = smoke.samples(environments.get("k3d"))
+    k3d = smoke.samples(resolve.resolve("k3d", values_copy(tmp_path / "values"), local=True))
     assert [(s.name, s.protocol, s.ingress, s.host) for s in k3d] == [
         (
             "sklearn-iris",
@@ -168,10 +184,56 @@ def test_models_declare_their_samples_per_env() -> None:
         "seldonIris": {"enabled": True},
         "plainServer": {"enabled": True},
     }
-    ambassador = dataclasses.replace(environments.get("k3d"), seldon="ambassador")
+    facts = resolve.resolve("k3d").facts
+    ambassador = dataclasses.replace(
+        facts, env=facts.env.model_copy(update={"seldon": "ambassador"})
+    )
     found = {s.name: s for s in models.samples(ambassador, values)}
     assert found["iris-model"].ingress == "emissary/emissary-ingress"
     assert found["iris-model"].request_path == "/seldon/models/iris-model/api/v1.0/predictions"
     assert found["model-server"].ingress == "models/model-server"
-    istio = dataclasses.replace(environments.get("k3d"), seldon="istio")
+    istio = dataclasses.replace(facts, env=facts.env.model_copy(update={"seldon": "istio"}))
     assert models.samples(istio, values)[0].ingress == "istio-system/istio-gateway"
+
+
+def test_auto_domain_reaches_smoke_after_install_wrote_it(tmp_path: Path) -> None:
+    """domain: auto -> the installer's overlays -> Knative, KServe and smoke see <ip>.sslip.io."""
+    values = values_copy(tmp_path / "values")
+    resolved = resolve.resolve("k3d", values, local=True)
+    assert set(autodomain.targets(resolved)) == {"knative-serving", "kserve"}
+    service = {"status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.201"}]}}}
+    ip = autodomain.wait_for_address(lambda ns, name: service, resolved, 4, lambda s: None)
+    assert autodomain.apply(resolved, ip) == "172.18.255.201.sslip.io"
+    after = resolve.resolve("k3d", values, local=True)
+    serving, kserve = after.release("knative-serving"), after.release("kserve")
+    assert serving is not None and kserve is not None
+    assert serving.values["domain"] == "172.18.255.201.sslip.io"
+    gateway = kserve.values["kserveResources"]["kserve"]["controller"]["gateway"]
+    assert gateway["domain"] == "172.18.255.201.sslip.io"
+    local = values / "k3d" / "local" / "knative-serving.yaml"
+    assert local in serving.files  # helm gets the overlay
+    (sample,) = smoke.samples(after)
+    assert sample.host == "sklearn-iris-models.172.18.255.201.sslip.io"
+    assert resolve.resolve("k3d", values).facts.domain == "example.com"  # render: unchanged
+    shutil.copytree(values / "k3d", values / "lab")  # copied along, then a fixed domain:
+    edit_env(values, "lab", domain="ml.lab.test")
+    lab = resolve.resolve("lab", values, local=True)
+    assert lab.facts.domain == "ml.lab.test"
+    lab_serving = lab.release("knative-serving")
+    assert lab_serving is not None and lab_serving.values["domain"] == "ml.lab.test"
+    assert not any("/local/" in str(p) for p in lab_serving.files)
+    autodomain.forget(values, "k3d")
+    assert not local.exists()
+
+
+def test_auto_domain_without_an_address_is_one_line(tmp_path: Path) -> None:
+    resolved = resolve.resolve("k3d", values_copy(tmp_path / "values"))
+    with pytest.raises(UserError, match=r"Service istio-system/istio-gateway has no load-bal"):
+        autodomain.wait_for_address(lambda ns, name: {}, resolved, 4, lambda s: None)
+
+
+def test_fixed_domain_needs_no_overlay(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", domain="ml.lab.test")
+    resolved = resolve.resolve("k3d", values, local=True)
+    assert autodomain.targets(resolved) == {} and autodomain.describe(resolved) == []

@@ -10,32 +10,30 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import environments, registry, render
+from helpers import values_copy
+from mlstack import registry, render, resolve
+from mlstack.errors import UserError
+from mlstack.lib import validate
 
 INVALID = sorted((Path(__file__).parent / "invalid").glob("*/*.yaml"))
-CASES = [
-    (env, c)
-    for env in environments.ENVIRONMENTS.values()
-    for c in registry.COMPONENTS
-    if c.id in env.components
-]
+CASES = [(r.name, release.id) for r in resolve.all_envs() for release in r.releases]
 
 
-@pytest.mark.parametrize(
-    ("env", "component"), CASES, ids=lambda x: getattr(x, "name", None) or x.id
-)
-def test_committed_values_are_valid(
-    env: environments.Environment, component: registry.Component, schema_dir: Path
-) -> None:
-    files = render.values_files(env, component)
-    assert render.check_values(component, files) == []
-    values = render.merged_values(component, files)
-    assert render.check_passthrough(component, values, schema_dir) == []
+@pytest.mark.parametrize(("env", "release"), CASES)
+def test_committed_values_are_valid(env: str, release: str, schema_dir: Path) -> None:
+    resolved = resolve.resolve(env)  # refuses any invalid file, naming file and key
+    found = resolved.release(release)
+    assert found is not None
+    defaults = resolve.chart_defaults()[release]
+    assert resolve.check_values(found.component, list(found.files), defaults) == []
+    assert render.check_passthrough(found.component, found.values, schema_dir) == []
 
 
-def test_no_stray_values_files() -> None:
-    for env in environments.ENVIRONMENTS.values():
-        assert render.check_stray_files(env) == []
+def test_stray_values_file_is_refused(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    (values / "eks" / "metallb-pool.yaml").write_text("pool: {}\n")
+    with pytest.raises(UserError, match=r"eks/metallb-pool\.yaml: no release 'metallb-pool'"):
+        resolve.resolve("eks", values)
 
 
 def test_there_are_invalid_fixtures() -> None:
@@ -50,9 +48,10 @@ def test_invalid_fixture_is_rejected_naming_file_and_key(path: Path, schema_dir:
         for line in path.read_text().splitlines()
         if line.startswith("# expect:")
     )
-    problems = render.check_values(component, [path])
+    defaults = resolve.chart_defaults()[component.id]
+    problems = resolve.check_values(component, [path], defaults)
     if not problems:
-        values = render.merged_values(component, [path])
+        values = validate.deep_merge(defaults, resolve.load_values(path))
         problems = render.check_passthrough(component, values, schema_dir)
         problems = [f"{path}: {p}" for p in problems]
     assert problems, f"{path} was accepted"

@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import time
@@ -29,24 +30,33 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_names(wanted: list[str] | str | None, values_dir: Path) -> list[str]:
+    """The environments a command acts on: 'all' or nothing means every env folder."""
+    if not wanted or wanted == "all":
+        return environments.names(values_dir)
+    return [wanted] if isinstance(wanted, str) else list(wanted)
+
+
+def _resolve(name: str, args: argparse.Namespace, *, local: bool = False) -> Any:
+    from mlstack import resolve
+
+    return resolve.resolve(name, Path(args.values_dir), local=local)
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from mlstack import render
 
-    names = sorted(environments.ENVIRONMENTS) if args.env == "all" else [args.env]
-    envs = [environments.get(name) for name in names]
+    values_dir = Path(args.values_dir)
+    names = _env_names(args.env, values_dir)
+    for name in names:  # an unknown env fails before generate writes anything
+        environments.load(name, values_dir)
     if args.generate:  # one process for generate + render: jsii start-up is paid once
         _cmd_generate(args)
     worst = 0
-    for env in envs:
+    for name in names:
+        resolved = _resolve(name, args)
         worst = max(
-            worst,
-            render.main(
-                env,
-                Path(args.out),
-                args.schema_dir,
-                charts_dir=Path(args.charts_dir),
-                values_dir=Path(args.values_dir),
-            ),
+            worst, render.main(resolved, Path(args.out), args.schema_dir, Path(args.charts_dir))
         )
     return worst
 
@@ -54,7 +64,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _cmd_lint(args: argparse.Namespace) -> int:
     from mlstack import render
 
-    return render.lint(args.env or sorted(environments.ENVIRONMENTS))
+    names = _env_names(args.env, Path(args.values_dir))
+    return render.lint([_resolve(n, args) for n in names], Path(args.charts_dir))
 
 
 def _cmd_bump(args: argparse.Namespace) -> int:
@@ -66,24 +77,62 @@ def _cmd_bump(args: argparse.Namespace) -> int:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from mlstack import registry
+    from mlstack import registry, resolve
 
+    values_dir = Path(args.values_dir)
+    names = environments.names(values_dir)
     if args.names:
-        print(" ".join(sorted(environments.ENVIRONMENTS)))
+        print(" ".join(names))
         return 0
-    envs = list(environments.ENVIRONMENTS.values())
-    print("component".ljust(24) + "".join(e.name.ljust(10) for e in envs))
+    envs = [resolve.resolve(n, values_dir) for n in names]
+    rows: dict[str, list[str]] = {
+        "cluster": [r.env.cluster for r in envs],
+        "kubernetes": [f"{r.env.kubernetes} ({r.minors[0]}-{r.minors[-1]})" for r in envs],
+        "loadBalancer": [r.env.load_balancer for r in envs],
+        "domain": [r.env.domain for r in envs],
+        "tls": ["on" if r.env.tls.enabled else "-" for r in envs],
+        "seldon": [r.env.seldon for r in envs],
+    }
+    width = 2 + max(len(cell) for cells in [names, *rows.values()] for cell in cells)
+    print("environment".ljust(26) + "".join(r.name.ljust(width) for r in envs))
+    for key, cells in rows.items():
+        print(key.ljust(26) + "".join(cell.ljust(width) for cell in cells))
+    print()
+    print("release (components: key)".ljust(26) + "".join(r.name.ljust(width) for r in envs))
     for c in registry.COMPONENTS:
-        marks = "".join(("yes" if c.id in e.components else "-").ljust(10) for e in envs)
-        print(c.id.ljust(24) + marks)
+        marks = "".join(("yes" if c.id in r.ids else "-").ljust(width) for r in envs)
+        key = f" ({c.switch})" if c.switch and c.switch != c.id else ""
+        key = " (seldon:)" if c.switch is None else key
+        print(f"{c.id}{key}".ljust(26) + marks)
     return 0
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from mlstack.lib import fetch
 
-    count = fetch.fetch(Path(args.dest))
-    print(f"schemas: {count} upstream files in {args.dest}")
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, name: str) -> None:
+        # A terminal gets one updating line; a log every tenth of the way.
+        if tty:
+            end = "\n" if done == total else ""
+            print(f"\rschemas: {done}/{total} files", end=end, file=sys.stderr, flush=True)
+        elif done == total or done * 10 // total != (done - 1) * 10 // total:
+            print(f"schemas: {done}/{total} files ({name})", file=sys.stderr, flush=True)
+
+    sums = fetch.read_sums()
+    summary = fetch.fetch(
+        Path(args.dest), args.url, sums=sums, record=args.record_sums, progress=progress
+    )
+    if summary.recorded:
+        fetch.write_sums(sums)
+        print(f"schemas: recorded {len(summary.recorded)} new sums in {fetch.SUMS}: review, commit")
+    if summary.fetched:
+        print(
+            f"schemas: fetched {summary.fetched} of {summary.total} upstream files into {args.dest}"
+        )
+    else:
+        print(f"schemas: {summary.total} upstream files in {args.dest} match the pinned versions")
     return 0
 
 
@@ -102,15 +151,14 @@ def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
 
 
 def _gitops_tree(args: argparse.Namespace, settings: Any) -> Any:
-    from mlstack.gitops import plan
+    from mlstack.gitops import tree
     from mlstack.lib import schemas
 
-    return plan.tree(
-        environments.get(args.env),
+    return tree.tree(
+        _resolve(args.env, args),
         settings,
         schemas.schema_dir(args.schema_dir),
         charts_dir=Path(args.charts_dir),
-        values_dir=Path(args.values_dir),
     )
 
 
@@ -134,7 +182,7 @@ def _cmd_gitops_sync(args: argparse.Namespace) -> int:
 
     if not args.repo:
         raise UserError("no GitOps repository: set GITOPS_REPO=<url or path>")
-    env = environments.get(args.env)
+    env = environments.load(args.env, Path(args.values_dir))
     settings = _settings(args, default_url=args.repo)
     tree = _gitops_tree(args, settings)
     checkout = Path(args.checkout) if args.checkout else None
@@ -183,26 +231,35 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
 def _cmd_cluster(args: argparse.Namespace) -> int:
     from mlstack.lifecycle import cluster
 
+    env = environments.load(args.env, Path(args.values_dir))
     action = cluster.create if args.action == "create" else cluster.delete
-    return action(args.env, dry_run=args.dry_run)
+    return action(env, dry_run=args.dry_run, values_dir=Path(args.values_dir))
+
+
+def _lifecycle(args: argparse.Namespace, command: str, **options: Any) -> int:
+    """install / uninstall / smoke: the env resolved with this machine's local overlays."""
+    module = importlib.import_module(f"mlstack.lifecycle.{command}")
+    resolved = _resolve(args.env, args, local=True)
+    return int(module.main(resolved, dry_run=args.dry_run, timeout=args.timeout, **options))
 
 
 def _cmd_install(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import install
-
-    return install.main(args.env, dry_run=args.dry_run, start=args.start, timeout=args.timeout)
+    return _lifecycle(args, "install", start=args.start, charts_dir=Path(args.charts_dir))
 
 
 def _cmd_uninstall(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import uninstall
-
-    return uninstall.main(args.env, dry_run=args.dry_run, purge=args.purge, timeout=args.timeout)
+    return _lifecycle(args, "uninstall", purge=args.purge)
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import smoke
+    return _lifecycle(args, "smoke", ingress=args.ingress)
 
-    return smoke.main(args.env, dry_run=args.dry_run, ingress=args.ingress, timeout=args.timeout)
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from mlstack import bench
+
+    compare = ["--compare", args.compare] if args.compare else []
+    return bench.main(["--root", args.root, "--runs", str(args.runs), *compare])
 
 
 def _cmd_keep_crds(args: argparse.Namespace) -> int:
@@ -214,6 +271,8 @@ def _cmd_keep_crds(args: argparse.Namespace) -> int:
 
 def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
     p.add_argument("--env", default=environments.DEFAULT_ENV)
+    p.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    p.add_argument("--values-dir", default=str(_repo() / "values"))
     p.add_argument("--dry-run", action="store_true", help="print the commands; needs no cluster")
     p.add_argument("--timeout", default=timeout, help="per release / wait, e.g. 300s, 10m")
 
@@ -242,17 +301,24 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_render)
     lint = sub.add_parser("lint", help="helm lint --strict every chart with each env's values")
     lint.add_argument("--env", action="append")
+    lint.add_argument("--charts-dir", default=str(_repo() / "charts"))
+    lint.add_argument("--values-dir", default=str(_repo() / "values"))
     lint.set_defaults(func=_cmd_lint)
     b = sub.add_parser("bump", help="add a new version of a chart to chart-versions.yaml")
     b.add_argument("chart", type=argcheck.chart_id)
     b.add_argument("--part", choices=("major", "minor", "patch"), default="patch")
     b.add_argument("-m", "--message", required=True, help="what changed (one line)")
     b.set_defaults(func=_cmd_bump)
-    e = sub.add_parser("envs", help="print the environment x component matrix")
+    e = sub.add_parser("envs", help="print every environment's settings and releases")
     e.add_argument("--names", action="store_true", help="only the environment names")
+    e.add_argument("--values-dir", default=str(_repo() / "values"))
     e.set_defaults(func=_cmd_envs)
     s = sub.add_parser("schemas", help="download the upstream schemas (needs network)")
     s.add_argument("--dest", type=argcheck.path, default=str(_repo() / ".cache" / "upstream"))
+    s.add_argument("--url", default=None, help="raw-file base URL (else $MLSTACK_UPSTREAM_URL)")
+    s.add_argument(
+        "--record-sums", action="store_true", help="after a version bump: record new files' sums"
+    )
     s.set_defaults(func=_cmd_schemas)
     go = sub.add_parser("gitops", help="write Argo CD + Flux manifests, charts and values")
     _gitops_args(go)
@@ -285,6 +351,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=("create", "delete"))
     c.add_argument("env")
     c.add_argument("--dry-run", action="store_true", help="print the commands only")
+    c.add_argument("--values-dir", default=str(_repo() / "values"))
     c.set_defaults(func=_cmd_cluster)
     i = sub.add_parser("install", help="install the env's releases in order, with readiness gates")
     _lifecycle_args(i)
@@ -302,6 +369,11 @@ def parser() -> argparse.ArgumentParser:
     sm.set_defaults(func=_cmd_smoke)
     k = sub.add_parser("keep-crds", help="helm post-renderer: mark CRDs resource-policy keep")
     k.set_defaults(func=_cmd_keep_crds)
+    bench = sub.add_parser("benchmark", help="speed figures (medians of whole-process runs)")
+    bench.add_argument("--root", default=str(_repo()), help="repository checkout to measure")
+    bench.add_argument("--compare", default=None, help="another checkout, interleaved")
+    bench.add_argument("--runs", type=int, default=5)
+    bench.set_defaults(func=_cmd_benchmark)
     return p
 
 

@@ -1,54 +1,131 @@
-"""Per-environment facts, in one place.
+"""Environments are data: `values/<env>/environment.yaml`, one folder per environment.
 
-An environment says which components it enables, which Kubernetes minor its clusters run
-(and the range of minors it supports, all of which rendered output is validated against)
-The range is where the pinned stack overlaps: Knative 1.23 needs >= 1.34 and is tested up
-to 1.35; Istio 1.30, cert-manager 1.21 and the EKS standard-support window all cover it.
-and how Services of type LoadBalancer get an address. EKS gets addresses from AWS load
-balancers, so it has no MetalLB.
+A platform team adds an environment by copying a folder (`cp -r values/k3d values/lab`)
+and editing its `environment.yaml`; no Python changes. This module is the strict model of
+that file (unknown keys refused, JSON schema generated from it, README documents it) and
+the loader that lists the folders. It knows nothing of components or charts: which
+releases an environment enables and the facts derived from it are decided once, in
+`mlstack.resolve`.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from dataclasses import dataclass
-from typing import Literal
+import json
+from pathlib import Path
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from mlstack import REPO_ROOT
 from mlstack.errors import UserError
-from mlstack.versions import KubeRange
+from mlstack.lib import yamlfile
 
-SeldonMode = Literal["istio", "ambassador"]
-
-
-@dataclass(frozen=True)
-class Environment:
-    name: str
-    description: str
-    kubernetes: str
-    supported: KubeRange
-    load_balancer: Literal["metallb", "aws"]
-    components: frozenset[str]
-    #: The ONE domain of the environment (Knative config-domain, KServe, smoke tests read
-    #: it through mlstack.ingress.domain). Local envs: example.com, reached with a Host
-    #: header, or <lb-ip>.sslip.io once the gateway address is known (see magic_dns_domain).
-    domain: str = "example.com"
-    #: True where the install step may replace `domain` by the magic-DNS name of the
-    #: gateway's load-balancer address (laptops have no DNS of their own).
-    magic_dns: bool = False
-    #: Seldon Core v1 is opt-in: None = off. To opt in, set the ingress it publishes models
-    #: through ("istio": glue seldon-gateway on the Istio gateway; "ambassador": Emissary,
-    #: enabled separately with EMISSARY) and add `seldon_components(mode)` to `components`.
-    seldon: SeldonMode | None = None
-
-    def minors(self) -> list[str]:
-        """Every Kubernetes minor this environment supports, oldest first."""
-        low, high = (int(v.split(".")[1]) for v in (self.supported.min, self.supported.max))
-        return [f"1.{m}" for m in range(low, high + 1)]
-
-
-#: EKS serves under the user's own domain: replace this placeholder here, in one place.
-EKS_DOMAIN = "models.example.org"
+VALUES_DIR = REPO_ROOT / "values"
+#: The file that makes a folder of values/ an environment.
+FILE = "environment.yaml"
+#: The committed JSON schema of FILE (editors validate with it; `make check` keeps it fresh).
+SCHEMA_FILE = "environment.schema.json"
+DEFAULT_ENV = "k3d"
+#: `domain: auto`: the install step resolves `<gateway-lb-ip>.sslip.io`.
+AUTO = "auto"
 MAGIC_DNS_SUFFIX = "sslip.io"
+#: What rendered output carries for `domain: auto` until an install knows the address
+#: (reached with a Host header; render and golden files stay reproducible without a cluster).
+AUTO_PLACEHOLDER = "example.com"
+
+_DNS_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+SeldonMode = Literal["off", "istio", "ambassador"]
+ClusterKind = Literal["k3d", "minikube", "eks", "existing"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+class Tls(_Strict):
+    """HTTPS at the ingress gateway. New modes (issuer, ACME) are new keys here."""
+
+    enabled: bool = Field(False, description="Serve HTTPS at the Istio ingress gateway.")
+    secret_name: str = Field(
+        "knative-ingress-tls",
+        pattern=_DNS_LABEL,
+        description=(
+            "TLS secret (in the gateway's namespace) holding the certificate for "
+            "*.<domain>, e.g. from a cert-manager Certificate."
+        ),
+    )
+
+
+class Environment(_Strict):
+    """The model of `values/<env>/environment.yaml` (camelCase keys, unknown keys refused)."""
+
+    name: str = Field(
+        "", exclude=True, description="The folder name (set by the loader, not in the file)."
+    )
+    description: str = Field(min_length=1, description="One line: what this environment is.")
+    cluster: ClusterKind = Field(
+        description=(
+            "Which driver `make cluster ENV=<env>` uses: k3d, minikube or eks (config in "
+            "`clusterConfig`), or existing (bring your own cluster; the current kube context)."
+        )
+    )
+    cluster_config: str | None = Field(
+        None,
+        description=(
+            "Cluster definition for the driver, relative to the repository; default "
+            "platform/<cluster>.yaml. Unused for cluster: existing."
+        ),
+    )
+    kubernetes: str = Field(
+        pattern=r"^1\.[0-9]+$",
+        description=(
+            'Kubernetes minor the clusters run, e.g. "1.35"; checked against every '
+            "enabled component's supported range in data/versions.yaml."
+        ),
+    )
+    load_balancer: Literal["metallb", "cloud"] = Field(
+        description=(
+            "How LoadBalancer Services get an address: metallb (installed, pool from the "
+            "cluster's network) or cloud (the provider's load balancers, e.g. AWS NLB)."
+        )
+    )
+    domain: str = Field(
+        pattern=f"^auto$|{_DNS_NAME}",
+        description=(
+            "DNS domain models are served under (Knative config-domain, KServe, smoke), or "
+            "`auto`: <gateway-lb-ip>.sslip.io, resolved by the install step."
+        ),
+    )
+    tls: Tls = Field(default_factory=Tls, description="TLS at the ingress gateway.")
+    seldon: SeldonMode = Field(
+        "off",
+        description=(
+            "Seldon Core v1: off, istio (publishes through the Istio gateway via the "
+            "seldon-gateway release) or ambassador (through Emissary, which it turns on)."
+        ),
+    )
+    components: dict[str, bool] = Field(
+        default_factory=dict,
+        description=(
+            "Optional components switched on (true) or default ones switched off (false), "
+            "by the keys `make envs` lists, e.g. {emissary: true, models: false}."
+        ),
+    )
+
+    @property
+    def auto_domain(self) -> bool:
+        return self.domain == AUTO
+
+    def shown(self, values_dir: Path = VALUES_DIR) -> str:
+        """Where this environment is defined, as users see the path."""
+        return yamlfile.shown(values_dir / self.name / FILE)
 
 
 def magic_dns_domain(lb_ip: str) -> str:
@@ -65,63 +142,75 @@ def magic_dns_domain(lb_ip: str) -> str:
     return f"{label}.{MAGIC_DNS_SUFFIX}"
 
 
-_SERVING = frozenset(
-    {"istio-base", "istiod", "istio-gateway", "cert-manager", "knative-operator", "knative-serving"}
-)
-_LOCAL = frozenset({"metallb", "metallb-pool"}) | _SERVING
-#: KServe (Knative serverless mode) is the serving operator of every environment.
-KSERVE = frozenset({"kserve-crd", "kserve", "model-runtimes", "models"})
+def _problem(path: Path, err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        fields = Environment.model_fields.items()
+        known = ", ".join(sorted(f.alias or n for n, f in fields if n != "name"))
+        return f"{yamlfile.shown(path)}: {key}: unknown key: use one of {known}"
+    return f"{yamlfile.shown(path)}: {key}: {first['msg']}"
 
 
-#: Emissary-ingress (Ambassador API gateway): Seldon's ambassador mode publishes through it.
-EMISSARY = frozenset({"emissary-crds", "emissary"})
-
-
-def seldon_components(mode: SeldonMode) -> frozenset[str]:
-    """The releases Seldon Core v1 brings in `mode` (ambassador mode also needs EMISSARY)."""
-    return frozenset({"seldon-core-operator", *(["seldon-gateway"] if mode == "istio" else [])})
-
-
-#: The Kubernetes window every environment supports: where the pinned stack overlaps.
-_MINOR, _WINDOW = "1.35", KubeRange(min="1.34", max="1.35")
-
-
-def _laptop(name: str, description: str) -> Environment:
-    """k3d and minikube differ only in how the cluster is made (platform/<name>.yaml)."""
-    return Environment(
-        name=name,
-        description=f"{description}; MetalLB hands out addresses.",
-        load_balancer="metallb",
-        components=_LOCAL | KSERVE,
-        magic_dns=True,
-        kubernetes=_MINOR,
-        supported=_WINDOW,
-    )
-
-
-ENVIRONMENTS: dict[str, Environment] = {
-    env.name: env
-    for env in (
-        _laptop("k3d", "k3s in Docker on a laptop"),
-        _laptop("minikube", "minikube (docker driver) on a laptop"),
-        Environment(
-            name="eks",
-            description="Amazon EKS; AWS network load balancers, TLS at the gateway.",
-            load_balancer="aws",
-            components=_SERVING | KSERVE,
-            domain=EKS_DOMAIN,
-            kubernetes=_MINOR,
-            supported=_WINDOW,
-        ),
-    )
-}
-
-DEFAULT_ENV = "k3d"
-
-
-def get(name: str) -> Environment:
+def parse(name: str, data: Any, path: Path) -> Environment:
+    """`data` (a YAML document) as the environment `name`; one line naming file and key."""
+    if not isinstance(data, dict):
+        raise UserError(f"{yamlfile.shown(path)}: top level must be a mapping of settings")
+    if "name" in data:
+        raise UserError(
+            f"{yamlfile.shown(path)}: name: unknown key: the environment's name is its folder"
+        )
     try:
-        return ENVIRONMENTS[name]
-    except KeyError:
-        known = ", ".join(sorted(ENVIRONMENTS))
-        raise UserError(f"unknown environment {name!r}: use one of {known}") from None
+        return Environment.model_validate({**data, "name": name})
+    except ValidationError as err:
+        raise UserError(_problem(path, err)) from None
+
+
+@functools.cache
+def _load(path: Path, stamp: float) -> Environment:
+    return parse(path.parent.name, yamlfile.read(path), path)
+
+
+def load(name: str, values_dir: Path = VALUES_DIR) -> Environment:
+    """The environment defined by `values_dir/<name>/environment.yaml`."""
+    path = values_dir / name / FILE
+    if not path.is_file():
+        known = ", ".join(names(values_dir)) or "none"
+        raise UserError(
+            f"unknown environment {name!r}: no {yamlfile.shown(path)} (environments: {known}); "
+            f"create one by copying a folder, e.g. cp -r values/{DEFAULT_ENV} values/{name}"
+        )
+    return _load(path, path.stat().st_mtime)
+
+
+def names(values_dir: Path = VALUES_DIR) -> list[str]:
+    """Every environment: the folders of values/ that hold an environment.yaml."""
+    if not values_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in values_dir.glob(f"*/{FILE}"))
+
+
+def all_envs(values_dir: Path = VALUES_DIR) -> list[Environment]:
+    return [load(name, values_dir) for name in names(values_dir)]
+
+
+def json_schema() -> str:
+    """values/environment.schema.json: draft-07, closed objects, generated from the model."""
+    raw = Environment.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    raw["properties"].pop("name", None)
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items() if k != "title"}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$comment": "Generated by mlstack from generator/mlstack/environments.py. DO NOT EDIT.",
+        "title": "mlstack environment (values/<env>/environment.yaml)",
+        **inline(raw),
+    }
+    return json.dumps(schema, indent=2) + "\n"

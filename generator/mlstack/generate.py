@@ -1,71 +1,35 @@
 """`generate`: every component -> its chart under charts/, checked before anything is written.
 
-Checks run first (registry order, environment/Kubernetes compatibility, slot paths,
-version bumps); only when all pass are the files swapped in. So a failing generate leaves
-`charts/` untouched, and a passing one is deterministic (same input, same bytes).
+Checks run first (registry order, every environment resolved: its environment.yaml, its
+releases and Kubernetes window, its values and the facts derived from them; the version
+invariants; slot paths; version bumps); only when all pass are the files swapped in. So a
+failing generate leaves `charts/` and `values/` untouched, and a passing one is
+deterministic (same input, same bytes). It writes the charts, each environment's derived
+values (values/<env>/generated/) and the JSON schema of environment.yaml.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mlstack import REPO_ROOT, environments, invariants, preflight, registry, versions
-from mlstack.errors import UserError
+from mlstack import REPO_ROOT, environments, invariants, preflight, registry, resolve, versions
 from mlstack.lib import atomic, chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
+from mlstack.resolve import Components, Resolved
 
 CHARTS_DIR = REPO_ROOT / "charts"
-VALUES_DIR = REPO_ROOT / "values"
+VALUES_DIR = environments.VALUES_DIR
 
 
-def check_environments() -> None:
-    """Each env's components exist, bring what they need, and support its Kubernetes."""
+def build_all(charts_dir: Path, components: Components) -> list[BuiltChart]:
     data = versions.load()
-    known = registry.by_id()
-    for env in environments.ENVIRONMENTS.values():
-        for cid in sorted(env.components):
-            if cid not in known:
-                raise UserError(f"environment {env.name}: unknown component {cid!r}")
-            for need in known[cid].needs:
-                if need not in env.components:
-                    raise UserError(
-                        f"environment {env.name}: {cid} needs {need}, which is not enabled "
-                        "there: enable it in generator/mlstack/environments.py"
-                    )
-            project = data.projects[known[cid].project]
-            for minor in (env.kubernetes, env.supported.min, env.supported.max):
-                if not project.kubernetes.covers(minor):
-                    raise UserError(
-                        f"environment {env.name} runs Kubernetes {minor}, but {cid} "
-                        f"({known[cid].project} {project.version}) supports "
-                        f"{project.kubernetes.min}-{project.kubernetes.max}: change the "
-                        f"environment or projects.{known[cid].project} in versions.yaml"
-                    )
-
-
-def check_components(values_dir: Path) -> None:
-    """Each component's generate-time `check` over every environment (see Component)."""
-    for env in environments.ENVIRONMENTS.values():
-        for component in registry.COMPONENTS:
-            if component.check is None:
-                continue
-            enabled = component.id in env.components
-            values = invariants.release_values(component, env, values_dir) if enabled else None
-            component.check(env, values)
-
-
-def build_all(charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> list[BuiltChart]:
-    registry.check_order()
-    check_environments()
-    preflight.check(values_dir)  # values are schema-checked before any cross-check reads them
-    with preflight.cross_checks(values_dir):
-        invariants.check(values_dir)
-        check_components(values_dir)
-    data = versions.load()
+    defaults = resolve.chart_defaults(components)
     built = []
-    for component in registry.COMPONENTS:
+    for component in components:
         entry = releases.for_chart(component.id)
-        chart = chartgen.build_chart(component, data, entry.current, entry.changelog(component.id))
+        chart = chartgen.build_chart(
+            component, data, entry.current, entry.changelog(component.id), defaults[component.id]
+        )
         old = chartgen.read_chart_meta(charts_dir / component.id)
         if old and "version" in old:
             old_digest = old.get("annotations", {}).get(chartgen.DIGEST_ANNOTATION, "")
@@ -76,19 +40,52 @@ def build_all(charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> l
     return built
 
 
-def generate(charts_dir: Path = CHARTS_DIR, values_dir: Path | None = VALUES_DIR) -> list[str]:
+def derived_files(envs: list[Resolved]) -> dict[Path, str]:
+    """Every generated values file of every environment."""
+    return {
+        r.generated_file(release.id): envvalues.render(
+            release.component, r.name, release.defaults, release.derived
+        )
+        for r in envs
+        for release in r.releases
+        if release.derived
+    }
+
+
+def generate(
+    charts_dir: Path = CHARTS_DIR,
+    values_dir: Path | None = VALUES_DIR,
+    components: Components = registry.COMPONENTS,
+) -> list[str]:
     """Build, check and write every chart and generated values file; returns what changed.
 
-    `values_dir=None` skips the per-env generated values (used for chart-only output).
+    `values_dir=None` skips the environments (chart-only output).
     """
     targets = [charts_dir, *([values_dir] if values_dir else [])]
     with atomic.lock(*targets):  # one generate at a time per output (checks included)
-        charts = build_all(charts_dir, values_dir or VALUES_DIR)
-        envs = list(environments.ENVIRONMENTS.values())
-        with preflight.cross_checks(values_dir or VALUES_DIR):
-            derived = envvalues.build(registry.COMPONENTS, envs, values_dir) if values_dir else {}
-        with atomic.Transaction() as txn:  # charts/ and values/*/generated swap together
-            changed = chartgen.write_charts(charts_dir, charts, txn)
-            if values_dir is not None:
-                changed += envvalues.write(values_dir, envs, derived, txn)
+        return _generate(charts_dir, values_dir, components)
+
+
+def _generate(charts_dir: Path, values_dir: Path | None, components: Components) -> list[str]:
+    registry.check_order(components)
+    if values_dir is not None:
+        preflight.check_passthrough(values_dir, components)
+    with preflight.cross_checks(values_dir or VALUES_DIR):
+        envs = resolve.all_envs(values_dir, components) if values_dir else []
+        invariants.check(envs)
+    charts = build_all(charts_dir, components)
+    derived = derived_files(envs)
+    with atomic.Transaction() as txn:  # charts/ and values/*/generated swap together
+        changed = chartgen.write_charts(charts_dir, charts, txn)
+        if values_dir is not None:
+            changed += envvalues.write(values_dir, environments.names(values_dir), derived, txn)
+    if values_dir is not None:
+        schema = values_dir / environments.SCHEMA_FILE
+        text = environments.json_schema()
+        if not schema.exists() or schema.read_text() != text:
+            schema.parent.mkdir(parents=True, exist_ok=True)
+            tmp = schema.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(schema)
+            changed.append(environments.SCHEMA_FILE)
     return changed

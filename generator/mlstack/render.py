@@ -1,11 +1,12 @@
 """`render --env ENV`: the offline main job.
 
-For every release enabled in the environment, in install order: validate its values file
-(one line per problem naming file and key; nothing is written if any fails), run the real
-`helm template`, validate every object (built-in kinds strictly for each Kubernetes minor
-the env supports, custom resources against upstream CRDs) and write
-`build/<env>/<release>.yaml`. A wrapper whose upstream chart is not downloaded (offline)
-is reported as such and its pass-through values are checked against the upstream schema.
+For every release the resolved environment enables, in install order (values already
+validated by resolution: one line per problem naming file and key; nothing is written if
+any fails): run the real `helm template` with the release's values files, validate every
+object (built-in kinds strictly for each Kubernetes minor the env supports, custom
+resources against upstream CRDs) and write `build/<env>/<release>.yaml`. A wrapper whose
+upstream chart is not downloaded (offline) is reported as such and its pass-through values
+are checked against the upstream schema.
 """
 
 from __future__ import annotations
@@ -18,24 +19,13 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, environments, registry, versions
-from mlstack.environments import Environment
+from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
-from mlstack.lib import (
-    atomic,
-    chartgen,
-    envvalues,
-    helm,
-    model,
-    schemas,
-    upstream,
-    validate,
-    yamlfile,
-)
+from mlstack.lib import atomic, chartgen, helm, schemas, upstream, validate, yamlfile
 from mlstack.lib.component import Component
+from mlstack.resolve import Release, Resolved
 
 CHARTS_DIR = REPO_ROOT / "charts"
-VALUES_DIR = REPO_ROOT / "values"
 
 
 @dataclass
@@ -52,83 +42,17 @@ class Result:
         return not self.problems
 
 
-#: Folder of values/<env>/ for machine-specific overlays (git-ignored).
-LOCAL = "local"
-GENERATED = envvalues.GENERATED
-
-
-def values_files(
-    env: Environment, component: Component, values_dir: Path = VALUES_DIR, *, local: bool = False
-) -> list[Path]:
-    """The values files of a release in the order Helm layers them (later files win): chart
-    defaults, then derived values (values/<env>/generated/<id>.yaml), the hand-written
-    overrides (values/<env>/<id>.yaml) and, with `local=True`, the machine-specific overlay
-    cluster detection writes (values/<env>/local/<id>.yaml, git-ignored).
-
-    The one place the layering is decided; render, lint, install and the tests call it.
-    Install passes `local=True`; render and the golden files stay reproducible without it.
-    """
-    candidates = [
-        envvalues.path(values_dir, env, component),
-        values_dir / env.name / f"{component.id}.yaml",
-    ]
-    if local:
-        candidates.append(values_dir / env.name / LOCAL / f"{component.id}.yaml")
-    return [p for p in candidates if p.exists()]
-
-
-def load_values(path: Path) -> dict[str, Any]:
-    return yamlfile.read_mapping(path, "a mapping of chart keys")
-
-
 def _rel(path: Path) -> str:
     return yamlfile.shown(path)
 
 
-def check_values(
-    component: Component, files: list[Path], charts_dir: Path = CHARTS_DIR
-) -> list[str]:
-    """Problems with a release's values, each as 'file: key: message'."""
-    schema = yamlfile.read_json(charts_dir / component.id / "values.schema.json")
-    merged = model.defaults(component.values)
-    problems = []
-    for path in files:
-        data = load_values(path)
-        found = validate.schema_errors(validate.deep_merge(merged, data), schema)
-        if not found:
-            found = validate.model_errors(validate.deep_merge(merged, data), component.values)
-        problems += [f"{_rel(path)}: {p}" for p in found]
-        merged = validate.deep_merge(merged, data)
-    return problems
+#: libyaml's parser when PyYAML has it: rendered manifests are large and machine-written.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def merged_values(component: Component, files: list[Path]) -> dict[str, Any]:
-    merged = model.defaults(component.values)
-    for path in files:
-        merged = validate.deep_merge(merged, load_values(path))
-    return merged
-
-
-def check_stray_files(env: Environment, values_dir: Path = VALUES_DIR) -> list[str]:
-    """A values file for a component the env does not enable is almost always a typo."""
-    folder = values_dir / env.name
-    known = {c.id for c in registry.COMPONENTS if c.id in env.components}
-    return [
-        f"{_rel(p)}: no release {p.stem!r} is enabled in {env.name}: rename the file or "
-        "enable the component in generator/mlstack/environments.py"
-        for p in sorted(folder.glob("*.yaml"))
-        if p.stem not in known
-    ] + misnamed_files(env, values_dir)
-
-
-def misnamed_files(env: Environment, values_dir: Path = VALUES_DIR) -> list[str]:
-    """`metallb-pool.yml` would be silently ignored: only `<id>.yaml` files are read."""
-    folder = values_dir / env.name
-    return [
-        f"{_rel(p)}: not read (values files end in .yaml): rename it to {p.stem}.yaml"
-        for p in sorted(folder.iterdir() if folder.is_dir() else [])
-        if p.suffix != ".yaml" and not p.name.startswith(".") and p.name not in (GENERATED, LOCAL)
-    ]
+def documents(text: str) -> list[dict[str, Any]]:
+    """The objects of a multi-document manifest (empty documents dropped)."""
+    return [d for d in yaml.load_all(text, Loader=_LOADER) if d]
 
 
 def missing_dependencies(component: Component, charts_dir: Path = CHARTS_DIR) -> list[str]:
@@ -163,9 +87,8 @@ def check_passthrough(component: Component, values: dict[str, Any], schema_dir: 
     return problems
 
 
-def template(
-    component: Component, env: Environment, files: list[Path], charts_dir: Path = CHARTS_DIR
-) -> str:
+def template(release: Release, resolved: Resolved, charts_dir: Path = CHARTS_DIR) -> str:
+    component = release.component
     args = [
         "template",
         component.id,
@@ -173,23 +96,23 @@ def template(
         "--namespace",
         component.namespace,
         "--kube-version",
-        f"{env.kubernetes}.0",
+        f"{resolved.env.kubernetes}.0",
         "--include-crds",
     ]
-    for path in files:
+    for path in release.files:
         args += ["--values", str(path)]
     proc = helm.run(args)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
-        raise UserError(f"helm template {component.id} ({env.name}) failed: {last}")
+        raise UserError(f"helm template {component.id} ({resolved.name}) failed: {last}")
     return proc.stdout
 
 
 def check_manifest(
-    text: str, env: Environment, crds: dict[tuple[str, str], dict[str, Any]]
+    text: str, minors: tuple[str, ...], crds: dict[tuple[str, str], dict[str, Any]]
 ) -> tuple[int, list[str]]:
     """(object count, problems) for a rendered multi-document manifest."""
-    objects = [d for d in yaml.load_all(text, Loader=schemas.LOADER) if d]
+    objects = documents(text)
     own = schemas.crd_schemas([o for o in objects if o.get("kind") == "CustomResourceDefinition"])
     known = {**crds, **own}
     problems = []
@@ -198,7 +121,7 @@ def check_manifest(
         name = f"{kind}/{obj.get('metadata', {}).get('name', '?')}"
         found: list[str] = []
         builtin = True
-        for minor in env.minors():
+        for minor in minors:
             errors = validate.builtin_errors(obj, minor)
             if errors is None:
                 builtin = False
@@ -214,47 +137,38 @@ def check_manifest(
     return len(objects), problems
 
 
-def render_env(
-    env: Environment, schema_dir: Path, charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR
-) -> list[Result]:
-    """Validate all values first (raising on any problem), then render and check each release."""
-    enabled = [c for c in registry.COMPONENTS if c.id in env.components]
-    for component in enabled:
-        if not (charts_dir / component.id / "Chart.yaml").exists():
+def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_DIR) -> list[Result]:
+    """Render and check each release of the resolved environment."""
+    for release in resolved.releases:
+        if not (charts_dir / release.id / "Chart.yaml").exists():
             raise UserError(
-                f"{_rel(charts_dir / component.id)} has no Chart.yaml: run `make generate`"
+                f"{_rel(charts_dir / release.id)} has no Chart.yaml: run `make generate`"
             )
-    problems = check_stray_files(env, values_dir)
-    for component in enabled:
-        files = values_files(env, component, values_dir)
-        found = check_values(component, files, charts_dir)
-        if not found and component.dependencies:  # upstream checks, whether downloaded or not
-            where = _rel(files[-1]) if files else f"{component.id} chart defaults"
-            found = check_passthrough(component, merged_values(component, files), schema_dir)
-            found = [f"{where}: {p}" for p in found]
-        problems += found
+    resolved.check_generated()
+    problems = []
+    for release in resolved.releases:  # upstream checks for every wrapper, downloaded or not
+        found = check_passthrough(release.component, release.values, schema_dir)
+        where = _rel(release.files[-1]) if release.files else f"{release.id} chart defaults"
+        problems += [f"{where}: {p}" for p in found]
     if problems:
         raise UserError("\n".join(problems))
     crds = schemas.upstream_crds(schema_dir)
     results = []
-    for component in enabled:
-        files = values_files(env, component, values_dir)
-        meta = chartgen.read_chart_meta(charts_dir / component.id) or {}
-        result = Result(component.id, str(meta.get("version", "?")))
-        missing = missing_dependencies(component, charts_dir)
+    for release in resolved.releases:
+        meta = chartgen.read_chart_meta(charts_dir / release.id) or {}
+        result = Result(release.id, str(meta.get("version", "?")))
+        missing = missing_dependencies(release.component, charts_dir)
         if missing:
             result.status = f"values only: {', '.join(missing)} not downloaded (make deps)"
-            result.problems = check_passthrough(
-                component, merged_values(component, files), schema_dir
-            )
+            result.problems = check_passthrough(release.component, release.values, schema_dir)
         else:
-            result.manifest = template(component, env, files, charts_dir)
-            result.objects, result.problems = check_manifest(result.manifest, env, crds)
+            result.manifest = template(release, resolved, charts_dir)
+            result.objects, result.problems = check_manifest(result.manifest, resolved.minors, crds)
         results.append(result)
     return results
 
 
-def write_outputs(env: Environment, results: list[Result], out_dir: Path) -> bool:
+def write_outputs(env: str, results: list[Result], out_dir: Path) -> bool:
     """Replace `out_dir/<env>/` as a whole with the rendered manifests (lib/atomic).
 
     Output that failed validation is never written: build/<env> keeps the last good
@@ -263,8 +177,8 @@ def write_outputs(env: Environment, results: list[Result], out_dir: Path) -> boo
     if any(not r.ok for r in results):
         return False
     files = {f"{r.release}.yaml": r.manifest for r in results if r.manifest is not None}
-    with atomic.lock(out_dir / env.name), atomic.Transaction() as txn:
-        txn.write(out_dir / env.name, files)
+    with atomic.lock(out_dir / env), atomic.Transaction() as txn:
+        txn.write(out_dir / env, files)
     return True
 
 
@@ -290,8 +204,8 @@ def contents(results: list[Result]) -> list[str]:
         if r.manifest is None:
             continue
         kinds: dict[str, list[str]] = {}
-        for obj in yaml.load_all(r.manifest, Loader=schemas.LOADER):
-            if obj and "." in str(obj.get("apiVersion", "")).split("/")[0]:
+        for obj in documents(r.manifest):
+            if "." in str(obj.get("apiVersion", "")).split("/")[0]:
                 kinds.setdefault(obj["kind"], []).append(obj["metadata"]["name"])
         if kinds:
             listed = "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(kinds.items()))
@@ -300,16 +214,12 @@ def contents(results: list[Result]) -> list[str]:
 
 
 def main(
-    env: Environment,
-    out_dir: Path,
-    schema_dir_arg: str | None,
-    charts_dir: Path = CHARTS_DIR,
-    values_dir: Path = VALUES_DIR,
+    resolved: Resolved, out_dir: Path, schema_dir_arg: str | None, charts_dir: Path = CHARTS_DIR
 ) -> int:
     started = time.perf_counter()
     directory = schemas.schema_dir(schema_dir_arg)
-    results = render_env(env, directory, charts_dir, values_dir)
-    written = write_outputs(env, results, out_dir)
+    results = render_env(resolved, directory, charts_dir)
+    written = write_outputs(resolved.name, results, out_dir)
     print(table(results))
     for line in contents(results):
         print(line)
@@ -318,24 +228,23 @@ def main(
             print(f"{r.release}: {problem}", file=sys.stderr)
     failed = [r.release for r in results if not r.ok]
     took = time.perf_counter() - started
-    where = _rel(out_dir / env.name)
+    where = _rel(out_dir / resolved.name)
     print(
-        f"render {env.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
+        f"render {resolved.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
         + (f"; FAILED: {', '.join(failed)}; {where}/ left as it was" if not written else "")
     )
     return 1 if failed else 0
 
 
-def lint(env_names: list[str], charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> int:
+def lint(envs: list[Resolved], charts_dir: Path = CHARTS_DIR) -> int:
     """`helm lint --strict` of every enabled chart with each env's values."""
     failures = 0
-    for name in env_names:
-        env = environments.get(name)
-        for component in registry.COMPONENTS:
-            if component.id not in env.components or missing_dependencies(component, charts_dir):
+    for resolved in envs:
+        for release in resolved.releases:
+            if missing_dependencies(release.component, charts_dir):
                 continue
-            args = ["lint", "--strict", str(charts_dir / component.id)]
-            for path in values_files(env, component, values_dir):
+            args = ["lint", "--strict", str(charts_dir / release.id)]
+            for path in release.files:
                 args += ["--values", str(path)]
             proc = helm.run(args)
             if proc.returncode != 0:
@@ -344,7 +253,8 @@ def lint(env_names: list[str], charts_dir: Path = CHARTS_DIR, values_dir: Path =
                     ln for ln in proc.stdout.splitlines() if "[ERROR]" in ln or "[WARNING]" in ln
                 ]
                 print(
-                    f"helm lint {component.id} ({name}): {'; '.join(detail) or proc.stderr.strip()}"
+                    f"helm lint {release.id} ({resolved.name}): "
+                    f"{'; '.join(detail) or proc.stderr.strip()}"
                 )
     print(f"helm lint --strict: {'ok' if not failures else f'{failures} failed'}")
     return 1 if failures else 0

@@ -16,7 +16,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -164,6 +163,15 @@ class Image(_Data):
         return f"{self.repository}:{self.tag}"
 
 
+class Tool(_Data):
+    """A tool the platform does not install but writes objects for (GitOps controllers):
+    pinned so its CRDs are fetched and generated objects validated at that version."""
+
+    version: VVersion
+    crds: Text
+    evidence: Text
+
+
 class Edge(_Data):
     """A compatibility fact between two projects, with where it was checked."""
 
@@ -198,8 +206,9 @@ class Versions(_Data):
     charts: dict[str, UpstreamChart]
     compatibility: list[Edge] = []
     images: dict[str, Image] = {}
+    tools: dict[str, Tool] = {}
 
-    @field_validator("projects", "charts", "images")
+    @field_validator("projects", "charts", "images", "tools")
     @classmethod
     def _missing_is_a_user_error(cls, value: dict[str, Any], info: Any) -> Any:
         return _pins(info.field_name, value)
@@ -239,20 +248,10 @@ def _cross_check(data: Versions, where: str = SHOWN) -> None:
             raise UserError(f"{where}: images.{name}.project: unknown project {image.project!r}")
 
 
-def first_error(err: ValidationError) -> str:
-    """'key.path: message' of a pydantic error, as users read it."""
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    return f"{key}: {first['msg'].removeprefix('Value error, ')}"
-
-
 @functools.cache
 def load(path: Path | None = None) -> Versions:
     """The pins, validated: shape first (schema), then the facts between entries."""
     path = path or VERSIONS_FILE
-    try:
-        data = Versions.model_validate(yamlfile.read(path))
-    except ValidationError as err:
-        raise UserError(f"{yamlfile.shown(path)}: {first_error(err)}") from None
+    data = yamlfile.model(path, Versions)
     _cross_check(data, yamlfile.shown(path))
     return data

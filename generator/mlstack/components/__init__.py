@@ -1,1 +1,2 @@
-"""One module per component; each exports `COMPONENT`. Install order lives in registry.py."""
+"""Component modules: the values models, constructs and logic that rows of
+data/components.yaml name (the table is the registry; install order lives there)."""

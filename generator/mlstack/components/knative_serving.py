@@ -3,28 +3,28 @@
 Every environment. Its own release after `knative-operator`, whose CRD and webhook must be
 serving before the CR can be created, and after `istio-gateway`, whose pods net-istio's
 Gateways select. Every cross-component fact here is derived, never typed: the gateway
-selectors and config-istio service FQDNs come from `mlstack.ingress` (the istio-gateway
-component), the domain from the environment, `spec.version` from versions.yaml. Generate
-writes them per env (values/<env>/generated/knative-serving.yaml) and
-`mlstack.invariants` fails when a hand-written value contradicts them.
+selectors and config-istio service FQDNs from the resolved facts (the istio-gateway
+release, mlstack.lib.facts), the domain and TLS from the environment.yaml, `spec.version`
+from versions.yaml. Generate writes them per env (values/<env>/generated/knative-serving.yaml);
+resolution refuses a hand-written value that contradicts them, naming both files.
 
-TLS terminates at the Istio gateway: when `tls.enabled`, the operator gives
-knative-ingress-gateway an HTTPS server whose certificate is the secret `credentialName`
-in the gateway's namespace. The CR exists in two variants, one per case, so that the
-plain-HTTP variant keeps net-istio's own server list untouched.
+TLS terminates at the Istio gateway: when the environment's `tls.enabled`, the operator
+gives knative-ingress-gateway an HTTPS server whose certificate is the secret
+`credentialName` in the gateway's namespace. The CR exists in two variants, one per case,
+so that the plain-HTTP variant keeps net-istio's own server list untouched.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field
 
-from mlstack import ingress, versions
-from mlstack.environments import Environment
-from mlstack.lib.component import Component, only_if
+from mlstack import versions
+from mlstack.lib import facts as names
+from mlstack.lib.component import spec_object
+from mlstack.lib.facts import Facts
 from mlstack.lib.fields import DnsLabel, DnsName, DnsSubdomain, Labels
 from mlstack.lib.model import Values
 from mlstack.lib.resources import Ordered, Quantity
@@ -52,20 +52,9 @@ def _serving_version() -> str:
     return versions.load().projects[PROJECT].version
 
 
-def _selector() -> dict[str, str]:
-    return dict(ingress.ingress().pod_labels)
-
-
-def _external_gateways(facts: ingress.Ingress | None = None) -> list[dict[str, str]]:
-    facts = facts or ingress.ingress()
-    namespace, name = facts.knative_gateway.split("/")
-    return [{"name": name, "namespace": namespace, "service": facts.service_fqdn}]
-
-
-def _local_gateways(facts: ingress.Ingress | None = None) -> list[dict[str, str]]:
-    facts = facts or ingress.ingress()
-    namespace, name = facts.local_gateway.split("/")
-    return [{"name": name, "namespace": namespace, "service": facts.local_gateway_service_fqdn}]
+def _gateways(ref: str, service: str) -> list[dict[str, str]]:
+    namespace, name = ref.split("/")
+    return [{"name": name, "namespace": namespace, "service": service}]
 
 
 class Amounts(Values):
@@ -113,7 +102,7 @@ class Activator(Values):
 
 class GatewaySelector(Values):
     selector: Labels = Field(
-        default_factory=_selector,
+        default_factory=dict,
         json_schema_extra={"minProperties": 1},
         description="Pod labels of the Istio gateway (derived from the istio-gateway release).",
     )
@@ -127,12 +116,12 @@ class GatewayEntry(Values):
 
 class Gateways(Values):
     external: list[GatewayEntry] = Field(
-        default_factory=lambda: [GatewayEntry(**g) for g in _external_gateways()],
+        default_factory=list,
         json_schema_extra={"minItems": 1},
         description="config-istio external-gateways (derived from the istio-gateway release).",
     )
     local: list[GatewayEntry] = Field(
-        default_factory=lambda: [GatewayEntry(**g) for g in _local_gateways()],
+        default_factory=list,
         json_schema_extra={"minItems": 1},
         description="config-istio local-gateways (derived from the istio-gateway release).",
     )
@@ -222,8 +211,8 @@ def _spec(tls: bool) -> dict[str, Any]:
         "ingress": {
             "istio": {
                 "enabled": True,
-                ingress.KNATIVE_INGRESS_GATEWAY: external,
-                ingress.KNATIVE_LOCAL_GATEWAY: {"selector": slot("localGateway.selector")},
+                names.KNATIVE_INGRESS_GATEWAY: external,
+                names.KNATIVE_LOCAL_GATEWAY: {"selector": slot("localGateway.selector")},
             }
         },
         "config": {
@@ -244,37 +233,26 @@ class KnativeServing(Construct):
     def __init__(self, scope: Construct, id: str = "knative-serving") -> None:
         super().__init__(scope, id)
         for variant, tls in (("serving", False), ("serving-tls", True)):
-            cr = ApiObject(
-                self,
-                variant,
-                api_version="operator.knative.dev/v1beta1",
-                kind="KnativeServing",
-                metadata={"name": "knative-serving"},
+            api = "operator.knative.dev/v1beta1"
+            when = "tls.enabled" if tls else "!tls.enabled"
+            spec_object(
+                self, variant, api, "KnativeServing", "knative-serving", _spec(tls), when=when
             )
-            cr.add_json_patch(JsonPatch.add("/spec", _spec(tls)))
-            only_if(cr, "tls.enabled", negate=not tls)
 
 
-def env_values(env: Environment) -> dict[str, Any]:
-    """The derived facts of `env`: its domain and the gateway it routes through."""
-    facts = ingress.ingress(env)
+def derive(facts: Facts) -> dict[str, Any]:
+    """The derived facts: the domain, TLS and the gateway it routes through."""
+    gateway = facts.gateway
     return {
-        "domain": ingress.domain(env),
-        "ingressGateway": {"selector": dict(facts.pod_labels)},
-        "localGateway": {"selector": dict(facts.pod_labels)},
-        "gateways": {"external": _external_gateways(facts), "local": _local_gateways(facts)},
+        "domain": facts.domain,
+        "ingressGateway": {"selector": dict(gateway.pod_labels)},
+        "localGateway": {"selector": dict(gateway.pod_labels)},
+        "gateways": {
+            "external": _gateways(gateway.knative_gateway, gateway.service_fqdn),
+            "local": _gateways(gateway.local_gateway, gateway.local_gateway_service_fqdn),
+        },
+        "tls": {
+            "enabled": facts.env.tls.enabled,
+            "credentialName": facts.env.tls.secret_name,
+        },
     }
-
-
-COMPONENT = Component(
-    id="knative-serving",
-    description="Knative Serving with net-istio ingress, installed by the Knative Operator.",
-    values=KnativeServingValues,
-    namespace="knative-serving",
-    project=PROJECT,
-    module=__name__,
-    build=KnativeServing,
-    needs=("knative-operator", "istio-gateway"),
-    keywords=("knative", "serving", "net-istio"),
-    env_values=env_values,
-)

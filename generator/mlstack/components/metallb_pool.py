@@ -1,28 +1,26 @@
 """The MetalLB address pool: an IPAddressPool and the L2Advertisement that announces it.
 
-Local environments only. Installed right after `metallb`, whose CRDs and validating
-webhook must be serving before these objects can be created. The address ranges depend
+Environments with `loadBalancer: metallb` (switched with MetalLB). Installed right after
+`metallb`, whose CRDs and validating webhook must be serving before these objects can be
+created. The address ranges depend
 on the cluster's Docker network, so they are an install-time slot: per-env values give a
 typical range and `make cluster-*` writes the detected one into a local overlay.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import AfterValidator, Field, model_validator
 
 from mlstack.errors import UserError
 from mlstack.lib import netcheck
-from mlstack.lib.component import Component, only_if
+from mlstack.lib.component import spec_object
+from mlstack.lib.facts import Facts
 from mlstack.lib.fields import DnsLabel
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
-
-if TYPE_CHECKING:
-    from mlstack.environments import Environment
 
 
 def check_address_range(text: str) -> str:
@@ -76,61 +74,20 @@ class MetallbPool(Construct):
 
     def __init__(self, scope: Construct, id: str = "metallb-pool") -> None:
         super().__init__(scope, id)
-        pool = ApiObject(
-            self,
-            "pool",
-            api_version="metallb.io/v1beta1",
-            kind="IPAddressPool",
-            metadata={"name": slot("pool.name")},
-        )
-        pool.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "addresses": slot("pool.addresses"),
-                    "autoAssign": slot("pool.autoAssign"),
-                    "avoidBuggyIPs": slot("pool.avoidBuggyIPs"),
-                },
-            )
-        )
-        l2 = ApiObject(
-            self,
-            "l2",
-            api_version="metallb.io/v1beta1",
-            kind="L2Advertisement",
-            metadata={"name": slot("pool.name")},
-        )
-        l2.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "ipAddressPools": [slot("pool.name")],
-                    "interfaces": slot("l2.interfaces"),
-                },
-            )
-        )
-        only_if(l2, "l2.enabled")
+        api, name = "metallb.io/v1beta1", slot("pool.name")
+        pool = {
+            "addresses": slot("pool.addresses"),
+            "autoAssign": slot("pool.autoAssign"),
+            "avoidBuggyIPs": slot("pool.avoidBuggyIPs"),
+        }
+        spec_object(self, "pool", api, "IPAddressPool", name, pool)
+        l2 = {"ipAddressPools": [name], "interfaces": slot("l2.interfaces")}
+        spec_object(self, "l2", api, "L2Advertisement", name, l2, when="l2.enabled")
 
 
-def check_cluster_networks(env: Environment, values: dict[str, Any] | None) -> None:
+def check_cluster_networks(facts: Facts, values: dict[str, Any]) -> None:
     """The pool must not shadow the cluster's own pod or Service network (where known)."""
-    if values is None:
-        return
     ranges = [str(r) for r in values.get("pool", {}).get("addresses", [])]
-    problems = netcheck.overlap_problems(ranges, netcheck.cluster_networks(env.name))
+    problems = netcheck.overlap_problems(ranges, netcheck.cluster_networks(facts.env.cluster))
     if problems:
-        raise UserError(f"values/{env.name}/metallb-pool.yaml: pool.addresses: {problems[0]}")
-
-
-COMPONENT = Component(
-    id="metallb-pool",
-    description="MetalLB IPAddressPool and L2Advertisement for the cluster's Docker network.",
-    values=MetallbPoolValues,
-    namespace="metallb-system",
-    project="metallb",
-    module=__name__,
-    build=MetallbPool,
-    needs=("metallb",),
-    keywords=("metallb", "ip-address-pool"),
-    check=check_cluster_networks,
-)
+        raise UserError(f"{facts.file('metallb-pool')}: pool.addresses: {problems[0]}")

@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field, create_model
 
 from mlstack import versions
-from mlstack.lib.component import Component, only_if
+from mlstack.lib.component import spec_object
 from mlstack.lib.fields import ImageRef
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
@@ -313,28 +312,13 @@ class ModelRuntimes(Construct):
     def __init__(self, scope: Construct, id: str = "model-runtimes") -> None:
         super().__init__(scope, id)
         for runtime in CATALOGUE:
-            obj = ApiObject(
+            spec_object(
                 self,
                 runtime.key,
-                api_version="serving.kserve.io/v1alpha1",
-                kind="ClusterServingRuntime",
-                metadata={
-                    "name": runtime.name,
-                    "annotations": {"serving.kserve.io/server-type": runtime.server_type},
-                },
+                "serving.kserve.io/v1alpha1",
+                "ClusterServingRuntime",
+                runtime.name,
+                spec(runtime),
+                when=f"runtimes.{runtime.key}.enabled",
+                annotations={"serving.kserve.io/server-type": runtime.server_type},
             )
-            obj.add_json_patch(JsonPatch.add("/spec", spec(runtime)))
-            only_if(obj, f"runtimes.{runtime.key}.enabled")
-
-
-COMPONENT = Component(
-    id="model-runtimes",
-    description="KServe ClusterServingRuntimes: sklearn, xgboost, lightgbm, tensorflow, ...",
-    values=ModelRuntimesValues,
-    namespace=NAMESPACE,
-    project="kserve",
-    module=__name__,
-    build=ModelRuntimes,
-    needs=("kserve",),
-    keywords=("kserve", "serving-runtime"),
-)

@@ -5,7 +5,7 @@ Every environment; installed last, after the serving operators and their runtime
   storage URI is a value (gs://, s3://, https://, or pvc://<claim>/<path> for a model on a
   PersistentVolumeClaim). On where KServe is enabled (derived from the environment).
 - `seldonIris`: a Seldon Core v1 SeldonDeployment using the prepackaged SKLEARN_SERVER.
-  On exactly where the environment opts in to Seldon (derived, never typed).
+  On exactly where the environment's `seldon:` mode is set (derived, never typed).
 - `plainServer`: no operator at all, for users who bring their own image: a Deployment
   (RollingUpdate, 25% surge/unavailable) behind a LoadBalancer Service on port 80. Off
   until an image is given.
@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
-from mlstack import ingress
-from mlstack.components import emissary
-from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib.component import Component, only_if
+from mlstack.lib.component import spec_object
+from mlstack.lib.facts import Facts
 from mlstack.lib.fields import MAX_REPLICAS, ImageRef, Port
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
@@ -105,82 +102,46 @@ _PLAIN_LABELS = {"app.kubernetes.io/component": _PLAIN}
 class Models(Construct):
     def __init__(self, scope: Construct, id: str = "models") -> None:
         super().__init__(scope, id)
-        isvc = ApiObject(
+        model = {
+            "modelFormat": {"name": "sklearn"},
+            "protocolVersion": "v2",
+            "storageUri": slot("sklearnIris.storageUri"),
+        }
+        spec_object(
             self,
             "sklearn-iris",
-            api_version="serving.kserve.io/v1beta1",
-            kind="InferenceService",
-            metadata={"name": "sklearn-iris"},
-        )
-        isvc.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "predictor": {
-                        "model": {
-                            "modelFormat": {"name": "sklearn"},
-                            "protocolVersion": "v2",
-                            "storageUri": slot("sklearnIris.storageUri"),
-                        }
-                    }
-                },
-            )
-        )
-        only_if(isvc, "sklearnIris.enabled")
-
-        sdep = ApiObject(
-            self,
-            "iris-model",
-            api_version="machinelearning.seldon.io/v1",
-            kind="SeldonDeployment",
-            metadata={"name": "iris-model"},
+            "serving.kserve.io/v1beta1",
+            "InferenceService",
+            "sklearn-iris",
+            {"predictor": {"model": model}},
+            when="sklearnIris.enabled",
         )
         graph = {
             "name": "classifier",
             "implementation": "SKLEARN_SERVER",
             "modelUri": slot("seldonIris.modelUri"),
         }
-        sdep.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "name": "iris",
-                    "predictors": [{"name": "default", "replicas": 1, "graph": graph}],
-                },
-            )
-        )
-        only_if(sdep, "seldonIris.enabled")
-
-        deployment = ApiObject(
+        predictor = {"name": "default", "replicas": 1, "graph": graph}
+        spec_object(
             self,
-            _PLAIN,
-            api_version="apps/v1",
-            kind="Deployment",
-            metadata={"name": _PLAIN},
+            "iris-model",
+            "machinelearning.seldon.io/v1",
+            "SeldonDeployment",
+            "iris-model",
+            {"name": "iris", "predictors": [predictor]},
+            when="seldonIris.enabled",
         )
-        deployment.add_json_patch(JsonPatch.add("/spec", _plain_deployment_spec()))
-        only_if(deployment, "plainServer.enabled")
-        service = ApiObject(
-            self, _PLAIN + "-svc", api_version="v1", kind="Service", metadata={"name": _PLAIN}
-        )
-        service.add_json_patch(
-            JsonPatch.add(
-                "/spec",
-                {
-                    "type": "LoadBalancer",
-                    "selector": _PLAIN_LABELS,
-                    "ports": [
-                        {
-                            "name": "http",
-                            "port": 80,
-                            "protocol": "TCP",
-                            "targetPort": slot("plainServer.containerPort"),
-                        }
-                    ],
-                },
-            )
-        )
-        only_if(service, "plainServer.enabled")
+        plain = "plainServer.enabled"
+        deployment = _plain_deployment_spec()
+        spec_object(self, _PLAIN, "apps/v1", "Deployment", _PLAIN, deployment, when=plain)
+        port = {
+            "name": "http",
+            "port": 80,
+            "protocol": "TCP",
+            "targetPort": slot("plainServer.containerPort"),
+        }
+        service = {"type": "LoadBalancer", "selector": _PLAIN_LABELS, "ports": [port]}
+        spec_object(self, _PLAIN + "-svc", "v1", "Service", _PLAIN, service, when=plain)
 
 
 def _plain_deployment_spec() -> dict[str, Any]:
@@ -217,37 +178,34 @@ def _plain_deployment_spec() -> dict[str, Any]:
     }
 
 
-def _env_values(env: Environment) -> dict[str, Any]:
+def derive(facts: Facts) -> dict[str, Any]:
     return {
-        "sklearnIris": {"enabled": "kserve" in env.components},
-        "seldonIris": {"enabled": SELDON in env.components},
+        "sklearnIris": {"enabled": "kserve" in facts.enabled},
+        "seldonIris": {"enabled": SELDON in facts.enabled},
     }
 
 
-def check(env: Environment, values: dict[str, Any] | None) -> None:
+def check(facts: Facts, values: dict[str, Any]) -> None:
     """A sample whose operator the environment lacks would be refused by the API server."""
-    if values is None:
-        return
     for key, needed in (("sklearnIris", "kserve"), ("seldonIris", SELDON)):
-        if values[key]["enabled"] and needed not in env.components:
+        if values[key]["enabled"] and needed not in facts.enabled:
             raise UserError(
-                f"values/{env.name}/models.yaml: {key}.enabled: {env.name} does not enable "
-                f"{needed}: turn the sample off or enable {needed} in environments.py"
+                f"{facts.file('models')}: {key}.enabled: {facts.env.name} does not enable "
+                f"{needed}: turn the sample off or enable {needed} in {facts.env_file}"
             )
 
 
-def samples(env: Environment, values: dict[str, Any]) -> tuple[Sample, ...]:
+def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
     """What `make smoke` calls: each enabled sample, through the gateway that serves it.
 
     KServe routes on the Knative host `<name>-<namespace>.<domain>` (the domain template);
     Seldon routes on the path, through the Istio gateway or Emissary by the env's mode;
     the plain server is its own LoadBalancer Service.
     """
-    gateway = ingress.ingress(env)
-    istio = f"{gateway.namespace}/{gateway.service}"
+    istio = facts.gateway.address
     found = []
     if values["sklearnIris"]["enabled"]:
-        host = f"sklearn-iris-{NAMESPACE}.{ingress.domain(env)}"
+        host = f"sklearn-iris-{NAMESPACE}.{facts.domain}"
         found.append(
             Sample(
                 "sklearn-iris",
@@ -260,11 +218,7 @@ def samples(env: Environment, values: dict[str, Any]) -> tuple[Sample, ...]:
             )
         )
     if values["seldonIris"]["enabled"]:
-        via = (
-            istio
-            if env.seldon != "ambassador"
-            else f"{emissary.COMPONENT.namespace}/{emissary.SERVICE}"
-        )
+        via = facts.ambassador_service if facts.seldon == "ambassador" else istio
         found.append(
             Sample(
                 "iris-model",
@@ -280,19 +234,3 @@ def samples(env: Environment, values: dict[str, Any]) -> tuple[Sample, ...]:
             Sample(_PLAIN, NAMESPACE, "plain", "apps/v1", "Deployment", f"{NAMESPACE}/{_PLAIN}")
         )
     return tuple(found)
-
-
-COMPONENT = Component(
-    id="models",
-    description="Sample models: KServe sklearn-iris, Seldon iris-model, plain model server.",
-    values=ModelsValues,
-    namespace=NAMESPACE,
-    project="kserve",
-    module=__name__,
-    build=Models,
-    needs=("model-runtimes",),
-    env_values=_env_values,
-    check=check,
-    samples=samples,
-    keywords=("kserve", "seldon", "samples"),
-)

@@ -1,9 +1,9 @@
-"""Seldon Core v1 operator (SeldonDeployment), opt-in per environment.
+"""Logic of the seldon-core-operator row (data/components.yaml): Seldon Core v1.
 
-Off by default everywhere; an environment opts in with `seldon="istio"|"ambassador"` and
-`seldon_components(mode)` (environments.py). The mode is that one setting: it derives the
-upstream chart's `istio.*`/`ambassador.*` values here, the `seldon-gateway` release in
-istio mode, and Emissary's legacy CRD versions in ambassador mode. Installed after
+Off by default everywhere; an environment opts in with `seldon: istio|ambassador` in its
+environment.yaml. The mode is that one setting: it derives the upstream chart's
+`istio.*`/`ambassador.*` values here, switches on the `seldon-gateway` release in istio
+mode and Emissary (with its legacy CRD versions) in ambassador mode. Installed after
 cert-manager (webhook certificate, instead of the chart's render-time `genCA`, which would
 change on every render) and after the ingress it publishes through.
 
@@ -18,97 +18,48 @@ from typing import Any
 from pydantic import Field
 
 from mlstack import versions
-from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib.component import Component, Dependency
-from mlstack.lib.model import Values
+from mlstack.lib.facts import Facts
 
-NAMESPACE = "seldon-system"
-#: The seldon-gateway release's Istio Gateway (namespace/name), as the operator names it.
-GATEWAY_NAME = "seldon-gateway"
-GATEWAY = f"{NAMESPACE}/{GATEWAY_NAME}"
 #: First Seldon Core v1 release under the Business Source License 1.1.
 BSL_FROM = (1, 18)
 LICENCE_KEY = "acceptBslLicence"
-
-
-def _upstream_defaults() -> dict[str, Any]:
-    return {
-        # No phone-home: Spartakus usage reporting stays off.
-        "usageMetrics": {"enabled": False},
-        "istio": {"enabled": False, "gateway": GATEWAY},
-        # Seldon 1.x writes getambassador.io/v2 Mappings (Emissary's legacy versions).
-        "ambassador": {"enabled": False, "version": "v2"},
-        "certManager": {"enabled": True},
-    }
-
-
-class SeldonCoreOperatorValues(Values):
-    accept_bsl_licence: bool = Field(
-        False,
-        description=(
-            "Accept the Business Source License 1.1 of Seldon Core >= 1.18. Read at generate "
-            "time only; 1.17.1 (Apache-2.0) does not need it."
+EMISSARY = ("emissary-crds", "emissary")
+#: Settings read at generate time, beside the upstream chart's values.
+FIELDS: dict[str, Any] = {
+    "accept_bsl_licence": (
+        bool,
+        Field(
+            False,
+            description=(
+                "Accept the Business Source License 1.1 of Seldon Core >= 1.18. Read at "
+                "generate time only; 1.17.1 (Apache-2.0) does not need it."
+            ),
         ),
     )
-    seldon_core_operator: dict[str, Any] = Field(
-        default_factory=_upstream_defaults,
-        description="Values of the upstream seldon-core-operator chart (mode derived).",
-    )
+}
 
 
-def _env_values(env: Environment) -> dict[str, Any]:
+def derive(facts: Facts) -> dict[str, Any]:
     return {
         "seldonCoreOperator": {
-            "istio": {"enabled": env.seldon == "istio"},
-            "ambassador": {"enabled": env.seldon == "ambassador"},
+            "istio": {"enabled": facts.seldon == "istio", "gateway": facts.seldon_gateway},
+            "ambassador": {"enabled": facts.seldon == "ambassador"},
         }
     }
 
 
-def _version() -> tuple[int, int]:
-    return versions.parse_minor(versions.load().projects["seldon-core"].version)
-
-
-def check(env: Environment, values: dict[str, Any] | None) -> None:
+def check(facts: Facts, values: dict[str, Any]) -> None:
     """Mode and licence rules no schema can state; each refusal is one line."""
-    where = "generator/mlstack/environments.py"
-    if values is None:
-        if env.seldon is not None:
-            raise UserError(
-                f"environment {env.name} sets seldon={env.seldon!r} but does not enable "
-                f"seldon-core-operator: add seldon_components({env.seldon!r}) in {where}"
-            )
-        return
-    if env.seldon is None:
+    if facts.seldon == "ambassador" and not set(EMISSARY) <= facts.enabled:
         raise UserError(
-            f"environment {env.name} enables seldon-core-operator without a mode: set "
-            f'seldon="istio" or seldon="ambassador" in {where}'
+            f"{facts.env_file}: seldon: ambassador mode needs Emissary, which is switched "
+            "off there: remove `emissary: false` from components or use seldon: istio"
         )
-    if env.seldon == "ambassador" and not {"emissary-crds", "emissary"} <= env.components:
+    version = versions.load().projects["seldon-core"].version
+    if versions.parse_minor(version) >= BSL_FROM and values.get(LICENCE_KEY) is not True:
         raise UserError(
-            f"environment {env.name}: Seldon ambassador mode needs Emissary, which is not "
-            f"enabled there: add EMISSARY to its components in {where} or use seldon='istio'"
+            f"{facts.file('seldon-core-operator')}: {LICENCE_KEY}: Seldon Core {version} is "
+            f"BSL 1.1 (not Apache-2.0): set {LICENCE_KEY}: true to accept it, or pin 1.17.1 "
+            "in data/versions.yaml"
         )
-    if _version() >= BSL_FROM and values.get(LICENCE_KEY) is not True:
-        version = versions.load().projects["seldon-core"].version
-        raise UserError(
-            f"values/{env.name}/seldon-core-operator.yaml: {LICENCE_KEY}: Seldon Core "
-            f"{version} is BSL 1.1 (not Apache-2.0): set {LICENCE_KEY}: true to accept it, "
-            "or pin 1.17.1 in data/versions.yaml"
-        )
-
-
-COMPONENT = Component(
-    id="seldon-core-operator",
-    description="Seldon Core v1 operator (1.17.1, Apache-2.0); istio or ambassador mode.",
-    values=SeldonCoreOperatorValues,
-    namespace=NAMESPACE,
-    project="seldon-core",
-    module=__name__,
-    dependencies=(Dependency(chart="seldon-core-operator", alias="seldonCoreOperator"),),
-    needs=("cert-manager",),
-    env_values=_env_values,
-    check=check,
-    keywords=("seldon", "model-serving"),
-)

@@ -1,46 +1,41 @@
 """The release plan of one environment, as GitOps tools need it, and the repository layout.
 
 Every fact is derived, never typed twice:
-- order: the position in `registry.COMPONENTS` among the env's releases (Argo CD sync
-  wave) and the `needs` edges (Flux `dependsOn`);
+- order: the position among the resolved environment's releases (Argo CD sync wave) and
+  the `needs` edges (Flux `dependsOn`);
 - CRD-bearing: a wrapper whose upstream project ships CRDs (`crds:` in versions.yaml), or
   a chart whose own files contain a CustomResourceDefinition. These need server-side
   apply (CRDs exceed the client-side annotation limit) and CRD replacement on upgrade;
 - uses earlier CRDs: a release with `needs`, or whose own objects are custom resources.
   Their dry run would fail until the earlier release's CRDs exist;
-- values: chart defaults, then the files `render.values_files` lists (derived
+- values: chart defaults, then the release's files as resolution layers them (derived
   `values/<env>/generated/<id>.yaml`, then hand-written `values/<env>/<id>.yaml`).
 
 Layout inside the GitOps repository, under the configurable `path`:
 `charts/<id>/` (every chart), `values/<env>/` (the env's values files) and
-`envs/<env>/{argocd,flux}/` (the manifests). `tree` returns it as {path: text}.
+`envs/<env>/{argocd,flux}/` (the manifests); mlstack.gitops.tree assembles it (it sits
+above this module and the two tool modules, which import only this one).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, registry, render, versions
+from mlstack import REPO_ROOT, resolve, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, schemas, validate, yamlfile
-from mlstack.lib.component import Component
+from mlstack.lib import chartgen, validate, yamlfile
+from mlstack.resolve import Resolved
 
 CHARTS_DIR = REPO_ROOT / "charts"
-VALUES_DIR = REPO_ROOT / "values"
-#: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for.
-CRD_FOLDERS = (
-    "argo-cd-3.5.1",
-    "flux-source-controller-1.9.1",
-    "flux-kustomize-controller-1.9.4",
-    "flux-helm-controller-1.6.3",
-)
+#: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for;
+#: the versions are pinned in data/versions.yaml `tools:` so `make schemas` fetches them.
+CRD_FOLDERS = tuple(tool.crds for tool in versions.load().tools.values())
 _API = re.compile(r"^apiVersion:\s*(\S+)\s*$", re.MULTILINE)
 _KIND = re.compile(r"^kind:\s*(\S+)\s*$", re.MULTILINE)
 #: What Flux's GitRepository accepts (its CRD's pattern); Argo CD accepts these too.
@@ -129,12 +124,9 @@ def _is_custom(api: str, kind: str, minor: str) -> bool:
 
 
 def release_facts(
-    component: Component,
-    env: Environment,
-    wave: int,
-    charts_dir: Path = CHARTS_DIR,
-    values_dir: Path = VALUES_DIR,
+    release: resolve.Release, resolved: Resolved, wave: int, charts_dir: Path = CHARTS_DIR
 ) -> Release:
+    component = release.component
     data = versions.load()
     chart_dir = charts_dir / component.id
     meta = chartgen.read_chart_meta(chart_dir)
@@ -146,31 +138,27 @@ def release_facts(
     projects = {component.project} | {data.charts[d.chart].project for d in component.dependencies}
     upstream_crds = bool(component.dependencies) and any(data.projects[p].crds for p in projects)
     custom = any(
-        _is_custom(api, kind, env.kubernetes)
+        _is_custom(api, kind, resolved.env.kubernetes)
         for api, kind in objects
         if kind != "CustomResourceDefinition"
     )
-    layers = render.values_files(env, component, values_dir)  # the one layering rule
+    folder = resolved.values_dir / resolved.name
     return Release(
         id=component.id,
         namespace=component.namespace,
         chart_version=str(meta["version"]),
         kind=component.kind,
         wave=wave,
-        needs=tuple(n for n in component.needs if n in env.components),
+        needs=tuple(n for n in component.needs if n in resolved.ids),
         crd_bearing=own_crds or upstream_crds,
         uses_crds=bool(component.needs) or custom,
-        values_files=tuple(str(p.relative_to(values_dir / env.name)) for p in layers),
+        values_files=tuple(str(p.relative_to(folder)) for p in release.files),
     )
 
 
-def releases(
-    env: Environment, charts_dir: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR
-) -> list[Release]:
+def releases(resolved: Resolved, charts_dir: Path = CHARTS_DIR) -> list[Release]:
     """The env's releases in install order."""
-    registry.check_order()
-    enabled = [c for c in registry.COMPONENTS if c.id in env.components]
-    return [release_facts(c, env, i, charts_dir, values_dir) for i, c in enumerate(enabled)]
+    return [release_facts(r, resolved, i, charts_dir) for i, r in enumerate(resolved.releases)]
 
 
 def values_paths(env: Environment, release: Release, settings: Settings) -> list[str]:
@@ -211,87 +199,3 @@ def manifest_problems(text: str, crds: dict[tuple[str, str], dict[str, Any]]) ->
             continue
         problems += [f"{name}: {p}" for p in validate.schema_errors(obj, schema)]
     return problems
-
-
-@dataclass(frozen=True)
-class Tree:
-    """Everything the layout holds for one env: {repository path: text}, and its scopes."""
-
-    files: dict[str, str]
-    #: directories this env's write owns entirely (shared charts/ plus the env's own).
-    scopes: tuple[str, ...]
-    releases: list[Release]
-    seconds: float
-
-
-def tree(
-    env: Environment,
-    settings: Settings,
-    schema_dir: Path,
-    charts_dir: Path = CHARTS_DIR,
-    values_dir: Path = VALUES_DIR,
-) -> Tree:
-    """Charts, values and both tools' manifests for `env`, validated before returning."""
-    from mlstack.gitops import argocd, flux
-
-    started = time.perf_counter()
-    plan = releases(env, charts_dir, values_dir)
-    # Values that would fail on the cluster must fail here, before they reach the repo.
-    known = registry.by_id()
-    bad = render.check_stray_files(env, values_dir)
-    for release in plan:
-        sources = [values_dir / env.name / rel for rel in release.values_files]
-        bad += render.check_values(known[release.id], sources, charts_dir)
-    if bad:
-        raise UserError("\n".join(bad))
-    files: dict[str, str] = {}
-    for component in registry.COMPONENTS:
-        for rel, text in chart_files(charts_dir / component.id).items():
-            files[settings.at("charts", component.id, rel)] = text
-    for release in plan:
-        for rel in release.values_files:
-            files[settings.at("values", env.name, rel)] = yamlfile.read_text(
-                values_dir / env.name / rel
-            )
-    manifests = {**argocd.manifests(env, settings, plan), **flux.manifests(env, settings, plan)}
-    crds = schemas.extra_crds(schema_dir, CRD_FOLDERS)
-    problems = [f"{p}: {e}" for p, text in manifests.items() for e in manifest_problems(text, crds)]
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UserError(f"generated GitOps manifest invalid: {problems[0]}{more}")
-    files.update(manifests)
-    files[settings.at("envs", env.name, "README.md")] = readme(env, settings, plan)
-    scopes = (
-        settings.at("charts"),
-        settings.at("values", env.name),
-        settings.at("envs", env.name),
-    )
-    return Tree(dict(sorted(files.items())), scopes, plan, time.perf_counter() - started)
-
-
-def readme(env: Environment, settings: Settings, plan: list[Release]) -> str:
-    rows = "".join(
-        f"| {r.wave} | {r.id} | {r.chart_version} | {r.namespace} | "
-        f"{', '.join(r.needs) or '-'} | {'yes' if r.crd_bearing else '-'} | "
-        f"{'yes' if r.uses_crds else '-'} |\n"
-        for r in plan
-    )
-    envs = settings.at("envs", env.name)
-    return (
-        f"<!-- Generated by mlstack from generator/mlstack/gitops/plan.py for env {env.name}. "
-        "DO NOT EDIT. -->\n"
-        f"# mlstack: {env.name}\n\n{env.description}\n\n"
-        f"Releases in install order (Argo CD sync wave = order; Flux `dependsOn` = needs):\n\n"
-        "| wave | release | chart | namespace | needs | brings CRDs | uses earlier CRDs |\n"
-        "|---|---|---|---|---|---|---|\n"
-        f"{rows}\n"
-        "## Argo CD\n\n"
-        f"`kubectl apply -n {settings.argocd_namespace} -f {envs}/argocd/root.yaml` creates the "
-        f"app-of-apps; it syncs one Application per release from `{envs}/argocd/apps/`.\n"
-        "Argo CD waits for a wave's Applications to be healthy before the next wave only "
-        "when the health check for `argoproj.io/Application` is enabled in `argocd-cm` "
-        "(`resource.customizations.health.argoproj.io_Application`).\n\n"
-        "## Flux\n\n"
-        f"`kubectl apply -f {envs}/flux/source.yaml -f {envs}/flux/sync.yaml` creates the "
-        f"GitRepository and the Kustomization that applies `{envs}/flux/releases/`.\n"
-    )

@@ -23,7 +23,8 @@ from pathlib import Path
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.gitops import owned
-from mlstack.gitops.plan import Settings, Tree
+from mlstack.gitops.plan import Settings
+from mlstack.gitops.tree import Tree
 from mlstack.lib import atomic, releases, yamlfile
 
 _REMOTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")

@@ -1,9 +1,13 @@
-"""What a component is: the spec each `components/<id>.py` module exports.
+"""What a component is: the spec each row of data/components.yaml becomes (lib/table.py).
 
 A component becomes one Helm chart and one Helm release with the same kebab-case id.
 A *wrapper* pins upstream charts as dependencies and sets opinionated defaults under each
 alias; a *glue* component builds its own objects with cdk8s. Both kinds share this spec so
-that the registry, the writer, the renderer and the installer treat them alike.
+that resolution, the writer, the renderer and the installer treat them alike.
+
+Every callable here is a pure function of (the release's values, the environment's
+resolved `Facts`): a component never imports another component, the registry, `render`
+or the install code. `mlstack.resolve` wires them, once per environment.
 """
 
 from __future__ import annotations
@@ -11,17 +15,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 
+from mlstack.environments import Environment
+from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.samples import Sample
 
-if TYPE_CHECKING:
-    from mlstack.environments import Environment
+#: Python-side attributes of an object the chart writer reads: its `.Values` condition and
+#: its construct id. Kept on the Python proxy, not in cdk8s node metadata, because every
+#: metadata read or write is a round trip to jsii's Node process.
+CONDITION_ATTR = "_mlstack_condition"
+ID_ATTR = "_mlstack_id"
 
-CONDITION_KEY = "mlstack:if"
+
+def always(env: Environment) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -44,36 +56,74 @@ class Component:
     project: str
     #: the module that defines it (named in DO-NOT-EDIT headers).
     module: str
+    #: the data file that defines it instead (a wrapper row), repository-relative.
+    origin: str | None = None
     dependencies: tuple[Dependency, ...] = ()
     #: glue only: adds the chart's objects to the given scope.
     build: Callable[[Construct], object] | None = None
     #: releases that must be installed (and ready) before this one.
     needs: tuple[str, ...] = ()
     keywords: tuple[str, ...] = field(default=())
-    #: values derived from the environment (a domain, a gateway address, ...). generate
-    #: writes them to values/<env>/generated/<id>.yaml, layered under the hand-written
-    #: values/<env>/<id>.yaml, so a cross-component fact is typed once and never drifts.
-    env_values: Callable[[Environment], dict[str, Any]] | None = None
-    #: generate-time rule over an environment: called for EVERY environment with the
-    #: release's merged values there (defaults, env_values, values/<env>/<id>.yaml), or
-    #: None where the env does not enable it. Raises UserError (one line) to refuse, for
-    #: facts no schema can express (a licence, a mode that needs another release).
-    check: Callable[[Environment, dict[str, Any] | None], None] | None = None
-    #: sample models this release installs, called by `make smoke`: given the env and the
-    #: release's merged values (so a sample switched off is not called).
-    samples: Callable[[Environment, dict[str, Any]], tuple[Sample, ...]] | None = None
+    #: why the component exists and sits where it does in the order (docs, `make envs`).
+    why: str = ""
+    #: enabled in an environment unless its `components:` map says otherwise.
+    default_on: Callable[[Environment], bool] = always
+    #: key of environment.yaml `components:` that switches it (shared by releases that go
+    #: together, e.g. "emissary"); None = only `default_on` decides (e.g. Seldon's mode).
+    toggle: str | None = ""
+    #: values derived from the resolved facts (a domain, the gateway's labels, ...).
+    #: generate writes them to values/<env>/generated/<id>.yaml, layered under the
+    #: hand-written values/<env>/<id>.yaml, which may not contradict them; the chart's
+    #: own defaults are these values for the default environment.
+    derive: Callable[[Facts], dict[str, Any]] | None = None
+    #: generate-time rule over an enabled release's merged values; raises UserError (one
+    #: line) for facts no schema can express (a licence, a mode that needs another release).
+    check: Callable[[Facts, dict[str, Any]], None] | None = None
+    #: sample models this release installs, called by `make smoke` with its merged values
+    #: (so a sample switched off is not called).
+    samples: Callable[[Facts, dict[str, Any]], tuple[Sample, ...]] | None = None
 
     @property
     def kind(self) -> str:
         return "wrapper" if self.dependencies else "glue"
 
     @property
+    def switch(self) -> str | None:
+        """The environment.yaml `components:` key of this release (None: not switchable)."""
+        return self.id if self.toggle == "" else self.toggle
+
+    @property
     def source(self) -> str:
-        """Repository-relative path of the defining module."""
-        return str(Path("generator", *self.module.split("."))) + ".py"
+        """Repository-relative path of the defining module (or data file)."""
+        return self.origin or str(Path("generator", *self.module.split("."))) + ".py"
 
 
 def only_if(scope: Construct, path: str, *, negate: bool = False) -> None:
     """Render the object `scope` only when `.Values.<path>` is true (a whole-file condition);
     `negate=True`: only when it is false (two variants of one object, one per case)."""
-    scope.node.add_metadata(CONDITION_KEY, f"!{path}" if negate else path)
+    setattr(scope, CONDITION_ATTR, f"!{path}" if negate else path)
+
+
+def spec_object(
+    scope: Construct,
+    id: str,
+    api_version: str,
+    kind: str,
+    name: Any,
+    spec: dict[str, Any],
+    *,
+    when: str | None = None,
+    annotations: dict[str, str] | None = None,
+) -> ApiObject:
+    """An object with an explicit name (no cdk8s hash) and a spec, which cdk8s' ApiObject
+    takes only as a JSON patch; `when`: render it only when `.Values.<when>` is true
+    (`"!path"`: only when false)."""
+    metadata: dict[str, Any] = {"name": name}
+    if annotations:
+        metadata["annotations"] = annotations
+    obj = ApiObject(scope, id, api_version=api_version, kind=kind, metadata=metadata)
+    obj.add_json_patch(JsonPatch.add("/spec", spec))
+    setattr(obj, ID_ATTR, id)
+    if when:
+        only_if(obj, when.removeprefix("!"), negate=when.startswith("!"))
+    return obj

@@ -11,9 +11,10 @@ import copy
 import json
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from mlstack.lib import yamlfile
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -84,19 +85,21 @@ def _walk_fields(
     return rows
 
 
-def parameter_table(model: type[Values]) -> str:
-    """Markdown table of every key, its description and default, for the chart README."""
+def parameter_table(model: type[Values], data: dict[str, Any] | None = None) -> str:
+    """Markdown table of every key, its description and default (`data`: the chart's
+    defaults when they differ from the model's, e.g. derived ones), for the chart README."""
     lines = ["| Key | Description | Default |", "|---|---|---|"]
-    for path, description, default in _walk_fields(model):
+    for path, description, default in _walk_fields(model, data=data):
         shown = f"`{default}`" if default else ""
         lines.append(f"| `{path}` | {description.replace('|', '/')} | {shown} |")
     return "\n".join(lines) + "\n"
 
 
-def values_yaml(model: type[Values], header: str) -> str:
-    """`values.yaml` with each key preceded by its description as a comment."""
+def values_yaml(model: type[Values], header: str, data: dict[str, Any] | None = None) -> str:
+    """`values.yaml` with each key preceded by its description as a comment (`data`: the
+    chart's defaults when they differ from the model's)."""
     out = [header.rstrip("\n"), ""]
-    _emit(model, model().model_dump(by_alias=True, mode="json"), 0, out)
+    _emit(model, data if data is not None else defaults(model), 0, out)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -113,7 +116,7 @@ def _emit(model: type[BaseModel], data: dict[str, Any], indent: int, out: list[s
             _emit(annotation, value, indent + 2, out)
         elif isinstance(value, dict | list) and value:
             out.append(f"{pad}{key}:")
-            block = yaml.safe_dump(value, default_flow_style=False, sort_keys=False, width=1000)
+            block = yamlfile.dumps(value, default_flow_style=False, sort_keys=False, width=1000)
             out.extend(f"{pad}  {line}" for line in block.rstrip("\n").splitlines())
         else:
             out.append(f"{pad}{key}: {json.dumps(value)}")

@@ -33,9 +33,9 @@ _FORBIDDEN: tuple[tuple[str, str], ...] = (
     ("ff00::/8", "multicast"),
 )
 FORBIDDEN = tuple((ipaddress.ip_network(n), what) for n, what in _FORBIDDEN)
-#: Pod and Service networks of the local cluster tools, by environment, as their docs
-#: give them: k3s `--cluster-cidr`/`--service-cidr` defaults, minikube's kubeadm defaults.
-#: Key by the environment's cluster kind once environments carry one.
+#: Pod and Service networks of the local cluster tools, by the environment's `cluster`
+#: kind, as their docs give them: k3s `--cluster-cidr`/`--service-cidr` defaults (k3d runs
+#: k3s), minikube's kubeadm defaults.
 CLUSTER_NETWORKS: dict[str, tuple[str, ...]] = {
     "k3d": ("10.42.0.0/16", "10.43.0.0/16"),
     "minikube": ("10.244.0.0/16", "10.96.0.0/12"),
@@ -106,9 +106,9 @@ def overlap_problems(ranges: Iterable[str], others: Iterable[tuple[str, str]] = 
     return found
 
 
-def cluster_networks(env_name: str) -> list[tuple[str, str]]:
-    """(CIDR, what) of the env's in-cluster networks, where known."""
+def cluster_networks(cluster: str) -> list[tuple[str, str]]:
+    """(CIDR, what) of a cluster kind's in-cluster networks, where known."""
     return [
         (cidr, "the cluster's pod network" if i == 0 else "the cluster's Service network")
-        for i, cidr in enumerate(CLUSTER_NETWORKS.get(env_name, ()))
+        for i, cidr in enumerate(CLUSTER_NETWORKS.get(cluster, ()))
     ]

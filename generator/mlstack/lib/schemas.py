@@ -37,8 +37,8 @@ def schema_dir(explicit: str | None = None) -> Path:
         path = (Path.cwd() / path).resolve()
     if not (path / "crds").is_dir():
         raise UserError(
-            f"upstream schema directory {path} has no crds/: run `make schemas` (needs "
-            f"network) or set {ENV_VAR} to a copy of the upstream schemas"
+            f"upstream schema directory {path} has no crds/: run `make schemas` (downloads "
+            f"from $MLSTACK_UPSTREAM_URL) or set {ENV_VAR} to a copy of the upstream schemas"
         )
     return path
 

@@ -13,7 +13,6 @@ import copy
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 from pydantic import ValidationError
 
 from mlstack.lib.model import Values
@@ -79,6 +78,9 @@ def model_errors(data: dict[str, Any], model: type[Values]) -> list[str]:
 
 def builtin_errors(obj: dict[str, Any], minor: str) -> list[str] | None:
     """Strict errors for a built-in kind at `minor`; None when the kind is not built in."""
+    # Imported here: only rendering needs it, and it costs ~0.1 s at every start-up.
+    import kubernetes_validate
+
     try:
         kubernetes_validate.validate(obj, minor, strict=True)
     except kubernetes_validate.SchemaNotFoundError:

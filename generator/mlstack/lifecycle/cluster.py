@@ -1,9 +1,13 @@
-"""`make cluster-<env>` / `make delete-<env>`: create (or reuse) and delete a cluster.
+"""`make cluster ENV=…` / `make delete ENV=…`: create (or reuse) and delete a cluster.
 
-The cluster definitions are data in platform/<env>.yaml; this module turns them into the
-k3d / minikube / eksctl commands, checks the tools first (one line each), reuses a cluster
-of the same name, writes the detected MetalLB range to the env's local values overlay and
-prints the kube context to use. `--dry-run` prints the commands and touches nothing.
+The driver is the environment's `cluster:` (k3d, minikube, eks, existing), never its
+name, so `values/lab/environment.yaml` with `cluster: k3d` gets a k3d cluster. The cluster
+definitions are data (platform/<cluster>.yaml, or the env's `clusterConfig`); this module
+turns them into the k3d / minikube / eksctl commands, checks the tools first (one line
+each), reuses a cluster of the same name, writes the detected MetalLB range to the env's
+local values overlay and prints the kube context to use. `existing` brings its own
+cluster: create only checks that the current kube context answers. `--dry-run` prints the
+commands and touches nothing.
 """
 
 from __future__ import annotations
@@ -14,48 +18,50 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mlstack import REPO_ROOT, environments
+from mlstack import REPO_ROOT
+from mlstack.environments import VALUES_DIR, Environment
 from mlstack.errors import UserError
-from mlstack.lifecycle import netrange
+from mlstack.lib import yamlfile
+from mlstack.lifecycle import autodomain, netrange
 from mlstack.lifecycle.shell import Runner, require
 
 PLATFORM_DIR = REPO_ROOT / "platform"
-VALUES_DIR = REPO_ROOT / "values"
 #: The tool that manages each kind of cluster.
 CLUSTER_TOOL = {"k3d": "k3d", "minikube": "minikube", "eks": "eksctl"}
-#: Everything `make cluster-<env>` needs; kubectl and helm are needed by every later step.
+#: Everything `make cluster` needs per driver; kubectl and helm are needed by every later step.
 TOOLS = {
     "k3d": ("docker", "k3d", "kubectl", "helm"),
     "minikube": ("docker", "minikube", "kubectl", "helm"),
     "eks": ("eksctl", "kubectl", "helm"),
+    "existing": ("kubectl", "helm"),
 }
 
 
 @dataclass(frozen=True)
 class ClusterSpec:
+    #: the environment's name (values/<env>/) and its driver (`cluster:`).
     env: str
+    kind: str
     config: Path
     data: dict[str, Any]
 
     @property
     def name(self) -> str:
-        if self.env == "minikube":
+        if self.kind == "minikube":
             return str(self.data["profile"])
         return str(self.data["metadata"]["name"])
 
     @property
     def context(self) -> str:
         """The kube context the cluster tool writes."""
-        return {"k3d": f"k3d-{self.name}", "minikube": self.name}.get(self.env, "")
+        return {"k3d": f"k3d-{self.name}", "minikube": self.name}.get(self.kind, "")
 
     @property
     def kubernetes_minor(self) -> str:
         """The pinned Kubernetes minor, read from wherever the tool keeps it."""
-        if self.env == "k3d":
+        if self.kind == "k3d":
             text = str(self.data["image"]).rsplit(":", 1)[1]
-        elif self.env == "minikube":
+        elif self.kind == "minikube":
             text = str(self.data["kubernetesVersion"])
         else:
             text = str(self.data["metadata"]["version"])
@@ -65,18 +71,33 @@ class ClusterSpec:
         return match.group(1)
 
 
-def load(env_name: str, platform_dir: Path = PLATFORM_DIR) -> ClusterSpec:
-    env = environments.get(env_name)
-    path = platform_dir / f"{env.name}.yaml"
-    if env.name not in TOOLS or not path.exists():
-        raise UserError(f"no cluster definition for {env.name}: add platform/{env.name}.yaml")
-    return ClusterSpec(env.name, path, yaml.safe_load(path.read_text()))
+def config_path(env: Environment, platform_dir: Path = PLATFORM_DIR) -> Path:
+    """The env's `clusterConfig` (relative to the repository), else platform/<cluster>.yaml."""
+    if env.cluster_config:
+        return REPO_ROOT / env.cluster_config
+    return platform_dir / f"{env.cluster}.yaml"
+
+
+def load(env: Environment, platform_dir: Path = PLATFORM_DIR) -> ClusterSpec | None:
+    """The cluster definition of `env`; None for `cluster: existing` (nothing to create)."""
+    if env.cluster == "existing":
+        return None
+    path = config_path(env, platform_dir)
+    if not path.is_file():
+        raise UserError(
+            f"{env.shown()}: clusterConfig: no cluster definition {yamlfile.shown(path)} for "
+            f"cluster {env.cluster}: add it or set clusterConfig"
+        )
+    data = yamlfile.read(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{yamlfile.shown(path)}: top level must be a mapping")
+    return ClusterSpec(env.name, env.cluster, path, data)
 
 
 def create_command(spec: ClusterSpec) -> list[str]:
-    if spec.env == "k3d":
+    if spec.kind == "k3d":
         return ["k3d", "cluster", "create", "--config", str(spec.config)]
-    if spec.env == "minikube":
+    if spec.kind == "minikube":
         d = spec.data
         return [
             "minikube", "start", "--profile", spec.name, f"--driver={d['driver']}",
@@ -88,47 +109,47 @@ def create_command(spec: ClusterSpec) -> list[str]:
 
 def reuse_commands(spec: ClusterSpec) -> list[list[str]]:
     """Start (if stopped) an existing cluster and make it the current context; idempotent."""
-    if spec.env == "k3d":
+    if spec.kind == "k3d":
         return [
             ["k3d", "cluster", "start", spec.name],
             ["k3d", "kubeconfig", "merge", spec.name, "--kubeconfig-merge-default",
              "--kubeconfig-switch-context"],
         ]  # fmt: skip
-    if spec.env == "minikube":
+    if spec.kind == "minikube":
         return [["minikube", "start", "--profile", spec.name]]
     region = spec.data["metadata"]["region"]
     return [["eksctl", "utils", "write-kubeconfig", "--cluster", spec.name, "--region", region]]
 
 
 def delete_command(spec: ClusterSpec) -> list[str]:
-    if spec.env == "k3d":
+    if spec.kind == "k3d":
         return ["k3d", "cluster", "delete", spec.name]
-    if spec.env == "minikube":
+    if spec.kind == "minikube":
         return ["minikube", "delete", "--profile", spec.name]
     return ["eksctl", "delete", "cluster", "--config-file", str(spec.config), "--wait"]
 
 
-def existing_names(env: str, listing: str) -> set[str]:
+def existing_names(kind: str, listing: str) -> set[str]:
     """Cluster names from `k3d cluster list -o json` / `minikube profile list -o json`."""
     data = json.loads(listing or "null")
-    if env == "k3d":
+    if kind == "k3d":
         return {c["name"] for c in data or []}
-    if env == "minikube":
+    if kind == "minikube":
         return {p["Name"] for p in (data or {}).get("valid") or []}
     return set()
 
 
 def exists(spec: ClusterSpec, runner: Runner) -> bool:
-    if spec.env == "eks":
+    if spec.kind == "eks":
         region = spec.data["metadata"]["region"]
         cmd = ["eksctl", "get", "cluster", "--name", spec.name, "--region", region]
         return runner.query(cmd, check=False).returncode == 0
     cmd = {"k3d": ["k3d", "cluster", "list", "-o", "json"]}.get(
-        spec.env, ["minikube", "profile", "list", "-o", "json"]
+        spec.kind, ["minikube", "profile", "list", "-o", "json"]
     )
     proc = runner.query(cmd, check=False)
     # minikube exits non-zero when there are no profiles at all.
-    return proc.returncode == 0 and spec.name in existing_names(spec.env, proc.stdout)
+    return proc.returncode == 0 and spec.name in existing_names(spec.kind, proc.stdout)
 
 
 def docker_network(spec: ClusterSpec) -> str:
@@ -138,7 +159,7 @@ def docker_network(spec: ClusterSpec) -> str:
 
 def detect_range(spec: ClusterSpec, runner: Runner) -> tuple[str, str]:
     """(address range, where it came from) for the env's MetalLB pool."""
-    if spec.env == "k3d":
+    if spec.kind == "k3d":
         network = docker_network(spec)
         out = runner.query(["docker", "network", "inspect", network]).stdout
         return netrange.range_from_docker_networks(json.loads(out), network), (
@@ -153,23 +174,42 @@ def check_docker(runner: Runner) -> None:
         raise UserError("docker is installed but its daemon is not reachable: start Docker")
 
 
-def create(env_name: str, dry_run: bool = False, values_dir: Path = VALUES_DIR) -> int:
-    spec = load(env_name)
-    env = environments.get(env_name)
-    runner = Runner(dry_run=dry_run)
-    wants_pool = netrange.POOL_RELEASE in env.components
-    overlay = values_dir / env.name / "local" / f"{netrange.POOL_RELEASE}.yaml"
+def _existing(env: Environment, runner: Runner, dry_run: bool) -> int:
+    """Bring your own cluster: nothing to create; the current kube context must answer."""
+    cmd = ["kubectl", "version", "--output=json"]
     if dry_run:
-        print(f"cluster {env.name}: needs {', '.join(TOOLS[env.name])} (not checked in dry run)")
+        print(f"cluster {env.name}: cluster: existing (bring your own); would check:")
+        runner.run(cmd)
+        return 0
+    require(TOOLS["existing"], f"make cluster ENV={env.name}")
+    if runner.query(cmd, check=False).returncode != 0:
+        raise UserError(
+            f"cluster {env.name} is `existing` but the current kube context does not answer: "
+            "point KUBECONFIG/kubectl config use-context at your cluster"
+        )
+    context = runner.query(["kubectl", "config", "current-context"]).stdout.strip()
+    print(f"cluster {env.name}: using kube context {context}")
+    print(f"next: make install-platform ENV={env.name}")
+    return 0
+
+
+def create(env: Environment, dry_run: bool = False, values_dir: Path = VALUES_DIR) -> int:
+    runner = Runner(dry_run=dry_run)
+    spec = load(env)
+    if spec is None:
+        return _existing(env, runner, dry_run)
+    wants_pool = env.load_balancer == "metallb" and spec.kind != "eks"
+    overlay = values_dir / env.name / "local" / f"{netrange.POOL_RELEASE}.yaml"
+    tools = TOOLS[spec.kind]
+    if dry_run:
+        print(f"cluster {env.name}: needs {', '.join(tools)} (not checked in dry run)")
         runner.run(create_command(spec))
         if wants_pool:
-            print(
-                f"then: detect the MetalLB range and write {overlay.relative_to(values_dir.parent)}"
-            )
+            print(f"then: detect the MetalLB range and write {yamlfile.shown(overlay)}")
         print(f"kube context: {spec.context or '(written by eksctl)'}")
         return 0
-    require(TOOLS[env.name], f"make cluster-{env.name}")
-    if "docker" in TOOLS[env.name]:
+    require(tools, f"make cluster ENV={env.name}")
+    if "docker" in tools:
         check_docker(runner)
     if exists(spec, runner):
         print(f"cluster {env.name}: reusing the existing cluster {spec.name}")
@@ -187,16 +227,20 @@ def create(env_name: str, dry_run: bool = False, values_dir: Path = VALUES_DIR) 
     return 0
 
 
-def delete(env_name: str, dry_run: bool = False, values_dir: Path = VALUES_DIR) -> int:
-    spec = load(env_name)
+def delete(env: Environment, dry_run: bool = False, values_dir: Path = VALUES_DIR) -> int:
+    spec = load(env)
+    if spec is None:
+        print(f"cluster {env.name}: cluster: existing is yours; mlstack never deletes it")
+        return 0
     runner = Runner(dry_run=dry_run)
     if not dry_run:
-        require([CLUSTER_TOOL[spec.env]], f"make delete-{spec.env}")
+        require([CLUSTER_TOOL[spec.kind]], f"make delete ENV={env.name}")
         if not exists(spec, runner):
-            print(f"cluster {spec.env}: no cluster named {spec.name}; nothing to delete")
+            print(f"cluster {env.name}: no cluster named {spec.name}; nothing to delete")
             return 0
     runner.run(delete_command(spec))
-    overlay = values_dir / spec.env / "local" / f"{netrange.POOL_RELEASE}.yaml"
-    if overlay.exists() and not dry_run:
-        overlay.unlink()  # the detected range belonged to the deleted cluster
+    if not dry_run:  # the detected range and address belonged to the deleted cluster
+        overlay = values_dir / env.name / "local" / f"{netrange.POOL_RELEASE}.yaml"
+        overlay.unlink(missing_ok=True)
+        autodomain.forget(values_dir, env.name)
     return 0

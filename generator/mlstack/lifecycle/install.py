@@ -18,12 +18,13 @@ from typing import Any
 
 import yaml
 
-from mlstack import environments, render
+from mlstack import render
 from mlstack.errors import UserError
 from mlstack.lib import helm
-from mlstack.lifecycle import plan, readiness
+from mlstack.lifecycle import autodomain, plan, readiness
 from mlstack.lifecycle.kube import Kube
 from mlstack.lifecycle.shell import Runner, display
+from mlstack.resolve import Resolved
 
 POLL_SECONDS = 2.0
 #: Repeat an unchanged "waiting for" line this often so a long wait never looks hung.
@@ -162,18 +163,17 @@ class _GateTimeout(Exception):
 
 
 def main(
-    env_name: str,
+    resolved: Resolved,
     *,
     dry_run: bool = False,
     start: str | None = None,
     timeout: str = plan.DEFAULT_TIMEOUT,
     charts_dir: Path = render.CHARTS_DIR,
-    values_dir: Path = render.VALUES_DIR,
 ) -> int:
-    env = environments.get(env_name)
+    env = resolved.env
     plan.seconds(timeout)
-    the_plan = plan.build(env, start, charts_dir, values_dir)
-    plan.check(the_plan, charts_dir)
+    the_plan = plan.build(resolved, start, charts_dir)
+    plan.check(the_plan)
     if dry_run:
         print("\n".join(plan.describe(the_plan, timeout)))
         return 0
@@ -185,8 +185,22 @@ def main(
     if the_plan.skipped:
         print(f"resuming at {the_plan.steps[0].release}: skipping {', '.join(the_plan.skipped)}")
     installer = Installer(kube, timeout)
+    pending = autodomain.targets(resolved)  # read the address once, before the first user
     for i, step in enumerate(the_plan.steps, first):
+        if step.release in pending:
+            _auto_domain(resolved, kube, timeout)
+            pending = {}
         installer.install(i, n, step)
     took = time.monotonic() - began
     print(f"install-platform {env.name}: done in {took:.0f}s; next: make smoke ENV={env.name}")
     return 0
+
+
+def _auto_domain(resolved: Resolved, kube: Kube, timeout: str) -> None:
+    """`domain: auto`: the gateway's load-balancer IP -> <ip>.sslip.io overlays."""
+
+    def service(namespace: str, name: str) -> Any:
+        return kube.get(readiness.Ref("v1", "Service", name, namespace))
+
+    ip = autodomain.wait_for_address(service, resolved, plan.seconds(timeout), time.sleep)
+    print(f"domain auto: {autodomain.apply(resolved, ip)} (gateway address {ip})")

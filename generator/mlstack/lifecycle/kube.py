@@ -28,7 +28,8 @@ def current_context() -> str:
         active = None
     if not active:
         raise UserError(
-            "no kube context: create a cluster (`make cluster-k3d`) or point KUBECONFIG at one"
+            "no kube context: create a cluster (`make cluster ENV=<env>`) or point "
+            "KUBECONFIG at one"
         )
     return str(active["name"])
 

@@ -1,9 +1,10 @@
 """The install plan: which releases, in which order, with which exact helm commands.
 
-Pure: built from the registry, the environment and the values layering (render.values_files,
-the one place layering is decided), so `--dry-run` and the tests see exactly what a live
-install runs. Also the pure decisions around each release: is it already up to date (so
-a second run changes nothing), what to roll back to, which event to report.
+Pure: built from the resolved environment (mlstack.resolve: its releases in order and each
+release's values files, layered in the one place layering is decided), so `--dry-run` and
+the tests see exactly what a live install runs. Also the pure decisions around each
+release: is it already up to date (so a second run changes nothing), what to roll back to,
+which event to report.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, registry, render
-from mlstack.environments import Environment
+from mlstack import REPO_ROOT, resolve
 from mlstack.errors import UserError
 from mlstack.lib import validate
 from mlstack.lib.component import Component
+from mlstack.lifecycle import autodomain
+from mlstack.resolve import Resolved
 
 #: Helm post-renderer that marks every CRD `helm.sh/resource-policy: keep`, so uninstalling
 #: a release never deletes CRDs (and with them every custom resource in the cluster).
@@ -66,51 +68,49 @@ class Step:
         """What `helm get values` reports after this step: the files merged, no defaults."""
         merged: dict[str, Any] = {}
         for path in self.files:
-            merged = validate.deep_merge(merged, render.load_values(path))
+            merged = validate.deep_merge(merged, resolve.load_values(path))
         return merged
 
 
 @dataclass(frozen=True)
 class Plan:
-    env: Environment
+    resolved: Resolved
     steps: tuple[Step, ...]
     skipped: tuple[str, ...] = ()  # releases before FROM
 
-
-def enabled(env: Environment) -> list[Component]:
-    """The env's releases in registry (install) order."""
-    return [c for c in registry.COMPONENTS if c.id in env.components]
+    @property
+    def env(self) -> Any:
+        return self.resolved.env
 
 
 def build(
-    env: Environment,
-    start: str | None = None,
-    charts_dir: Path = render.CHARTS_DIR,
-    values_dir: Path = render.VALUES_DIR,
+    resolved: Resolved, start: str | None = None, charts_dir: Path = resolve.CHARTS_DIR
 ) -> Plan:
-    registry.check_order()
-    components = enabled(env)
-    ids = [c.id for c in components]
+    ids = resolved.ids
     index = 0
     if start:
         if start not in ids:
             known = ", ".join(ids) or "none"
-            raise UserError(f"FROM={start} is not a release of {env.name}: use one of {known}")
+            raise UserError(f"FROM={start} is not a release of {resolved.name}: use one of {known}")
         index = ids.index(start)
+    # `domain: auto`: the installer writes these overlays before their release runs.
+    domain = autodomain.targets(resolved)
     steps = tuple(
-        Step(c, charts_dir / c.id, tuple(render.values_files(env, c, values_dir, local=True)))
-        for c in components[index:]
+        Step(
+            r.component,
+            charts_dir / r.id,
+            tuple(dict.fromkeys([*r.files, *([domain[r.id]] if r.id in domain else [])])),
+        )
+        for r in resolved.releases[index:]
     )
-    return Plan(env, steps, tuple(ids[:index]))
+    return Plan(resolved, steps, tuple(ids[:index]))
 
 
-def check(plan: Plan, charts_dir: Path = render.CHARTS_DIR) -> None:
-    """Every values file of the plan is valid, before anything touches the cluster."""
-    problems: list[str] = []
-    for step in plan.steps:
-        problems += render.check_values(step.component, list(step.files), charts_dir)
-    if problems:
-        raise UserError("\n".join(problems))
+def check(plan: Plan) -> None:
+    """The derived values helm will read are current, before anything touches the cluster
+    (the values themselves were checked when the environment was resolved)."""
+    resolved = plan.resolved
+    resolve.resolve(resolved.name, resolved.values_dir).check_generated()
 
 
 def up_to_date(listing: list[dict[str, Any]], values: dict[str, Any] | None, step: Step) -> bool:
@@ -187,6 +187,7 @@ def describe(plan: Plan, timeout: str = DEFAULT_TIMEOUT) -> list[str]:
 
     first, n = len(plan.skipped) + 1, len(plan.skipped) + len(plan.steps)
     lines = [f"install-platform {plan.env.name}: {n} release(s), Kubernetes {plan.env.kubernetes}"]
+    lines += autodomain.describe(plan.resolved)
     if plan.skipped:
         lines.append(f"resuming: skipping {', '.join(plan.skipped)} (already installed)")
     for i, step in enumerate(plan.steps, first):

@@ -14,14 +14,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from mlstack import environments, registry, render
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.samples import Sample
 from mlstack.lifecycle import plan, readiness
+from mlstack.resolve import Resolved
 
 #: Two iris flowers (sepal length/width, petal length/width): a versicolor and a setosa.
 IRIS = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
@@ -48,13 +47,13 @@ class Request:
         return f"curl -sS {head} -d '{json.dumps(self.body)}' http://{address}{self.path}"
 
 
-def samples(env: Environment, values_dir: Path = render.VALUES_DIR) -> list[Sample]:
-    """The samples enabled in `env`, from each release's values as install layers them."""
+def samples(resolved: Resolved) -> list[Sample]:
+    """The samples enabled in the env, from each release's values as install layers them
+    (resolve with local=True: the machine's overlays, e.g. the `domain: auto` address)."""
     found: list[Sample] = []
-    for c in registry.COMPONENTS:
-        if c.id in env.components and c.samples is not None:
-            files = render.values_files(env, c, values_dir, local=True)
-            found += c.samples(env, render.merged_values(c, files))
+    for r in resolved.releases:
+        if r.component.samples is not None:
+            found += r.component.samples(resolved.facts, r.values)
     return found
 
 
@@ -130,7 +129,7 @@ def ingress_address(
     `minikube tunnel`. EKS load balancers publish a host name.
     """
     if env.load_balancer == "metallb" and system != "Linux":
-        if env.name == "k3d":
+        if env.cluster == "k3d":
             return K3D_MAPPED, "k3d load balancer port 8080 (Docker network not reachable here)"
         return "127.0.0.1", "minikube tunnel (keep `minikube tunnel` running in another terminal)"
     entries = ((service or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
@@ -138,7 +137,7 @@ def ingress_address(
         address = entry.get("ip") or entry.get("hostname")
         if address:
             return str(address), f"LoadBalancer address of {ingress}"
-    source = "the MetalLB pool" if env.load_balancer == "metallb" else "the AWS load balancer"
+    source = "the MetalLB pool" if env.load_balancer == "metallb" else "the cloud load balancer"
     raise UserError(
         f"Service {ingress} has no load-balancer address yet: check {source} "
         "or set INGRESS=host:port"
@@ -166,14 +165,19 @@ def post(address: str, request: Request, timeout: float = 30.0) -> tuple[int, An
 
 
 def main(
-    env_name: str, *, dry_run: bool = False, ingress: str | None = None, timeout: str = "5m"
+    resolved: Resolved, *, dry_run: bool = False, ingress: str | None = None, timeout: str = "5m"
 ) -> int:
-    env = environments.get(env_name)
-    wanted = samples(env)
+    env = resolved.env
+    wanted = samples(resolved)
     if not wanted:
         print(f"smoke {env.name}: no sample models are enabled in {env.name}; nothing to call")
         return 0
     requests = [request_for(s) for s in wanted]
+    if env.auto_domain:  # no local overlay yet: install-platform has not found the address
+        print(
+            f"smoke {env.name}: domain auto is not resolved on this machine yet (run "
+            f"make install-platform ENV={env.name}); Host headers use {resolved.facts.domain}"
+        )
     if dry_run:
         for r in requests:
             where = ingress or f"<address of {r.sample.ingress}>"

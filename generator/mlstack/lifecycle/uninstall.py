@@ -15,12 +15,12 @@ import time
 
 import yaml
 
-from mlstack import environments
 from mlstack.errors import UserError
 from mlstack.lib import helm
 from mlstack.lifecycle import plan, readiness
 from mlstack.lifecycle.kube import Kube
 from mlstack.lifecycle.shell import Runner, display
+from mlstack.resolve import Resolved
 
 WEBHOOK_API = "admissionregistration.k8s.io/v1"
 
@@ -29,19 +29,19 @@ def uninstall_command(release: str, namespace: str, timeout: str) -> list[str]:
     return ["helm", "uninstall", release, "--namespace", namespace, "--wait", "--timeout", timeout]
 
 
-def exclusive_namespaces(env: environments.Environment, release: str) -> set[str]:
+def exclusive_namespaces(resolved: Resolved, release: str) -> set[str]:
     """Namespaces no earlier release of the env uses (they stay installed a while longer)."""
-    components = plan.enabled(env)
+    components = [r.component for r in resolved.releases]
     ids = [c.id for c in components]
     mine = components[ids.index(release)].namespace
     earlier = {c.namespace for c in components[: ids.index(release)]}
     return set() if mine in earlier else {mine}
 
 
-def describe(env: environments.Environment, purge: bool, timeout: str) -> list[str]:
-    releases = list(reversed(plan.enabled(env)))
+def describe(resolved: Resolved, purge: bool, timeout: str) -> list[str]:
+    releases = [r.component for r in reversed(resolved.releases)]
     n = len(releases)
-    lines = [f"uninstall-platform {env.name}: {n} release(s), reverse install order"]
+    lines = [f"uninstall-platform {resolved.name}: {n} release(s), reverse install order"]
     for i, c in enumerate(releases, 1):
         lines.append(
             f"[{i}/{n}] {c.id}: delete the custom resources in its manifest and wait for them"
@@ -69,21 +69,21 @@ def _wait_gone(kube: Kube, refs: list[readiness.Ref], timeout: str, prefix: str)
 
 
 def main(
-    env_name: str,
+    resolved: Resolved,
     *,
     dry_run: bool = False,
     purge: bool = False,
     timeout: str = plan.DEFAULT_TIMEOUT,
 ) -> int:
-    env = environments.get(env_name)
+    env = resolved.env
     plan.seconds(timeout)
     if dry_run:
-        print("\n".join(describe(env, purge, timeout)))
+        print("\n".join(describe(resolved, purge, timeout)))
         return 0
     helm_bin = helm.binary()
     kube = Kube()
     runner = Runner()
-    releases = list(reversed(plan.enabled(env)))
+    releases = [r.component for r in reversed(resolved.releases)]
     installed = {
         r["name"]: r
         for r in json.loads(runner.query([helm_bin, "list", "-A", "-o", "json"]).stdout or "[]")
@@ -110,7 +110,9 @@ def main(
         configs = [
             cfg for kind in sorted(readiness.WEBHOOK_KINDS) for cfg in kube.items(WEBHOOK_API, kind)
         ]
-        for ref in readiness.webhooks_served_by(configs, services, exclusive_namespaces(env, c.id)):
+        for ref in readiness.webhooks_served_by(
+            configs, services, exclusive_namespaces(resolved, c.id)
+        ):
             if kube.delete(ref):
                 print(f"{prefix}: deleted {ref}")
         cmd = uninstall_command(c.id, c.namespace, timeout)

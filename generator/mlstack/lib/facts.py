@@ -1,0 +1,118 @@
+"""The cross-component facts of a resolved environment, and the upstream naming rules.
+
+Knative's `knative-ingress-gateway`/`knative-local-gateway` selectors, net-istio's service
+FQDNs, KServe's ingress settings and Seldon's `istio.gateway` all have to name the Istio
+gateway's pods and Service; Knative, KServe and smoke all need the one domain. Guides type
+those names by hand and break when the gateway release is not called
+`istio-ingressgateway`. Here `mlstack.resolve` computes them once per environment (from the
+gateway release's id and values, with the upstream chart's own naming rules below) and
+hands them to every component as `Facts`: components are pure functions of (their values,
+these facts) and never import each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlstack.environments import FILE, Environment
+from mlstack.lib import yamlfile
+
+#: Namespace and Gateway names net-istio creates (fixed by its manifests).
+KNATIVE_NAMESPACE = "knative-serving"
+KNATIVE_INGRESS_GATEWAY = "knative-ingress-gateway"
+KNATIVE_LOCAL_GATEWAY = "knative-local-gateway"
+#: net-istio's ClusterIP Service for cluster-local traffic; the operator places it in the
+#: namespace config-istio `local-gateways` names, which we set to the gateway's namespace.
+KNATIVE_LOCAL_SERVICE = "knative-local-gateway"
+CLUSTER_DOMAIN = "svc.cluster.local"
+#: The Istio Gateway the seldon-gateway release creates and Seldon's operator binds to.
+SELDON_GATEWAY_NAME = "seldon-gateway"
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The Istio ingress gateway as its consumers must name it."""
+
+    release: str  # the gateway's release id (named in error messages)
+    namespace: str  # namespace of the gateway ("istio-system")
+    service: str  # Service name (= the release's fullname)
+    pod_labels: dict[str, str]  # selector of Istio Gateways that bind to it
+
+    @property
+    def service_fqdn(self) -> str:
+        return f"{self.service}.{self.namespace}.{CLUSTER_DOMAIN}"
+
+    @property
+    def address(self) -> str:
+        """namespace/service of the Service in front of the models."""
+        return f"{self.namespace}/{self.service}"
+
+    knative_gateway = f"{KNATIVE_NAMESPACE}/{KNATIVE_INGRESS_GATEWAY}"
+    local_gateway = f"{KNATIVE_NAMESPACE}/{KNATIVE_LOCAL_GATEWAY}"
+
+    @property
+    def local_gateway_service_fqdn(self) -> str:
+        return f"{KNATIVE_LOCAL_SERVICE}.{self.namespace}.{CLUSTER_DOMAIN}"
+
+
+def istio_gateway(release: str, namespace: str, values: dict[str, Any]) -> Gateway:
+    """Names and labels exactly as the upstream istio/gateway chart computes them.
+
+    Upstream rules (manifests/charts/gateway/templates/_helpers.tpl, Istio 1.30): the name
+    is `.Values.name` or the release name; the Service and Deployment take that name; the
+    selector labels are `app: <labels.app or name>` and
+    `istio: <labels.istio or name without its "istio-" prefix>`; the namespace is
+    `.Values.namespace` or the release namespace.
+    """
+    name = str(values.get("name") or release)
+    labels = values.get("labels") or {}
+    return Gateway(
+        release=release,
+        namespace=str(values.get("namespace") or namespace),
+        service=name,
+        pod_labels={
+            "app": str(labels.get("app") or name),
+            "istio": str(labels.get("istio") or name.removeprefix("istio-")),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything a component may know beyond its own values, for one environment."""
+
+    env: Environment
+    #: release ids enabled in the environment.
+    enabled: frozenset[str]
+    #: the ONE domain (Knative config-domain, KServe, smoke); for `domain: auto` the
+    #: placeholder until the install step knows the gateway's address.
+    domain: str
+    gateway: Gateway
+    #: namespace/name of the Istio Gateway Seldon publishes through (istio mode).
+    seldon_gateway: str
+    #: namespace/service of Emissary's Service (Seldon's ambassador mode).
+    ambassador_service: str
+    #: the values/ folder the environment lives in (for paths in messages).
+    values_dir: Path
+
+    @property
+    def seldon(self) -> str:
+        return self.env.seldon
+
+    def file(self, release: str) -> str:
+        """The hand-written values file of `release`, as users see the path."""
+        return yamlfile.shown(self.values_dir / self.env.name / f"{release}.yaml")
+
+    @property
+    def env_file(self) -> str:
+        """values/<env>/environment.yaml, as users see the path."""
+        return yamlfile.shown(self.values_dir / self.env.name / FILE)
+
+
+def emissary_service(release: str, namespace: str, values: dict[str, Any]) -> str:
+    """namespace/name of the emissary-ingress chart's Service: `fullnameOverride`, else
+    `<release>-emissary-ingress` (upstream _helpers.tpl, release name without the chart's)."""
+    name = values.get("fullnameOverride") or f"{release}-emissary-ingress"
+    return f"{namespace}/{name}"

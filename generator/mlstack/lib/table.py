@@ -1,0 +1,183 @@
+"""The component table: data/components.yaml, one row per component, in install order.
+
+A component is a row, not a module. A *wrapper* row names an upstream chart whose name,
+repository, version and project come from `data/versions.yaml` (`charts:`), and our
+defaults under the dependency alias: its values model has exactly one pass-through field
+(plus, rarely, generate-time settings) whose key IS the alias, so defaults can never
+silently miss the subchart (a typo'd alias in a values file is an unknown key). The key
+is the upstream chart's name in camelCase (`-chart` dropped), or the name verbatim where
+upstream docs nest values that way (`cert-manager:`). A *glue* row names its values model
+and cdk8s construct in a module under components/. Rows with logic name their functions
+(`derive: kserve.derive`: components/kserve.py); a new component is a row (and, for glue
+or logic, a module), with no other file to edit.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from mlstack import versions
+from mlstack.environments import Environment
+from mlstack.errors import UserError
+from mlstack.lib import yamlfile
+from mlstack.lib.component import Component, Dependency
+from mlstack.lib.model import Values
+
+TABLE = Path(__file__).parents[1] / "data" / "components.yaml"
+
+
+class Row(BaseModel):
+    """One row of data/components.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str
+    description: str = Field(min_length=1)
+    why: str = Field(min_length=1)
+    #: wrapper: key of versions.yaml `charts:`, our defaults and (rarely) the values key.
+    chart: str | None = None
+    defaults: dict[str, Any] | None = None
+    key: str | None = None
+    #: glue: `<module>.<name>` of the values model and the construct; the project.
+    values: str | None = None
+    build: str | None = None
+    project: str | None = None
+    when: dict[str, list[str]] = {}
+    switch: str | None = ""
+    needs: list[str] = []
+    keywords: list[str] = []
+    derive: str | None = None
+    check: str | None = None
+    samples: str | None = None
+    fields: str | None = None
+
+
+def values_key(upstream_name: str) -> str:
+    """'kserve-resources' -> 'kserveResources'; 'emissary-crds-chart' -> 'emissaryCrds'."""
+    first, *rest = upstream_name.removesuffix("-chart").split("-")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def matches(when: dict[str, list[str]]) -> Callable[[Environment], bool]:
+    """`when: {loadBalancer: [metallb]}` -> on where every named setting has a listed value."""
+    keys = {f.alias or n: n for n, f in Environment.model_fields.items()}
+
+    def on(env: Environment) -> bool:
+        return all(str(getattr(env, keys[k])) in allowed for k, allowed in when.items())
+
+    return on
+
+
+#: The package whose modules rows may name (`build: models.Models`).
+PACKAGE = "mlstack.components"
+
+
+class _Rows:
+    """Resolves a row's `<module>.<name>` references, failing in one line naming the row."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def named(self, ref: str | None) -> Any:
+        if ref is None:
+            return None
+        module, _, attr = ref.partition(".")
+        try:
+            found = importlib.import_module(f"{PACKAGE}.{module}")
+        except ModuleNotFoundError:
+            found = None
+        if found is None or not hasattr(found, attr):
+            raise UserError(f"{self.where}: {ref} is not defined in components/{module}.py")
+        return getattr(found, attr)
+
+    def fail(self, message: str) -> UserError:
+        return UserError(f"{self.where}{message}")
+
+
+def _wrapper(
+    release: str, row: Row, refs: _Rows
+) -> tuple[type[Values], tuple[Dependency, ...], str]:
+    """(values model, dependency, project) of a wrapper row."""
+    assert row.chart is not None
+    upstream = versions.load().charts.get(row.chart)
+    if upstream is None:
+        raise refs.fail(f".chart: {row.chart!r} is not a key of versions.yaml charts:")
+    alias = row.key or values_key(upstream.name)
+    if alias not in (upstream.name, values_key(upstream.name)):
+        raise refs.fail(f".key: use {upstream.name!r} or {values_key(upstream.name)!r}")
+    frozen = copy.deepcopy(row.defaults or {})
+    passthrough = (
+        dict[str, Any],
+        Field(
+            default_factory=lambda: copy.deepcopy(frozen),
+            alias=alias,
+            description=f"Values of the upstream {upstream.name} chart "
+            "(validated by its own schema where it ships one).",
+        ),
+    )
+    fields = {**(refs.named(row.fields) or {}), alias.replace("-", "_"): passthrough}
+    name = "".join(part.capitalize() for part in release.split("-")) + "Values"
+    model = create_model(name, __base__=Values, **fields)
+    return model, (Dependency(chart=row.chart, alias=alias),), upstream.project
+
+
+def component(release: str, row: Row, source: str) -> Component:
+    """The Component of one row (`source`: the table's path, for messages and headers)."""
+    refs = _Rows(f"{source}: {release}")
+    unknown = sorted(set(row.when) - {f.alias or n for n, f in Environment.model_fields.items()})
+    if unknown:
+        raise refs.fail(f".when: {unknown[0]} is not an environment.yaml key")
+    if (row.chart is None) == (row.build is None):
+        raise refs.fail(": give either chart: (a wrapper) or build: and values: (glue)")
+    build = refs.named(row.build)
+    if row.chart is not None:
+        model, dependencies, project = _wrapper(release, row, refs)
+        module, origin = __name__, source
+    else:
+        model, dependencies = refs.named(row.values), ()
+        if model is None or row.project is None:
+            raise refs.fail(": a glue row needs values: and project:")
+        project, module, origin = row.project, build.__module__, None
+    return Component(
+        id=release,
+        description=row.description,
+        why=" ".join(row.why.split()),
+        values=model,
+        namespace=row.namespace,
+        project=project,
+        module=module,
+        origin=origin,
+        dependencies=dependencies,
+        build=build,
+        needs=tuple(row.needs),
+        keywords=tuple(row.keywords),
+        default_on=matches(row.when),
+        toggle=row.switch,
+        derive=refs.named(row.derive),
+        check=refs.named(row.check),
+        samples=refs.named(row.samples),
+    )
+
+
+def load(path: Path = TABLE) -> tuple[Component, ...]:
+    """Every row of the table as a Component, in the table's (install) order."""
+    source = yamlfile.shown(path)
+    data = yamlfile.read(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: top level must be a mapping of release ids to rows")
+    out = []
+    for release, raw in data.items():
+        try:
+            row = Row.model_validate(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise UserError(f"{source}: {release}.{key}: {first['msg']}") from None
+        out.append(component(str(release), row, source))
+    return tuple(out)

@@ -1,0 +1,124 @@
+"""Environments are data: values/<env>/environment.yaml, strict, schema'd, documented.
+
+The acceptance scenario of the refactor runs here as a user would, on a private copy of
+the repository's values and charts: copy an environment folder, edit two keys, render the
+whole platform and plan its install, with no Python edited.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from helpers import committed_envs, edit_env, values_copy
+from mlstack import environments, resolve
+from mlstack.errors import UserError
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlstack", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_a_copied_folder_is_a_new_environment_with_no_python_edited(
+    tmp_path: Path, charts_copy: Path
+) -> None:
+    values = values_copy(tmp_path / "values")
+    shutil.copytree(values / "k3d", values / "lab")  # cp -r values/k3d values/lab
+    edit_env(values, "lab", domain="ml.lab.test", seldon="istio")
+    dirs = ("--values-dir", str(values), "--charts-dir", str(charts_copy))
+    out = tmp_path / "build"
+    render = _cli("render", "--generate", "--env", "lab", "--out", str(out), *dirs)
+    assert render.returncode == 0, render.stderr
+    assert "render lab: 14 releases" in render.stdout and "FAILED" not in render.stdout
+    assert "seldon-gateway: Gateway: seldon-gateway" in render.stdout
+    (serving,) = [
+        d for d in yaml.safe_load_all((out / "lab" / "knative-serving.yaml").read_text()) if d
+    ]
+    assert serving["spec"]["config"]["domain"] == {"ml.lab.test": ""}
+    assert (out / "lab" / "seldon-gateway.yaml").exists()
+    kserve = yaml.safe_load((values / "lab" / "generated" / "kserve.yaml").read_text())
+    assert kserve["kserveResources"]["kserve"]["controller"]["gateway"]["domain"] == "ml.lab.test"
+    install = _cli("install", "--env", "lab", "--dry-run", *dirs)
+    assert install.returncode == 0, install.stderr
+    assert install.stdout.startswith("install-platform lab: 14 release(s)")
+    for release in ("seldon-core-operator", "seldon-gateway"):
+        assert f"helm upgrade --install {release} " in install.stdout
+    assert "domain auto" not in install.stdout  # a fixed domain needs no address
+    names = _cli("envs", "--names", "--values-dir", str(values))
+    assert names.stdout.split() == ["eks", "k3d", "lab", "minikube"]
+
+
+def test_unknown_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", domian="ml.lab.test")
+    proc = _cli("render", "--env", "k3d", "--values-dir", str(values), "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "values/k3d/environment.yaml: domian: unknown key" in line
+    assert "use one of " in line and "loadBalancer" in line and " name" not in line
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seldon": "yes"}, r"environment\.yaml: seldon: Input should be 'off', 'istio'"),
+        ({"domain": "Not A Domain"}, r"environment\.yaml: domain: String should match"),
+        ({"kubernetes": 1.35}, r"environment\.yaml: kubernetes: Input should be a valid string"),
+        ({"tls": {"enabled": True, "issuer": "x"}}, r"environment\.yaml: tls\.issuer: unknown"),
+        ({"components": {"emisary": True}}, r"components\.emisary: unknown component: use one"),
+        ({"name": "lab"}, r"environment\.yaml: name: unknown key: the environment's name is"),
+    ],
+)
+def test_bad_settings_are_one_line(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", **change)
+    with pytest.raises(UserError, match=message) as err:
+        resolve.resolve("k3d", values)
+    assert "\n" not in str(err.value)
+
+
+def test_switching_a_default_component_off(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    (values / "k3d" / "models.yaml").write_text("{}\n")
+    edit_env(values, "k3d", components={"models": False, "emissary": True})
+    (values / "k3d" / "models.yaml").unlink()
+    ids = resolve.resolve("k3d", values).ids
+    assert "models" not in ids and {"emissary-crds", "emissary"} <= set(ids)
+
+
+def test_committed_environments_match_the_generated_schema(repo: Path) -> None:
+    schema = json.loads((repo / "values" / environments.SCHEMA_FILE).read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    assert schema["additionalProperties"] is False
+    validator = jsonschema.Draft7Validator(schema)
+    for name in environments.names():
+        data = yaml.safe_load((repo / "values" / name / environments.FILE).read_text())
+        assert list(validator.iter_errors(data)) == [], name
+    assert list(validator.iter_errors({**data, "domian": "x"}))  # the schema can fail
+
+
+def test_readme_documents_every_key(repo: Path) -> None:
+    readme = (repo / "README.md").read_text()
+    section = readme.split("## Environments", 1)[1].split("\n## ", 1)[0]
+    for name, field in environments.Environment.model_fields.items():
+        if name == "name":
+            continue
+        assert f"`{field.alias or name}`" in section, f"README: {field.alias or name}"
+    for name, field in environments.Tls.model_fields.items():
+        assert f"`tls.{field.alias or name}`" in section
+    assert "cp -r values/k3d values/lab" in section
+
+
+def test_every_env_folder_with_values_is_an_environment(repo: Path) -> None:
+    folders = {p.name for p in (repo / "values").iterdir() if p.is_dir()}
+    assert folders == set(environments.names()), "a values/ folder lacks environment.yaml"
+    assert set(committed_envs()) == {"eks", "k3d", "minikube"}

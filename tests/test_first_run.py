@@ -1,0 +1,96 @@
+"""The README's commands on a user's first run: a fresh clone with no team mirror beside it.
+
+Every other test reads the upstream schemas from the mirror; a user has none. Here a real
+`git clone` of this checkout (committed state plus uncommitted edits of tracked files)
+fetches them through `MLSTACK_UPSTREAM_URL` from a loopback stand-in of the raw-file host,
+renders, renders again with the host gone (from the cache), and with neither cache nor
+host gets one line saying what to do. The clone reuses this checkout's .venv and helm
+(`make VENV=…`, `HELM=…`) so the test costs the commands, not a 40 s package install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlstack import REPO_ROOT
+from mlstack.lib import fetch, helm
+from upstream_standin import Standin, table
+
+pytestmark = pytest.mark.slow
+
+
+def checkout(target: Path) -> Path:
+    """`git clone` of this repository at its working state (tracked files)."""
+    work = subprocess.run(
+        ["git", "stash", "create"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(target)], check=True)
+    if work:  # uncommitted edits: the clone shares the objects, so check out that tree
+        subprocess.run(["git", "checkout", "--quiet", work, "--", "."], cwd=target, check=True)
+    return target
+
+
+def user_env(upstream: str) -> dict[str, str]:
+    """The environment of a user's shell: no mirror setting, nothing from the outer make."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MLSTACK_SCHEMA_DIR", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+    }
+    env["MLSTACK_UPSTREAM_URL"] = upstream
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"  # a CI proxy must not see the loopback host
+    env["HELM"] = helm.binary()
+    return env
+
+
+@pytest.fixture(scope="module")
+def standin(schema_dir: Path) -> Iterator[Standin]:
+    with Standin(table(schema_dir)) as running:
+        yield running
+
+
+def _make(clone: Path, env: dict[str, str], *targets: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", f"VENV={REPO_ROOT / '.venv'}", *targets],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_render_from_a_fresh_clone_then_offline(tmp_path: Path, standin: Standin) -> None:
+    clone = checkout(tmp_path / "mlstack")
+    assert not (clone.parent / "shared").exists()
+    env = user_env(standin.url)
+    total = len(fetch.sources())
+
+    first = _make(clone, env, "schemas")
+    assert first.returncode == 0, first.stderr
+    assert f"fetched {total} of {total} upstream files" in first.stdout
+    assert (clone / ".cache/upstream/crds/emissary-4.1.0/emissary-crds.rendered.yaml").exists()
+
+    render = _make(clone, env, "render")
+    assert render.returncode == 0, render.stdout + render.stderr
+    assert "render k3d: " in render.stdout
+    assert (clone / "build/k3d").is_dir()
+
+    standin.stop()  # the network is gone: the cache is enough
+    again = _make(clone, env, "render")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{total} upstream files in {clone}/.cache/upstream match" in again.stdout
+
+    shutil.rmtree(clone / ".cache/upstream")  # ...and with no cache, one line says what to do
+    offline = _make(clone, env, "render")
+    assert offline.returncode != 0
+    ours = [line for line in offline.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(ours) == 1, offline.stderr
+    assert ours[0].startswith(f"error: could not download {standin.url}/")
+    assert "MLSTACK_UPSTREAM_URL" in ours[0] and "MLSTACK_SCHEMA_DIR" in ours[0]
