@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from mlstack import REPO_ROOT
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
+from mlstack.lib.fields import DnsLabel, DnsName, DnsSubdomain
 
 VALUES_DIR = REPO_ROOT / "values"
 #: The file that makes a folder of values/ an environment.
@@ -95,7 +96,7 @@ class Acme(_Strict):
             "names in `hosts`); route53: DNS-01 in Route53, for *.<domain>."
         ),
     )
-    hosts: list[Annotated[str, Field(pattern=_DNS_NAME)]] = Field(
+    hosts: list[DnsName] = Field(
         default_factory=list,
         description=(
             "http01 only: the host names to certify (ACME issues wildcards only by DNS-01), "
@@ -156,25 +157,20 @@ class Tls(_Strict):
 
 class DexUser(_Strict):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="Login e-mail.")
-    username: str = Field(
-        pattern=_DNS_LABEL, description="User name; also the key of its hash in usersSecret."
-    )
+    username: DnsLabel = Field(description="User name; also the key of its hash in usersSecret.")
 
 
 class Dex(_Strict):
     """The bundled Dex: static users whose password hashes live in a Secret you create."""
 
-    users_secret: str = Field(
+    users_secret: DnsSubdomain = Field(
         "dex-users",
-        pattern=_DNS_LABEL,
         description=(
             "Secret in Dex's namespace you create (never in Git): key client-secret (the "
             "OAuth client's secret) and one key per user, <username>, holding its bcrypt hash."
         ),
     )
-    client_id: str = Field(
-        "mlstack", pattern=_DNS_LABEL, description="OAuth client id; the tokens' audience."
-    )
+    client_id: DnsLabel = Field("mlstack", description="OAuth client id; the tokens' audience.")
     users: list[DexUser] = Field(
         default_factory=lambda: [DexUser(email="admin@example.com", username="admin")],
         json_schema_extra={"minItems": 1},

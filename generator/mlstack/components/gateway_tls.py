@@ -30,11 +30,11 @@ from pydantic import Field
 from mlstack.environments import LETSENCRYPT
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
+from mlstack.lib.fields import DnsLabel, DnsSubdomain
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 
 API = "cert-manager.io/v1"
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DNS_NAME = r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: Names of the objects this chart creates (fixed: nothing else refers to them by hand).
 SELF_SIGNED = "mlstack-selfsigned"
@@ -45,7 +45,7 @@ ISTIO_INGRESS_CLASS = "istio"
 
 
 class IssuerRef(Values):
-    name: str = Field(CA, pattern=_DNS_LABEL, description="Issuer of the gateway certificate.")
+    name: DnsSubdomain = Field(CA, description="Issuer of the gateway certificate.")
     kind: str = Field(
         "Issuer", pattern="^(Issuer|ClusterIssuer)$", description="Issuer or ClusterIssuer."
     )
@@ -65,12 +65,9 @@ class Acme(Values):
 
 
 class GatewayTlsValues(Values):
-    namespace: str = Field(
-        "istio-system", pattern=_DNS_LABEL, description="The gateway's namespace (derived)."
-    )
-    secret_name: str = Field(
+    namespace: DnsLabel = Field("istio-system", description="The gateway's namespace (derived).")
+    secret_name: DnsSubdomain = Field(
         "knative-ingress-tls",
-        pattern=_DNS_LABEL,
         description="Secret the gateways serve (environment.yaml tls.secretName).",
     )
     dns_names: list[Annotated[str, Field(pattern=_DNS_NAME)]] = Field(

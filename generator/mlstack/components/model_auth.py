@@ -25,10 +25,10 @@ from pydantic import Field
 from mlstack.environments import OPEN_PATHS
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
+from mlstack.lib.fields import DnsLabel, DnsName, Labels, Port
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _URL = r"^https?://[^\s]+$"
 REQUEST_AUTHENTICATION = "model-jwt"
 AUTHORIZATION_POLICY = "model-require-jwt"
@@ -50,21 +50,19 @@ class Jwt(Values):
 
 class DexRoute(Values):
     enabled: bool = Field(False, description="Publish the bundled Dex through the gateway.")
-    host: str = Field("dex.example.com", description="Dex's host name (dex.<domain>).")
+    host: DnsName = Field("dex.example.com", description="Dex's host name (dex.<domain>).")
     gateway: str = Field(
         "knative-serving/knative-ingress-gateway", description="Istio Gateway it is bound to."
     )
-    service: str = Field(
+    service: DnsName = Field(
         "dex.dex.svc.cluster.local", description="FQDN of Dex's Service (derived)."
     )
-    port: int = Field(5556, ge=1, le=65535, description="Dex's HTTP port (derived).")
+    port: Port = Field(5556, description="Dex's HTTP port (derived).")
 
 
 class ModelAuthValues(Values):
-    namespace: str = Field(
-        "istio-system", pattern=_DNS_LABEL, description="The gateway's namespace (derived)."
-    )
-    selector: dict[str, str] = Field(
+    namespace: DnsLabel = Field("istio-system", description="The gateway's namespace (derived).")
+    selector: Labels = Field(
         default_factory=dict,
         json_schema_extra={"minProperties": 1},
         description="Pod labels of the Istio ingress gateway (derived).",

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import SELDON_GATEWAY_NAME, Facts
-from mlstack.lib.fields import Labels
+from mlstack.lib.fields import DnsSubdomain, Labels
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 
@@ -33,9 +33,8 @@ class Server(Values):
 
 class Tls(Values):
     enabled: bool = Field(False, description="Also serve HTTPS on 443 (environment.yaml tls).")
-    credential_name: str = Field(
+    credential_name: DnsSubdomain = Field(
         "knative-ingress-tls",
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="TLS secret in the gateway's namespace (the one Knative serves; derived).",
     )
 
