@@ -19,7 +19,7 @@ from typing import Any
 import cdk8s
 
 from mlstack.errors import UserError
-from mlstack.lib import model, slots, yamlfile
+from mlstack.lib import catalogue, model, slots, yamlfile
 from mlstack.lib.component import CONDITION_ATTR, ID_ATTR, Component
 from mlstack.versions import Versions
 
@@ -53,12 +53,8 @@ def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]
     if component.build is None:
         return {}
     app = cdk8s.App()
-    chart = cdk8s.Chart(
-        app,
-        component.id,
-        disable_resource_name_hashes=True,
-        labels={"app.kubernetes.io/name": component.id, "app.kubernetes.io/part-of": PART_OF},
-    )
+    labels = {"app.kubernetes.io/name": component.id, "app.kubernetes.io/part-of": PART_OF}
+    chart = cdk8s.Chart(app, component.id, disable_resource_name_hashes=True, labels=labels)
     component.build(chart)
     files: dict[str, str] = {}
     objects = [n for n in chart.node.find_all() if isinstance(n, cdk8s.ApiObject)]
@@ -79,6 +75,18 @@ def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]
             raise UserError(f"{component.source}: two objects would both write {name}")
         body = slots.wrap_condition(slots.to_template(text), condition)
         files[name] = _header(component) + body
+    for each in (n for n in chart.node.find_all() if isinstance(n, catalogue.Each)):
+        name = f"templates/{each.kind.lower()}-{each.node.id}.yaml"
+        unknown = each.unknown_keys()
+        if unknown or slots.missing_paths([each.key], defaults):
+            what = f"{each.key}[].{unknown[0]}" if unknown else each.key
+            raise UserError(
+                f"{component.source}: {name} uses .Values.{what}, which "
+                f"{component.values.__name__} does not define: add the field or fix the path"
+            )
+        if name in files:
+            raise UserError(f"{component.source}: two objects would both write {name}")
+        files[name] = _header(component) + catalogue.template(each, labels)
     return files
 
 

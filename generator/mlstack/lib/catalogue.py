@@ -1,0 +1,156 @@
+"""Objects that come from a list in values: one object per catalogue entry.
+
+DESIGN §1 keeps Helm to declared slots and whole-file conditions, so that Python decides
+structure. A team's model catalogue breaks one assumption behind it: the *number* of
+objects comes from `values/<env>/models.yaml`, which Helm reads at install time, and the
+charts are the same for every environment. So a catalogue list needs exactly one more
+template construct, a `range`; the rule we keep is that the template is still written
+by the chart writer from a Python structure, never by hand:
+
+- `Each(key, structure)` is a construct: "for each enabled entry of `.Values.<key>`, one
+  object shaped like `structure`". Its leaves are literals, `Key("name")` (the entry's
+  value, a slot into the entry) or `Keys("a", "b")` inside a mapping (those entry keys,
+  copied only when the entry sets them: KServe treats a missing key and a default
+  differently, and null is refused by its CRD).
+- `template(each)` compiles it to one `range` over the list whose body is
+  `toJson (dict ...)`: the object is built as data and encoded as JSON (valid YAML), so
+  no indentation or quoting is left to text templating.
+- Every `Key`/`Keys` key must be a key of the entry's values model: the chart writer
+  checks it like any other slot, and `values.schema.json` validates every entry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Construct
+
+from mlstack.lib.model import Values
+
+#: The entry variable inside the range.
+ENTRY = "$e"
+#: Mapping key under which a structure lists `Keys` (optional keys copied as set).
+OPTIONAL = "@@optional"
+
+
+@dataclass(frozen=True)
+class Key:
+    """The entry's value at `key`; `default` when the entry leaves it out (None: required)."""
+
+    key: str
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Entry keys copied into a mapping only when the entry sets them."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A string built from entry fields: `Format("/v2/models/%s/infer", "name")`."""
+
+    pattern: str
+    keys: tuple[str, ...]
+
+
+def optional(*keys: str) -> dict[str, Keys]:
+    """`{**optional("a", "b")}` inside a structure mapping."""
+    return {OPTIONAL: Keys(keys)}
+
+
+class Each(Construct):
+    """One object per enabled entry of `.Values.<key>` (entries default to enabled)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: str,
+        entry: type[Values],
+        structure: dict[str, Any],
+    ) -> None:
+        super().__init__(scope, id)
+        self.key = key
+        self.entry = entry
+        self.structure = structure
+
+    @property
+    def kind(self) -> str:
+        return str(self.structure["kind"])
+
+    def unknown_keys(self) -> list[str]:
+        """Entry keys the structure reads that the entry's values model does not define."""
+        known = {f.alias or n for n, f in self.entry.model_fields.items()}
+        return sorted(set(keys_used(self.structure)) - known)
+
+
+def _literal(value: Any) -> str:
+    # JSON string literals are Go string literals (\", \\, \n, \uXXXX); `{{`/`}}` inside a
+    # quoted literal are not actions, so nothing needs escaping.
+    return json.dumps(value)
+
+
+def expression(node: Any) -> str:
+    """A Go template expression that evaluates to `node` for the entry `$e`."""
+    if isinstance(node, Key):
+        if node.default is None:
+            return f"{ENTRY}.{node.key}"
+        return f"(dig {_literal(node.key)} {expression(node.default)} {ENTRY})"
+    if isinstance(node, Format):
+        args = " ".join(f"{ENTRY}.{k}" for k in node.keys)
+        return f"(printf {_literal(node.pattern)} {args})"
+    if isinstance(node, dict):
+        pairs = " ".join(
+            f"{_literal(k)} {expression(v)}" for k, v in node.items() if k != OPTIONAL
+        )
+        built = f"(dict {pairs})"
+        extra = node.get(OPTIONAL)
+        if extra is None:
+            return built
+        keys = " ".join(_literal(k) for k in extra.keys)
+        return f"(merge {built} (pick {ENTRY} {keys}))"
+    if isinstance(node, list | tuple):
+        return f"(list {' '.join(expression(v) for v in node)})"
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, int | float | str):
+        return _literal(node)
+    raise TypeError(f"catalogue structure leaf {node!r} is not data, Key, Keys or Format")
+
+
+def keys_used(node: Any) -> list[str]:
+    """Every entry key the structure reads (checked against the entry's values model)."""
+    if isinstance(node, Key):
+        return [node.key, *keys_used(node.default)]
+    if isinstance(node, Format):
+        return list(node.keys)
+    if isinstance(node, Keys):
+        return list(node.keys)
+    if isinstance(node, dict):
+        return [k for v in node.values() for k in keys_used(v)]
+    if isinstance(node, list | tuple):
+        return [k for v in node for k in keys_used(v)]
+    return []
+
+
+def template(each: Each, labels: dict[str, str]) -> str:
+    """The whole template file of `each`: a range over the list, one JSON object each,
+    carrying the chart's `labels` besides its own."""
+    structure = dict(each.structure)
+    metadata = dict(structure.get("metadata", {}))
+    metadata["labels"] = {**labels, **metadata.get("labels", {})}
+    structure["metadata"] = metadata
+    return (
+        f"{{{{- range {ENTRY} := .Values.{each.key} }}}}\n"
+        f'{{{{- if dig "enabled" true {ENTRY} }}}}\n'
+        "---\n"
+        f"{{{{ toJson {expression(structure)} }}}}\n"
+        "{{- end }}\n"
+        "{{- end }}\n"
+    )
