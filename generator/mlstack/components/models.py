@@ -169,7 +169,8 @@ class InferenceServiceEntry(EntryBase):
             and self.min_replicas > self.max_replicas
         ):
             raise ValueError(
-                f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}"
+                f"minReplicas: {self.min_replicas} is above maxReplicas {self.max_replicas}: "
+                "lower minReplicas or raise maxReplicas"
             )
         if self.storage_uri.startswith("pvc://"):
             claim = self.storage_uri.removeprefix("pvc://").split("/", 1)[0]
@@ -430,7 +431,8 @@ def runtime_problem(entry: dict[str, Any], facts: Facts) -> str | None:
     serving = sorted(r.name for r in facts.runtimes if fmt in r.auto_select)
     key = "protocolVersion" if serving else "modelFormat"
     hint = (
-        f"{', '.join(serving)} serve {fmt} but not over {protocol}"
+        f"{', '.join(serving)} {'serves' if len(serving) == 1 else 'serve'} {fmt}, "
+        f"but not over {protocol}"
         if serving
         else f"no enabled runtime serves {fmt}"
     )
@@ -442,7 +444,7 @@ def check(facts: Facts, values: dict[str, Any]) -> None:
     where = facts.file("models")
     seen: dict[tuple[str, str], str] = {}
     for key in LISTS:
-        for i, entry in _enabled(values, key):
+        for _, entry in _enabled(values, key):
             at = f"{where}: {key}[{entry['name']}]"
             ns = entry.get("namespace", NAMESPACE)
             if (ns, entry["name"]) in seen:
@@ -450,7 +452,7 @@ def check(facts: Facts, values: dict[str, Any]) -> None:
                     f"{at}.name: {entry['name']!r} is also {seen[(ns, entry['name'])]} in "
                     f"namespace {ns}: names must be unique per namespace"
                 )
-            seen[(ns, entry["name"])] = f"{key}[{i}]"
+            seen[(ns, entry["name"])] = f"{key}[{entry['name']}]"
             if key == "inferenceServices":
                 problem = runtime_problem(entry, facts)
                 if problem:

@@ -10,6 +10,7 @@ the upstream CRD schemas (unknown fields rejected).
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import jsonschema
@@ -31,8 +32,32 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def _path(parts: Any) -> str:
-    return ".".join(str(p) for p in parts) or "(top level)"
+def _path(parts: Any, data: Any = None) -> str:
+    """Dotted path; a list entry with a `name` is shown by it (`inferenceServices[churn]`),
+    so a message about entry 37 of a catalogue says which model it is."""
+    out = ""
+    node = data
+    for part in parts:
+        item = node[part] if isinstance(node, list) and isinstance(part, int) else None
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]:
+            out += f"[{item['name']}]"
+        else:
+            out += f".{part}" if out else str(part)
+        node = node.get(part) if isinstance(node, dict) else item
+    return out or "(top level)"
+
+
+_KEY_FIRST = re.compile(r"^([a-z][A-Za-z0-9]*): ")
+
+
+def _located(parts: Any, data: Any, message: str) -> str:
+    """'path: message'; a message that starts with a key of the object ('minReplicas: ...',
+    from a model validator) is located at that key."""
+    where = _path(parts, data)
+    key = _KEY_FIRST.match(message)
+    if key and parts:
+        return f"{where}.{key.group(1)}: {message[key.end():]}"
+    return f"{where}: {message}"
 
 
 def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
@@ -41,19 +66,19 @@ def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
     errors = sorted(
         cls(schema).iter_errors(data), key=lambda e: (list(map(str, e.path)), e.message)
     )
-    return [_describe(e) for e in errors]
+    return [_describe(e, data) for e in errors]
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _describe(error: jsonschema.ValidationError, data: Any = None) -> str:
     """One line; an unknown key is named by its own path so the user can find it."""
     schema = error.schema
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(schema.get("properties", {})) if isinstance(schema, dict) else set()
         extra = sorted(k for k in error.instance if k not in allowed)
         if extra:
-            where = _path([*error.absolute_path, extra[0]])
+            where = _path([*error.absolute_path, extra[0]], data)
             return f"{where}: unknown key: use one of {', '.join(sorted(allowed)) or 'none'}"
-    return f"{_path(error.absolute_path)}: {_short(error.message)}"
+    return f"{_path(error.absolute_path, data)}: {_short(error.message)}"
 
 
 def _short(message: str) -> str:
@@ -64,8 +89,16 @@ def model_errors(data: dict[str, Any], model: type[Values]) -> list[str]:
     try:
         model.model_validate(data)
     except ValidationError as err:
+        # An optional section (`X | None`) reports each union member: keep the member
+        # that explains (not "should be None") and drop its tag from the location.
         return [
-            f"{_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+            _located(
+                [p for p in e["loc"] if not (isinstance(p, str) and "[" in p)],
+                data,
+                e["msg"].removeprefix("Value error, "),
+            )
+            for e in err.errors()
+            if e["type"] != "none_required"
         ]
     return []
 
