@@ -37,7 +37,7 @@ OUT ?= build/gitops
 GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
 
 .PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
-	gitops gitops-sync package publish benchmark \
+	gitops gitops-sync package publish benchmark benchmark-catalogue \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
 
@@ -69,6 +69,9 @@ render-all: setup schemas ## generate, then render every environment (every valu
 
 benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
 	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
+
+benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catalogue entries: medians, ratio (target <= 4x) [RUNS=5]
+	@$(PY) -m mlstack.catbench --runs $(or $(RUNS),5)
 
 test: setup schemas ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
