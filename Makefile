@@ -135,7 +135,7 @@ install-platform: setup ## install ENV's releases in order with readiness gates 
 uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
 	@$(MLSTACK) uninstall --env $(ENV) --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
 
-smoke: setup ## send an iris request to every enabled sample model [DRY_RUN=1] [INGRESS=host:port]
+smoke: setup ## call every enabled catalogue model with its request, one line + latency each [DRY_RUN=1] [INGRESS=host:port]
 	@$(MLSTACK) smoke --env $(ENV) $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
 
 e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete

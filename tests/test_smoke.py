@@ -172,9 +172,10 @@ def test_samples_come_from_the_registry(tmp_path: Path, capsys: pytest.CaptureFi
 def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     """The registered `models` component tells smoke what to call in each env."""
     k3d = smoke.samples(resolve.resolve("k3d", values_copy(tmp_path / "values"), local=True))
+    gateway = "istio-system/istio-gateway"
     assert [(s.name, s.protocol, s.ingress, s.host) for s in k3d] == [
-        ("sklearn-iris", "kserve-v2", "istio-system/istio-gateway", "sklearn-iris-models.example.com"),
-        ("helloworld-go", "knative", "istio-system/istio-gateway", "helloworld-go-models.example.com"),
+        ("sklearn-iris", "kserve-v2", gateway, "sklearn-iris-models.example.com"),
+        ("helloworld-go", "knative", gateway, "helloworld-go-models.example.com"),
     ]
     assert k3d[1].request == Request("/", "GET", expect_text="Hello Go Sample v1!")
     models = registry.by_id()["models"]

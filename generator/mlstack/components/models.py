@@ -485,14 +485,14 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
     ):
         for _, e in _enabled(values, key):
             name, ns = e["name"], e.get("namespace", NAMESPACE)
-            host = f"{name}-{ns}.{facts.domain}"
+            host: str | None = f"{name}-{ns}.{facts.domain}"
             if key == "inferenceServices":
                 protocol = f"kserve-{e.get('protocolVersion', 'v1')}"
                 via, https = istio, tls
             elif key == "seldonDeployments":
                 protocol, host = "seldon", None
                 via = facts.ambassador_service if facts.seldon == "ambassador" else istio
-                https = tls and facts.seldon != "ambassador"
+                https = False  # seldon-gateway serves HTTP on port 80 (no TLS server)
             elif key == "knativeServices":
                 protocol, via, https = "knative", istio, tls
             else:

@@ -106,9 +106,7 @@ def expression(node: Any) -> str:
         args = " ".join(f"{ENTRY}.{k}" for k in node.keys)
         return f"(printf {_literal(node.pattern)} {args})"
     if isinstance(node, dict):
-        pairs = " ".join(
-            f"{_literal(k)} {expression(v)}" for k, v in node.items() if k != OPTIONAL
-        )
+        pairs = " ".join(f"{_literal(k)} {expression(v)}" for k, v in node.items() if k != OPTIONAL)
         built = f"(dict {pairs})"
         extra = node.get(OPTIONAL)
         if extra is None:

@@ -56,7 +56,7 @@ def _located(parts: Any, data: Any, message: str) -> str:
     where = _path(parts, data)
     key = _KEY_FIRST.match(message)
     if key and parts:
-        return f"{where}.{key.group(1)}: {message[key.end():]}"
+        return f"{where}.{key.group(1)}: {message[key.end() :]}"
     return f"{where}: {message}"
 
 
