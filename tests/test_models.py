@@ -6,7 +6,11 @@ it) validated against KServe's, Knative's and Kubernetes' own schemas.
 
 from __future__ import annotations
 
+import http.server
+import json
 import shutil
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +40,17 @@ def _render(values: Path, schema_dir: Path, env: str = "k3d") -> list[dict[str, 
     return docs
 
 
+def _objects(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the release installs (not its `helm test` Pods)."""
+    return [d for d in docs if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
+
+
 def test_three_entries_render_three_valid_inference_services_with_exactly_their_fields(
     tmp_path: Path, schema_dir: Path
 ) -> None:
     values = values_copy(tmp_path / "values")
     shutil.copy(THREE, values / "k3d" / "models.yaml")
-    docs = _render(values, schema_dir)
+    docs = _objects(_render(values, schema_dir))
     assert [d["kind"] for d in docs] == ["InferenceService"] * 3
     specs = {d["metadata"]["name"]: d["spec"]["predictor"] for d in docs}
     assert specs == {
@@ -93,12 +102,12 @@ def test_smoke_dry_run_lists_a_request_for_each_entry(
 
 def test_samples_are_switchable_default_entries(tmp_path: Path, schema_dir: Path) -> None:
     values = values_copy(tmp_path / "values")
-    names = {(d["kind"], d["metadata"]["name"]) for d in _render(values, schema_dir)}
+    names = {(d["kind"], d["metadata"]["name"]) for d in _objects(_render(values, schema_dir))}
     assert names == {("InferenceService", "sklearn-iris"), ("Service", "helloworld-go")}
     defaults = resolve.chart_defaults()["models"]
     switched = [{**e, "enabled": not e["enabled"]} for e in defaults["inferenceServices"]]
     (values / "k3d" / "models.yaml").write_text(yaml.safe_dump({"inferenceServices": switched}))
-    docs = _render(values, schema_dir)
+    docs = _objects(_render(values, schema_dir))
     mnist = next(d for d in docs if d["metadata"]["name"] == "mnist")
     assert "sklearn-iris" not in {d["metadata"]["name"] for d in docs}
     assert mnist["spec"]["predictor"]["logger"]["mode"] == "all"
@@ -114,7 +123,7 @@ def test_plain_server_is_a_rolling_deployment_behind_a_load_balancer(
     (values / "k3d" / "models.yaml").write_text(
         yaml.safe_dump({"inferenceServices": [], "knativeServices": [], "plainServers": [server]})
     )
-    docs = {d["kind"]: d for d in _render(values, schema_dir)}
+    docs = {d["kind"]: d for d in _objects(_render(values, schema_dir))}
     deployment, service = docs["Deployment"], docs["Service"]
     assert deployment["spec"]["strategy"] == {
         "type": "RollingUpdate",
@@ -136,7 +145,7 @@ def test_plain_server_is_a_rolling_deployment_behind_a_load_balancer(
 def test_every_entry_key_reaches_the_object_or_smoke() -> None:
     """No dead catalogue keys: each is read by its template or is smoke's `request`."""
     built = synth(registry.by_id()["models"])
-    assert len(built) == 5
+    assert len(built) == 9  # 4 lists + a plain server's Service + a test Pod per list
     for structure, entry in (
         (models._inference_service(), models.InferenceServiceEntry),
         (models._seldon_deployment(), models.SeldonDeploymentEntry),
@@ -177,3 +186,82 @@ def test_chart_writer_refuses_a_key_the_entry_model_does_not_define() -> None:
     broken = dataclasses.replace(registry.by_id()["models"], build=build)
     with pytest.raises(UserError, match=r"uses \.Values\.inferenceServices\[\]\.stroageUri"):
         chartgen.synthesize(broken, resolve.chart_defaults()["models"])
+
+
+def _pods(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Test Pod name -> its request environment."""
+    return {
+        d["metadata"]["name"]: {e["name"]: e["value"] for e in d["spec"]["containers"][0]["env"]}
+        for d in docs
+        if d["kind"] == "Pod"
+    }
+
+
+def test_helm_test_pods_send_each_entry_the_request_smoke_sends(
+    tmp_path: Path, schema_dir: Path
+) -> None:
+    values = values_copy(tmp_path / "values")
+    catalogue_data = yaml.safe_load(THREE.read_text())
+    catalogue_data["knativeServices"] = resolve.chart_defaults()["models"]["knativeServices"]
+    catalogue_data["plainServers"] = [{"name": "scorer", "image": "ghcr.io/team/scorer:1.0"}]
+    (values / "k3d" / "models.yaml").write_text(yaml.safe_dump(catalogue_data))
+    docs = _render(values, schema_dir)
+    pods = _pods(docs)
+    resolved = resolve.resolve("k3d", values, local=True)
+    calls = [smoke.request_for(s) for s in smoke.samples(resolved)]
+    short = {"InferenceService": "isvc", "Service": "ksvc", "Deployment": "plain"}
+    assert set(pods) == {f"test-{short[c.sample.kind]}-models-{c.sample.name}" for c in calls}
+    for call in calls:
+        env = pods[f"test-{short[call.sample.kind]}-models-{call.sample.name}"]
+        host = f"http://{call.sample.name}.models.svc.cluster.local"
+        assert env["URL"] == host + call.path
+        assert json.loads(env["BODY"]) == call.body
+        assert env["EXPECT_KEY"] == (call.request.expect_key or "")
+        assert env["EXPECT_TEXT"] == (call.request.expect_text or "")
+        method = env["METHOD"] or ("POST" if call.body is not None else "GET")
+        assert method == call.request.method
+    assert all(
+        d["metadata"]["annotations"]["helm.sh/hook"] == "test" for d in docs if d["kind"] == "Pod"
+    )
+
+
+class _StandIn(http.server.BaseHTTPRequestHandler):
+    """A KServe v2 model answering like sklearn-iris, or 400 when the body is wrong."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ok = self.path == "/v2/models/churn-sk/infer" and body["inputs"][0]["shape"] == [2, 4]
+        answer = {"outputs": [{"name": "output-0", "data": [1, 0]}]} if ok else {"error": "?"}
+        data = json.dumps(answer).encode()
+        self.send_response(200 if ok else 400)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the test Pod's script needs curl")
+def test_helm_test_script_passes_a_good_answer_and_fails_a_wrong_one(
+    tmp_path: Path, schema_dir: Path
+) -> None:
+    values = values_copy(tmp_path / "values")
+    shutil.copy(THREE, values / "k3d" / "models.yaml")
+    docs = _render(values, schema_dir)
+    pod = next(d for d in docs if d["metadata"]["name"] == "test-isvc-models-churn-sk")
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    server = http.server.HTTPServer(("127.0.0.1", 0), _StandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        env["URL"] = base + env["URL"].split("svc.cluster.local", 1)[1]
+        script = container["command"][2].replace("--retry 10", "--retry 0")
+        good = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
+        assert good.returncode == 0 and '"outputs"' in good.stdout
+        env["URL"] = base + "/v2/models/other/infer"
+        bad = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
+        assert bad.returncode != 0
+    finally:
+        server.shutdown()

@@ -33,7 +33,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from mlstack.errors import UserError
 from mlstack.lib import samples as sample_requests
-from mlstack.lib.catalogue import Each, Key, optional
+from mlstack.lib.catalogue import Choose, Each, Format, Key, Root, ToJson, optional
 from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.resources import order_problems
@@ -252,6 +252,14 @@ SAMPLE_KNATIVE_SERVICES = [
 ]
 
 
+class Tests(Values):
+    image: str = Field(
+        "curlimages/curl:8.11.1",
+        pattern=_IMAGE,
+        description="Image of the `helm test` Pods that call each enabled entry in-cluster.",
+    )
+
+
 class ModelsValues(Values):
     inference_services: list[InferenceServiceEntry] = Field(
         default_factory=lambda: [
@@ -275,6 +283,7 @@ class ModelsValues(Values):
         default_factory=list,
         description="Bring-your-own-image servers: Deployment + LoadBalancer Service on port 80.",
     )
+    tests: Tests = Field(default_factory=Tests, description="`helm test` of the catalogue.")
 
     @field_serializer(
         "inference_services", "seldon_deployments", "knative_services", "plain_servers"
@@ -381,19 +390,126 @@ def _plain_service() -> dict[str, Any]:
     }
 
 
+# --- helm test: one Pod per entry, sending the request smoke sends ------------------------
+
+#: helm.sh/hook annotations of a test Pod: deleted before the next run and after success
+#: (kept on failure, so `kubectl logs` shows why).
+TEST_HOOK = {
+    "helm.sh/hook": "test",
+    "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
+}
+_CURL = "curl -sS --fail-with-body --retry 10 --retry-all-errors --retry-delay 6"
+#: Static: the request comes from the Pod's environment, so no user data is ever quoted
+#: into shell by a template. METHOD defaults like smoke's: POST with a body, else GET.
+TEST_SCRIPT = (
+    f'set -e; if [ "$BODY" != null ]; then out="$({_CURL} -X "${{METHOD:-POST}}" '
+    """-H 'Content-Type: application/json' -d "$BODY" "$URL")"; """
+    f'else out="$({_CURL} -X "${{METHOD:-GET}}" "$URL")"; fi; echo "$out"; '
+    '[ -z "$EXPECT_TEXT" ] || echo "$out" | grep -qF -- "$EXPECT_TEXT"; '
+    '[ -z "$EXPECT_KEY" ] || echo "$out" | grep -qF -- "\\"${EXPECT_KEY##*.}\\""'
+)
+_NS = Key("namespace", Root("Release.Namespace"))
+
+
+def _default(protocols: dict[str, str], what: str) -> Any:
+    """The smoke default (`samples.default_request`) of each protocol, as template data:
+    the path with the entry's name and namespace filled in by printf."""
+    out = {}
+    for option, protocol in protocols.items():
+        request = sample_requests.default_request(protocol, "%[1]s", "%[2]s")
+        value = getattr(request, what)
+        templated = what == "path" and "%[" in value  # printf flags unused arguments
+        out[option] = Format(value, (Key("name"), _NS)) if templated else value
+    if len(out) == 1:
+        return next(iter(out.values()))
+    return Choose("protocolVersion", "v1", out)
+
+
+def _request_test(short: str, protocols: dict[str, str], base: str, path: Any = None) -> Any:
+    """A test Pod per entry: `base` is the in-cluster URL pattern (name, namespace)."""
+    request_path = path if path is not None else Key("request.path", _default(protocols, "path"))
+    env = {
+        "URL": Format(base + "%s", (Key("name"), _NS, request_path)),
+        "METHOD": Key("request.method", ""),
+        "BODY": ToJson(Key("request.body", _default(protocols, "body"))),
+        "EXPECT_KEY": Key("request.expectKey", _default(protocols, "expect_key") or ""),
+        "EXPECT_TEXT": Key("request.expectText", ""),
+    }
+    container = {
+        "name": "request",
+        "image": Root("Values.tests.image"),
+        "command": ["/bin/sh", "-c", TEST_SCRIPT],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "securityContext": {**_SECURE, "runAsNonRoot": True},
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": Format(f"test-{short}-%s-%s", (_NS, Key("name"))),
+            "annotations": TEST_HOOK,
+        },
+        "spec": {"restartPolicy": "Never", "containers": [container]},
+    }
+
+
+_LOCAL = "http://%[1]s.%[2]s.svc.cluster.local"
+#: Per list: (template id, values key, entry model, object, its helm test).
+_LISTS: tuple[tuple[str, str, type[Values], Any, Any], ...] = (
+    (
+        "inference-services",
+        "inferenceServices",
+        InferenceServiceEntry,
+        _inference_service,
+        # KServe's Service <name> routes to the predictor through the local gateway.
+        lambda: _request_test("isvc", {"v1": "kserve-v1", "v2": "kserve-v2"}, _LOCAL),
+    ),
+    (
+        "seldon-deployments",
+        "seldonDeployments",
+        SeldonDeploymentEntry,
+        _seldon_deployment,
+        # The predictor Service <deployment>-<predictor> on Seldon's REST port; the
+        # gateway's /seldon/<ns>/<name> prefix is not part of the in-cluster path.
+        lambda: _request_test(
+            "sdep",
+            {"seldon": "seldon"},
+            "http://%[1]s-default.%[2]s.svc.cluster.local:8000",
+            "/api/v1.0/predictions",
+        ),
+    ),
+    (
+        "knative-services",
+        "knativeServices",
+        KnativeServiceEntry,
+        _knative_service,
+        lambda: _request_test("ksvc", {"knative": "knative"}, _LOCAL),
+    ),
+    (
+        "plain-servers",
+        "plainServers",
+        PlainServerEntry,
+        _plain_deployment,
+        lambda: _request_test("plain", {"plain": "plain"}, _LOCAL),
+    ),
+)
+
+
 class Models(Construct):
-    """One object (two for a plain server) per enabled catalogue entry."""
+    """One object (two for a plain server) per enabled catalogue entry, and its test Pod."""
 
     def __init__(self, scope: Construct, id: str = "models") -> None:
         super().__init__(scope, id)
-        for cid, key, entry, structure in (
-            ("inference-services", "inferenceServices", InferenceServiceEntry, _inference_service),
-            ("seldon-deployments", "seldonDeployments", SeldonDeploymentEntry, _seldon_deployment),
-            ("knative-services", "knativeServices", KnativeServiceEntry, _knative_service),
-            ("plain-servers", "plainServers", PlainServerEntry, _plain_deployment),
-            ("plain-server-services", "plainServers", PlainServerEntry, _plain_service),
-        ):
+        for cid, key, entry, structure, test in _LISTS:
             Each(self, cid, key=key, entry=entry, structure=structure())
+            Each(self, f"test-{cid}", key=key, entry=entry, structure=test())
+        Each(
+            self,
+            "plain-server-services",
+            key="plainServers",
+            entry=PlainServerEntry,
+            structure=_plain_service(),
+        )
 
 
 # --- generate-time checks -----------------------------------------------------------------

@@ -31,16 +31,42 @@ from mlstack.lib.model import Values
 
 #: The entry variable inside the range.
 ENTRY = "$e"
+#: A `Key` without a default: the entry must set it (the schema says so).
+REQUIRED: Any = "@@required"
 #: Mapping key under which a structure lists `Keys` (optional keys copied as set).
 OPTIONAL = "@@optional"
 
 
 @dataclass(frozen=True)
 class Key:
-    """The entry's value at `key`; `default` when the entry leaves it out (None: required)."""
+    """The entry's value at `key` (dotted: nested, e.g. "request.path"); `default` (data or
+    another node; None is nil) when the entry leaves it out."""
 
     key: str
-    default: Any = None
+    default: Any = REQUIRED
+
+
+@dataclass(frozen=True)
+class Root:
+    """A value outside the entry: `Root("Release.Namespace")`, `Root("Values.tests.image")`."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Choose:
+    """`options[<entry's value at key, or default>]`: e.g. a path per protocol version."""
+
+    key: str
+    default: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToJson:
+    """The JSON text of a value (a request body passed to a shell as one string)."""
+
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -52,10 +78,10 @@ class Keys:
 
 @dataclass(frozen=True)
 class Format:
-    """A string built from entry fields: `Format("/v2/models/%s/infer", "name")`."""
+    """A string built with printf: `Format("/v2/models/%s/infer", (Key("name"),))`."""
 
     pattern: str
-    keys: tuple[str, ...]
+    args: tuple[Any, ...]
 
 
 def optional(*keys: str) -> dict[str, Keys]:
@@ -99,11 +125,20 @@ def _literal(value: Any) -> str:
 def expression(node: Any) -> str:
     """A Go template expression that evaluates to `node` for the entry `$e`."""
     if isinstance(node, Key):
-        if node.default is None:
+        if node.default is REQUIRED:
             return f"{ENTRY}.{node.key}"
-        return f"(dig {_literal(node.key)} {expression(node.default)} {ENTRY})"
+        parts = " ".join(_literal(p) for p in node.key.split("."))
+        return f"(dig {parts} {expression(node.default)} {ENTRY})"
+    if isinstance(node, Root):
+        return f"$.{node.path}"
+    if isinstance(node, Choose):
+        options = " ".join(f"{_literal(k)} {expression(v)}" for k, v in node.options.items())
+        picked = expression(Key(node.key, node.default))
+        return f"(get (dict {options}) {picked})"
+    if isinstance(node, ToJson):
+        return f"(toJson {expression(node.value)})"
     if isinstance(node, Format):
-        args = " ".join(f"{ENTRY}.{k}" for k in node.keys)
+        args = " ".join(expression(a) for a in node.args)
         return f"(printf {_literal(node.pattern)} {args})"
     if isinstance(node, dict):
         pairs = " ".join(f"{_literal(k)} {expression(v)}" for k, v in node.items() if k != OPTIONAL)
@@ -115,6 +150,8 @@ def expression(node: Any) -> str:
         return f"(merge {built} (pick {ENTRY} {keys}))"
     if isinstance(node, list | tuple):
         return f"(list {' '.join(expression(v) for v in node)})"
+    if node is None:
+        return "nil"
     if isinstance(node, bool):
         return "true" if node else "false"
     if isinstance(node, int | float | str):
@@ -125,9 +162,15 @@ def expression(node: Any) -> str:
 def keys_used(node: Any) -> list[str]:
     """Every entry key the structure reads (checked against the entry's values model)."""
     if isinstance(node, Key):
-        return [node.key, *keys_used(node.default)]
+        return [node.key.split(".")[0], *keys_used(node.default)]
+    if isinstance(node, Root):
+        return []
+    if isinstance(node, Choose):
+        return [node.key, *keys_used(node.options)]
+    if isinstance(node, ToJson):
+        return keys_used(node.value)
     if isinstance(node, Format):
-        return list(node.keys)
+        return keys_used(node.args)
     if isinstance(node, Keys):
         return list(node.keys)
     if isinstance(node, dict):
