@@ -20,7 +20,7 @@ import yaml
 from helpers import synth, values_copy
 from mlstack import registry, render, resolve
 from mlstack.components import models
-from mlstack.lib import catalogue, schemas
+from mlstack.lib import catalogue, samples, schemas
 from mlstack.lifecycle import smoke
 
 THREE = Path(__file__).parent / "data" / "three-models.yaml"
@@ -226,42 +226,53 @@ def test_helm_test_pods_send_each_entry_the_request_smoke_sends(
 
 
 class _StandIn(http.server.BaseHTTPRequestHandler):
-    """A KServe v2 model answering like sklearn-iris, or 400 when the body is wrong."""
+    """Stands in for a model server; records what it was sent, answers `reply`."""
+
+    status = 200
+    reply = b"{}"
+    seen: list[tuple[str, Any]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        ok = self.path == "/v2/models/churn-sk/infer" and body["inputs"][0]["shape"] == [2, 4]
-        answer = {"outputs": [{"name": "output-0", "data": [1, 0]}]} if ok else {"error": "?"}
-        data = json.dumps(answer).encode()
-        self.send_response(200 if ok else 400)
-        self.send_header("Content-Length", str(len(data)))
+        type(self).seen.append((self.path, body))
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(self.reply)))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(self.reply)
 
     def log_message(self, *args: Any) -> None:
-        pass
+        """Asserted through the results, not logged."""
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the test Pod's script needs curl")
+@pytest.mark.parametrize(
+    ("status", "reply", "passes"),
+    [
+        (200, b'{"outputs": [{"name": "output-0", "data": [1, 0]}]}', True),
+        (200, b'{"error": "no"}', False),
+        (500, b"{}", False),
+    ],
+)
 def test_helm_test_script_passes_a_good_answer_and_fails_a_wrong_one(
-    tmp_path: Path, schema_dir: Path
+    status: int, reply: bytes, passes: bool, tmp_path: Path, schema_dir: Path
 ) -> None:
+    """The test Pod's own shell and environment, run here with curl against a stand-in."""
     values = values_copy(tmp_path / "values")
     shutil.copy(THREE, values / "k3d" / "models.yaml")
     docs = _render(values, schema_dir)
     pod = next(d for d in docs if d["metadata"]["name"] == "test-isvc-models-churn-sk")
     container = pod["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
-    server = http.server.HTTPServer(("127.0.0.1", 0), _StandIn)
+    handler = type("Model", (_StandIn,), {"status": status, "reply": reply, "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        base = f"http://127.0.0.1:{server.server_port}"
-        env["URL"] = base + env["URL"].split("svc.cluster.local", 1)[1]
+        local = f"http://127.0.0.1:{server.server_address[1]}"
+        env["URL"] = env["URL"].replace("http://churn-sk.models.svc.cluster.local", local)
         script = container["command"][2].replace("--retry 10", "--retry 0")
-        good = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
-        assert good.returncode == 0 and '"outputs"' in good.stdout
-        env["URL"] = base + "/v2/models/other/infer"
-        bad = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
-        assert bad.returncode != 0
+        proc = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
     finally:
         server.shutdown()
+        server.server_close()
+    assert (proc.returncode == 0) == passes, proc.stderr
+    assert handler.seen == [("/v2/models/churn-sk/infer", samples.request_body("kserve-v2"))]

@@ -31,7 +31,9 @@ from constructs import Construct
 from pydantic import Field, field_serializer, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from mlstack import versions
 from mlstack.errors import UserError
+from mlstack.lib import helmtest
 from mlstack.lib import samples as sample_requests
 from mlstack.lib.catalogue import Choose, Each, Format, Key, Root, ToJson, optional
 from mlstack.lib.facts import Facts
@@ -254,7 +256,7 @@ SAMPLE_KNATIVE_SERVICES = [
 
 class Tests(Values):
     image: str = Field(
-        "curlimages/curl:8.11.1",
+        default_factory=lambda: versions.load().images["curl"].ref,
         pattern=_IMAGE,
         description="Image of the `helm test` Pods that call each enabled entry in-cluster.",
     )
@@ -392,22 +394,6 @@ def _plain_service() -> dict[str, Any]:
 
 # --- helm test: one Pod per entry, sending the request smoke sends ------------------------
 
-#: helm.sh/hook annotations of a test Pod: deleted before the next run and after success
-#: (kept on failure, so `kubectl logs` shows why).
-TEST_HOOK = {
-    "helm.sh/hook": "test",
-    "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
-}
-_CURL = "curl -sS --fail-with-body --retry 10 --retry-all-errors --retry-delay 6"
-#: Static: the request comes from the Pod's environment, so no user data is ever quoted
-#: into shell by a template. METHOD defaults like smoke's: POST with a body, else GET.
-TEST_SCRIPT = (
-    f'set -e; if [ "$BODY" != null ]; then out="$({_CURL} -X "${{METHOD:-POST}}" '
-    """-H 'Content-Type: application/json' -d "$BODY" "$URL")"; """
-    f'else out="$({_CURL} -X "${{METHOD:-GET}}" "$URL")"; fi; echo "$out"; '
-    '[ -z "$EXPECT_TEXT" ] || echo "$out" | grep -qF -- "$EXPECT_TEXT"; '
-    '[ -z "$EXPECT_KEY" ] || echo "$out" | grep -qF -- "\\"${EXPECT_KEY##*.}\\""'
-)
 _NS = Key("namespace", Root("Release.Namespace"))
 
 
@@ -435,22 +421,8 @@ def _request_test(short: str, protocols: dict[str, str], base: str, path: Any = 
         "EXPECT_KEY": Key("request.expectKey", _default(protocols, "expect_key") or ""),
         "EXPECT_TEXT": Key("request.expectText", ""),
     }
-    container = {
-        "name": "request",
-        "image": Root("Values.tests.image"),
-        "command": ["/bin/sh", "-c", TEST_SCRIPT],
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "securityContext": {**_SECURE, "runAsNonRoot": True},
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": Format(f"test-{short}-%s-%s", (_NS, Key("name"))),
-            "annotations": TEST_HOOK,
-        },
-        "spec": {"restartPolicy": "Never", "containers": [container]},
-    }
+    name = Format(f"test-{short}-%s-%s", (_NS, Key("name")))
+    return helmtest.request_pod(name, Root("Values.tests.image"), env)
 
 
 _LOCAL = "http://%[1]s.%[2]s.svc.cluster.local"

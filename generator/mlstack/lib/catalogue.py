@@ -110,6 +110,15 @@ class Each(Construct):
     def kind(self) -> str:
         return str(self.structure["kind"])
 
+    @property
+    def api_version(self) -> str:
+        return str(self.structure["apiVersion"])
+
+    @property
+    def hook(self) -> bool:
+        """A Helm hook (a `helm test` Pod), not part of what the release installs."""
+        return "helm.sh/hook" in self.structure.get("metadata", {}).get("annotations", {})
+
     def unknown_keys(self) -> list[str]:
         """Entry keys the structure reads that the entry's values model does not define."""
         known = {f.alias or n for n, f in self.entry.model_fields.items()}
@@ -131,6 +140,8 @@ def expression(node: Any) -> str:
         return f"(dig {parts} {expression(node.default)} {ENTRY})"
     if isinstance(node, Root):
         return f"$.{node.path}"
+    if isinstance(node, Include):
+        return f"(fromYaml (include {_literal(node.name)} $))"
     if isinstance(node, Choose):
         options = " ".join(f"{_literal(k)} {expression(v)}" for k, v in node.options.items())
         picked = expression(Key(node.key, node.default))
@@ -180,12 +191,22 @@ def keys_used(node: Any) -> list[str]:
     return []
 
 
-def template(each: Each, labels: dict[str, str]) -> str:
+@dataclass(frozen=True)
+class Include:
+    """The map a named template of the chart renders (the chart's labels), from the root
+    context: `(fromYaml (include "<name>" $))`."""
+
+    name: str
+
+
+def template(each: Each, labels_template: str) -> str:
     """The whole template file of `each`: a range over the list, one JSON object each,
-    carrying the chart's `labels` besides its own."""
+    labelled by the chart's `labels_template` (the labels every object of the chart has)."""
     structure = dict(each.structure)
     metadata = dict(structure.get("metadata", {}))
-    metadata["labels"] = {**labels, **metadata.get("labels", {})}
+    if "labels" in metadata:
+        raise ValueError("catalogue objects take the chart's labels; set pod labels instead")
+    metadata["labels"] = Include(labels_template)
     structure["metadata"] = metadata
     return (
         f"{{{{- range {ENTRY} := .Values.{each.key} }}}}\n"

@@ -1,0 +1,54 @@
+"""`helm test` Pods: a chart checks what it installed from inside the cluster.
+
+Each test is a Pod annotated `helm.sh/hook: test` that sends one request with curl and
+fails unless the answer is a 2xx carrying the expected key or text; `helm test
+<release>`, Flux `spec.test.enable` and `ct install` run them. The Pod is deleted before
+the next run and after success (kept on failure, so `kubectl logs` shows why).
+
+The script is a constant: the request comes from the Pod's environment (URL, METHOD,
+BODY, EXPECT_KEY, EXPECT_TEXT), so a template never quotes user data into shell, and the
+same Pod shape serves one test per catalogue entry (components/models.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HOOK = {
+    "helm.sh/hook": "test",
+    "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
+}
+#: Retry while the model warms up (scale from zero, model download).
+_CURL = "curl -sS --fail-with-body --retry 10 --retry-all-errors --retry-delay 6"
+#: BODY is the request's JSON ("null": none); METHOD defaults like smoke's: POST with a
+#: body, else GET; EXPECT_KEY "data.ndarray" is checked as the key "ndarray".
+SCRIPT = (
+    f'set -e; if [ "$BODY" != null ]; then out="$({_CURL} -X "${{METHOD:-POST}}" '
+    """-H 'Content-Type: application/json' -d "$BODY" "$URL")"; """
+    f'else out="$({_CURL} -X "${{METHOD:-GET}}" "$URL")"; fi; echo "$out"; '
+    '[ -z "$EXPECT_TEXT" ] || echo "$out" | grep -qF -- "$EXPECT_TEXT"; '
+    '[ -z "$EXPECT_KEY" ] || echo "$out" | grep -qF -- "\\"${EXPECT_KEY##*.}\\""'
+)
+ENV = ("URL", "METHOD", "BODY", "EXPECT_KEY", "EXPECT_TEXT")
+
+
+def request_pod(name: Any, image: Any, env: dict[str, Any]) -> dict[str, Any]:
+    """A test Pod (as data, for a catalogue structure) whose request is `env` (keys ENV)."""
+    assert set(env) == set(ENV), sorted(env)
+    container = {
+        "name": "request",
+        "image": image,
+        "command": ["/bin/sh", "-c", SCRIPT],
+        "env": [{"name": k, "value": env[k]} for k in ENV],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "annotations": dict(HOOK)},
+        "spec": {"restartPolicy": "Never", "containers": [container]},
+    }
