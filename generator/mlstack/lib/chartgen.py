@@ -20,7 +20,7 @@ from typing import Any
 import cdk8s
 
 from mlstack.errors import UserError
-from mlstack.lib import catalogue, chartdocs, model, slots, yamlfile
+from mlstack.lib import catalogue, chartdocs, helmtest, model, slots, yamlfile
 from mlstack.lib.component import CONDITION_ATTR, ID_ATTR, Component
 from mlstack.lib.releases import ChartReleases
 from mlstack.project import Project
@@ -219,8 +219,7 @@ def build_chart(
     files["values.yaml"] = model.values_yaml(component.values, _header(component), defaults)
     readme_header = _header(component, "<!--").replace("\n", " -->\n")
     files["README.md"] = chartdocs.readme(component, meta, project, readme_header, defaults)
-    hooks = ("helm.sh/hook: test", '"helm.sh/hook" "test"')  # an object; a catalogue list
-    tested = any(h in text for text in synthesized.files.values() for h in hooks)
+    tested = helmtest.has_tests(synthesized.files.values())
     files["templates/NOTES.txt"] = chartdocs.notes(
         component, deps, synthesized.objects, next_up, project, tested
     )

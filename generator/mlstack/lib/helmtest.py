@@ -12,6 +12,7 @@ same Pod shape serves one test per catalogue entry (components/models.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 HOOK = {
@@ -30,6 +31,14 @@ SCRIPT = (
     '[ -z "$EXPECT_KEY" ] || echo "$out" | grep -qF -- "\\"${EXPECT_KEY##*.}\\""'
 )
 ENV = ("URL", "METHOD", "BODY", "EXPECT_KEY", "EXPECT_TEXT")
+#: How a template declares a test hook: YAML of a synthesized object, or the
+#: `dict "helm.sh/hook" "test"` of a catalogue template (lib/catalogue.py).
+_MARKS = ("helm.sh/hook: test", '"helm.sh/hook" "test"')
+
+
+def has_tests(templates: Iterable[str]) -> bool:
+    """Whether a chart's templates include `helm test` Pods (NOTES, Flux `test.enable`)."""
+    return any(mark in text for text in templates for mark in _MARKS)
 
 
 def request_pod(name: Any, image: Any, env: dict[str, Any]) -> dict[str, Any]:
