@@ -10,6 +10,7 @@ the upstream CRD schemas (unknown fields rejected).
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any
 
@@ -104,14 +105,49 @@ def model_errors(data: dict[str, Any], model: type[Values]) -> list[str]:
 
 
 def builtin_errors(obj: dict[str, Any], minor: str) -> list[str] | None:
-    """Strict errors for a built-in kind at `minor`; None when the kind is not built in."""
-    # Imported here: only rendering needs it, and it costs ~0.1 s at every start-up.
-    import kubernetes_validate
+    """Strict errors for a built-in kind at `minor`; None when the kind is not built in.
 
-    try:
-        kubernetes_validate.validate(obj, minor, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
+    The schemas are kubernetes-validate's (strict: unknown fields refused), but its own
+    `validate` re-reads the 4 MB definitions file for every object (30 ms each: a minute
+    for a 1 000-model catalogue with its test Pods); here each (minor, kind) schema is
+    loaded and compiled once per process.
+    """
+    validator = _builtin_validator(minor, str(obj.get("apiVersion", "")), str(obj.get("kind")))
+    if validator is None:
         return None
-    except kubernetes_validate.ValidationError as err:
-        return [f"{_path(err.path)}: {_short(err.message)} (Kubernetes {minor})"]
-    return []
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is None:
+        return []
+    return [f"{_path(error.path)}: {_short(error.message)} (Kubernetes {minor})"]
+
+
+@functools.cache
+def _builtin_validator(minor: str, api_version: str, kind: str) -> Any:
+    """kubernetes-validate's strict schema of `kind` for the newest minor <= `minor`
+    (None when it has none: a custom resource), compiled with its definitions."""
+    # Imported here: only rendering needs them, and they cost ~0.1 s at every start-up.
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    from packaging.version import Version
+
+    wanted = Version(minor)
+    version = [v for v in utils.all_versions() if Version(utils.major_minor(v)) <= wanted][-1]
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    # rbac.authorization.k8s.io/v1 -> rbac-v1 (the library's file naming)
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{api}.json", minor)
+    except FileNotFoundError:
+        return None
+    registry: Registry = Resource.from_contents(schema) @ Registry()
+    registry = _definitions(folder, minor) @ registry
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@functools.cache
+def _definitions(folder: str, minor: str) -> Any:
+    from kubernetes_validate import utils
+    from referencing import Resource
+
+    return Resource.from_contents(utils.schema_contents(f"{folder}/_definitions.json", minor))
