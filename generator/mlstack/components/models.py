@@ -33,35 +33,26 @@ from pydantic.json_schema import SkipJsonSchema
 
 from mlstack import versions
 from mlstack.errors import UserError
-from mlstack.lib import helmtest
+from mlstack.lib import fields, helmtest
 from mlstack.lib import samples as sample_requests
 from mlstack.lib.catalogue import Choose, Each, Format, Key, Root, ToJson, optional
 from mlstack.lib.facts import Facts
+from mlstack.lib.fields import DnsLabel, DnsSubdomain, ImageRef, Port, Replicas
 from mlstack.lib.model import Values
-from mlstack.lib.resources import order_problems
+from mlstack.lib.resources import Ordered, Quantity
 from mlstack.lib.samples import Request, Sample
 
 NAMESPACE = "models"
 SELDON = "seldon-core-operator"
 _URI = r"^(gs|s3|https?|pvc|hf|oci)://[^\s]+$"
-_IMAGE = r"^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$"
 #: DNS-1035 label: KServe and Knative names become Service names and host labels.
 DNS_1035 = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-#: DNS-1123 label and subdomain (namespaces; PersistentVolumeClaim and account names).
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-#: A Kubernetes quantity (no sign): 500m, 2, 1Gi, 1e3.
-_QUANTITY = r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$"
 
 Name = Annotated[str, Field(pattern=DNS_1035, max_length=63)]
-Quantity = Annotated[str, Field(pattern=_QUANTITY)] | Annotated[int, Field(ge=0)]
+Amount = Quantity | Annotated[int, Field(ge=0)]
 # `SkipJsonSchema[None]`: optional in Python, but not `null` in values.schema.json (the
 # template copies what is set; a null would reach the API server).
 OptStr = str | SkipJsonSchema[None]
-Count = Annotated[int, Field(ge=0)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Namespace = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
-Account = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
 Path_ = Annotated[str, Field(pattern=r"^/")]
 
 
@@ -83,22 +74,15 @@ class RequestSpec(Values):
     expect_text: OptStr = Field(None, description="Text the answer must contain instead.")
 
 
-class Resources(Values):
+class Resources(Ordered):
     """Container resources; requests may not exceed limits (the API server refuses it)."""
 
-    requests: dict[str, Quantity] | SkipJsonSchema[None] = Field(
+    requests: dict[str, Amount] | SkipJsonSchema[None] = Field(
         None, description="Requested per container (cpu, memory, nvidia.com/gpu, ...)."
     )
-    limits: dict[str, Quantity] | SkipJsonSchema[None] = Field(
+    limits: dict[str, Amount] | SkipJsonSchema[None] = Field(
         None, description="Limit per container."
     )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        problems = order_problems(self.model_dump(by_alias=True, exclude_none=True))
-        if problems:
-            raise ValueError(problems[0])
-        return self
 
 
 class EnvVar(Values):
@@ -116,7 +100,7 @@ class EntryBase(Values):
 
     enabled: bool = Field(True, description="Deploy this entry.")
     name: Name = Field(description="Object name (DNS-1035: lowercase, digits, '-').")
-    namespace: Namespace | SkipJsonSchema[None] = Field(
+    namespace: DnsLabel | SkipJsonSchema[None] = Field(
         None, description="Namespace (default: the release's)."
     )
     annotations: dict[str, str] | SkipJsonSchema[None] = Field(
@@ -140,10 +124,10 @@ class InferenceServiceEntry(EntryBase):
     protocol_version: Literal["v1", "v2"] | SkipJsonSchema[None] = Field(
         None, description="Inference protocol (KServe's default: v1)."
     )
-    min_replicas: Count | SkipJsonSchema[None] = Field(
+    min_replicas: Replicas | SkipJsonSchema[None] = Field(
         None, description="Fewest pods (0: scale to zero)."
     )
-    max_replicas: Count | SkipJsonSchema[None] = Field(None, description="Most pods.")
+    max_replicas: Replicas | SkipJsonSchema[None] = Field(None, description="Most pods.")
     scale_metric: Literal["cpu", "memory", "concurrency", "rps"] | SkipJsonSchema[None] = Field(
         None, description="Autoscaling metric."
     )
@@ -151,7 +135,7 @@ class InferenceServiceEntry(EntryBase):
         None, description="Autoscaling target of the metric."
     )
     resources: Resources | SkipJsonSchema[None] = Field(None, description="Container resources.")
-    service_account_name: Account | SkipJsonSchema[None] = Field(
+    service_account_name: DnsSubdomain | SkipJsonSchema[None] = Field(
         None,
         description="ServiceAccount with the storage credentials (S3/GCS secrets).",
     )
@@ -176,7 +160,7 @@ class InferenceServiceEntry(EntryBase):
             )
         if self.storage_uri.startswith("pvc://"):
             claim = self.storage_uri.removeprefix("pvc://").split("/", 1)[0]
-            if not re.match(DNS_SUBDOMAIN, claim) or len(claim) > 253:
+            if not re.match(fields.DNS_SUBDOMAIN, claim) or len(claim) > 253:
                 raise ValueError(
                     f"storageUri: {claim!r} is not a PersistentVolumeClaim name (lowercase "
                     "letters, digits, '-' and '.'): use pvc://<claim>/<path>"
@@ -192,22 +176,24 @@ class SeldonDeploymentEntry(EntryBase):
         "MLFLOW_SERVER, TRITON_SERVER, ...",
     )
     model_uri: str = Field(pattern=_URI, description="Where the model is (the server loads it).")
-    replicas: Count | SkipJsonSchema[None] = Field(None, description="Predictor pods (default 1).")
+    replicas: Replicas | SkipJsonSchema[None] = Field(
+        None, description="Predictor pods (default 1)."
+    )
 
 
 class KnativeServiceEntry(EntryBase):
-    image: str = Field(pattern=_IMAGE, description="Container image answering HTTP.")
+    image: ImageRef = Field(description="Container image answering HTTP.")
     port: Port | SkipJsonSchema[None] = Field(None, description="Container port (default 8080).")
     env: list[EnvVar] | SkipJsonSchema[None] = Field(None, description="Container environment.")
     resources: Resources | SkipJsonSchema[None] = Field(None, description="Container resources.")
 
 
 class PlainServerEntry(EntryBase):
-    image: str = Field(pattern=_IMAGE, description="Your model server image.")
+    image: ImageRef = Field(description="Your model server image.")
     port: Port | SkipJsonSchema[None] = Field(
         None, description="Port it listens on (default 8080)."
     )
-    replicas: Count | SkipJsonSchema[None] = Field(
+    replicas: Replicas | SkipJsonSchema[None] = Field(
         None, description="Pods behind the Service (default 1)."
     )
     resources: Resources | SkipJsonSchema[None] = Field(None, description="Container resources.")
@@ -255,9 +241,8 @@ SAMPLE_KNATIVE_SERVICES = [
 
 
 class Tests(Values):
-    image: str = Field(
+    image: ImageRef = Field(
         default_factory=lambda: versions.load().images["curl"].ref,
-        pattern=_IMAGE,
         description="Image of the `helm test` Pods that call each enabled entry in-cluster.",
     )
 

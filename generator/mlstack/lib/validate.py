@@ -79,6 +79,12 @@ def _describe(error: jsonschema.ValidationError, data: Any = None) -> str:
         if extra:
             where = _path([*error.absolute_path, extra[0]], data)
             return f"{where}: unknown key: use one of {', '.join(sorted(allowed)) or 'none'}"
+    if error.validator == "pattern" and len(str(error.validator_value)) > 60:
+        # A long grammar (an image reference) says nothing to users; the key's own
+        # description says what is expected.
+        described = schema.get("description", "") if isinstance(schema, dict) else ""
+        what = f" ({described.rstrip('.')})" if described else ""
+        return f"{_path(error.absolute_path, data)}: {error.instance!r} is malformed{what}"
     return f"{_path(error.absolute_path, data)}: {_short(error.message)}"
 
 
@@ -127,9 +133,8 @@ def _builtin_validator(minor: str, api_version: str, kind: str) -> Any:
     (None when it has none: a custom resource), compiled with its definitions."""
     # Imported here: only rendering needs them, and they cost ~0.1 s at every start-up.
     from kubernetes_validate import utils
-    from referencing import Registry, Resource
-
     from packaging.version import Version
+    from referencing import Registry, Resource
 
     wanted = Version(minor)
     version = [v for v in utils.all_versions() if Version(utils.major_minor(v)) <= wanted][-1]
