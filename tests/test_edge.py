@@ -219,16 +219,16 @@ def test_smoke_posts_over_https_trusting_the_cluster_ca(tls_server: Any) -> None
     address, ca, seen = tls_server
     sample = smoke.Sample(
         "sklearn-iris", "models", "kserve-v2", "serving.kserve.io/v1beta1", "InferenceService",
-        "istio-system/gw", host="sklearn-iris-models.models.test", scheme="https", auth=True,
+        "istio-system/gw", host="sklearn-iris-models.models.test", https=True, auth=True,
     )  # fmt: skip
-    request = smoke.request_for(sample)
-    status, payload = smoke.post(address, request, "a.b.c", smoke.tls_context(ca))
-    assert status == 200 and smoke.check_response("kserve-v2", status, payload) == []
+    call = smoke.request_for(sample)
+    status, text = smoke.post(address, call, "a.b.c", smoke.tls_context(ca))
+    assert status == 200 and smoke.check_response(call.request, status, text) == []
     assert seen[-1]["Authorization"] == "Bearer a.b.c"
     assert seen[-1]["Host"] == "sklearn-iris-models.models.test"
     # Without the cluster's CA the certificate is refused: trust is real, not switched off.
     with pytest.raises(smoke.UserError, match="CERTIFICATE_VERIFY_FAILED"):
-        smoke.post(address, request, None, smoke.tls_context(None))
+        smoke.post(address, call, None, smoke.tls_context(None))
     secret = {"data": {"ca.crt": base64.b64encode(ca.encode()).decode()}}
     assert smoke.ca_from_secret(secret) == ca
 

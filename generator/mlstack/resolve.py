@@ -340,6 +340,12 @@ def facts_for(
         values_dir=values_dir,
         dex_service=dex[0],
         dex_port=dex[1],
+        runtimes=tuple(
+            runtime
+            for c in components
+            if c.id in on and c.serves is not None
+            for runtime in c.serves(own(c))
+        ),
     )
 
 

@@ -83,6 +83,18 @@ def istio_gateway(release: str, namespace: str, values: dict[str, Any]) -> Gatew
 
 
 @dataclass(frozen=True)
+class ServingRuntime:
+    """A ClusterServingRuntime an enabled release registers, as KServe selects runtimes:
+    by model format name (`auto_select`: chosen when an InferenceService names no runtime)
+    and protocol version."""
+
+    name: str
+    formats: tuple[str, ...]
+    auto_select: tuple[str, ...]
+    protocols: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything a component may know beyond its own values, for one environment."""
 
@@ -102,6 +114,8 @@ class Facts:
     #: the bundled Dex's Service inside the cluster: FQDN and HTTP port.
     dex_service: str = ""
     dex_port: int = 5556
+    #: the ClusterServingRuntimes the enabled releases register (with their values).
+    runtimes: tuple[ServingRuntime, ...] = ()
 
     @property
     def scheme(self) -> str:

@@ -61,6 +61,7 @@ class Row(BaseModel):
     derive: str | None = None
     check: str | None = None
     samples: str | None = None
+    serves: str | None = None
     fields: str | None = None
 
 
@@ -188,6 +189,7 @@ def component(release: str, row: Row, source: str) -> Component:
         derive=refs.named(row.derive),
         check=refs.named(row.check),
         samples=refs.named(row.samples),
+        serves=refs.named(row.serves),
     )
 
 

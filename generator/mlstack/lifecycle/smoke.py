@@ -1,9 +1,14 @@
-"""`make smoke ENV=…`: every enabled sample model answers an iris request in its protocol.
+"""`make smoke ENV=…`: every enabled catalogue entry answers its request, one line each.
 
-The samples are declared by the components that install them (`Component.samples`), so
-this module knows protocols, not models. Pure parts (request bodies, the ingress address,
-response checks) are unit-tested on realistic payloads; the live path waits for each
-sample with the same readiness verdicts the installer uses.
+The models are declared by the components that install them (`Component.samples`): each
+`Sample` carries its request (the entry's `request:` over its protocol's default), so
+this module knows transport, not models. Over HTTPS (port 443, SNI = the model's host)
+where the environment serves TLS at the gateway. Pure parts (requests, the ingress
+address, answer checks) are unit-tested on realistic payloads; the live path waits for
+each model with the same readiness verdicts the installer uses, and reports its latency.
+In self-signed mode smoke trusts the CA cert-manager wrote into the gateway's secret; where
+the environment turns auth on it sends a bearer token (MLSTACK_TOKEN, or one from the
+bundled Dex by the password grant).
 """
 
 from __future__ import annotations
@@ -22,11 +27,10 @@ from typing import Any
 
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib.samples import IRIS, Sample, request_body
+from mlstack.lib.samples import Request, Sample, default_request
 from mlstack.lifecycle import plan, readiness
 from mlstack.resolve import Resolved
 
-IRIS_CLASSES = {0, 1, 2}
 #: Host ports the k3d load balancer maps to the gateway (platform/k3d.yaml).
 K3D_MAPPED = "127.0.0.1:8080"
 K3D_MAPPED_TLS = "127.0.0.1:8443"
@@ -42,39 +46,45 @@ CA_KEY = "ca.crt"
 
 
 @dataclass(frozen=True)
-class Request:
+class Call:
+    """A sample and the request smoke sends it."""
+
     sample: Sample
-    path: str
-    body: dict[str, Any]
+    request: Request
+
+    @property
+    def path(self) -> str:
+        return self.request.path
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        return self.request.body
 
     @property
     def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"} if self.body is not None else {}
         if self.sample.host:
             headers["Host"] = self.sample.host
         return headers
 
-    @property
-    def tls(self) -> bool:
-        return self.sample.scheme == "https"
-
     def curl(self, address: str, ca_file: str | None = None) -> str:
-        """The same request for a shell. Over TLS the URL names the host (SNI and the
-        certificate check use it) and --connect-to sends it to `address`."""
-        body = f"-d '{json.dumps(self.body)}'"
-        if not self.tls:
-            head = " ".join(f"-H '{k}: {v}'" for k, v in self.headers.items())
-            extra = " -H 'Authorization: Bearer $TOKEN'" if self.sample.auth else ""
-            return f"curl -sS {head}{extra} {body} http://{address}{self.path}"
-        host, port = split_address(address, 443)
-        parts = ["curl -sS -H 'Content-Type: application/json'"]
+        """The same request as a curl command (DRY_RUN=1 prints it). Over HTTPS the URL
+        names the model's host (SNI and the certificate check use it) and --connect-to
+        sends it to `address`, which rarely resolves to itself."""
+        parts = ["curl -sS", *(f"-H '{k}: {v}'" for k, v in self.headers.items())]
         if self.sample.auth:
             parts.append("-H 'Authorization: Bearer $TOKEN'")
+        if self.request.method != "POST" or self.body is None:
+            parts.append(f"-X {self.request.method}")
+        if self.body is not None:
+            parts.append(f"-d '{json.dumps(self.body)}'")
+        if not self.sample.https:
+            return " ".join([*parts, f"http://{address}{self.path}"])
+        host, port = split_address(address, 443)
         if ca_file:
             parts.append(f"--cacert {ca_file}")
-        parts += [f"--connect-to ::{host}:{port}", body]
-        parts.append(f"https://{self.sample.host or host}{self.path}")
-        return " ".join(parts)
+        parts.append(f"--connect-to ::{host}:{port}")
+        return " ".join([*parts, f"https://{self.sample.host or host}{self.path}"])
 
 
 def samples(resolved: Resolved) -> list[Sample]:
@@ -87,57 +97,36 @@ def samples(resolved: Resolved) -> list[Sample]:
     return found
 
 
-def request_for(sample: Sample) -> Request:
-    """The one iris request of the sample's protocol (lib/samples.py; `helm test` sends it
-    too), on the sample's path with its Host header."""
-    return Request(sample, sample.request_path, request_body(sample.protocol))
+def request_for(sample: Sample) -> Call:
+    request = sample.request or default_request(sample.protocol, sample.name, sample.namespace)
+    return Call(sample, request)
 
 
-def _is_class(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value in IRIS_CLASSES
+def _dig(payload: Any, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(payload, dict) or part not in payload:
+            return None
+        payload = payload[part]
+    return payload
 
 
-def _is_distribution(row: Any) -> bool:
-    return (
-        isinstance(row, list)
-        and len(row) == len(IRIS_CLASSES)
-        and all(isinstance(p, (int, float)) and 0 <= p <= 1 for p in row)
-        and abs(sum(row) - 1) < 1e-3
-    )
-
-
-def _flat(data: Any) -> list[Any]:
-    """V2 tensors may come flat or nested; one prediction per input row either way."""
-    if isinstance(data, list) and data and isinstance(data[0], list):
-        return [x for row in data for x in row] if len(data[0]) == 1 else data
-    return data if isinstance(data, list) else []
-
-
-def check_response(protocol: str, status: int, payload: Any) -> list[str]:
-    """Problems with a response; [] when it has the shape of an iris prediction."""
-    if status != 200:
+def check_response(request: Request, status: int, text: str) -> list[str]:
+    """Problems with an answer; [] when it is a 2xx with the shape the request expects."""
+    if not 200 <= status < 300:
         return [f"HTTP {status}"]
+    if request.expect_text is not None and request.expect_text not in text:
+        return [f"answer does not contain {request.expect_text!r}"]
+    if request.expect_key is None:
+        return []
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        return ["answer is not JSON"]
     if not isinstance(payload, dict):
-        return ["response is not a JSON object"]
-    if protocol == "kserve-v2":
-        outputs = payload.get("outputs")
-        if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
-            return ["no `outputs` list (KServe v2 inference response)"]
-        predictions: Any = _flat(outputs[0].get("data"))
-    elif protocol == "seldon":
-        data = payload.get("data")
-        predictions = data.get("ndarray") if isinstance(data, dict) else None
-        if not isinstance(predictions, list):
-            return ["no `data.ndarray` (Seldon REST prediction response)"]
-    else:
-        predictions = payload.get("predictions")
-        if not isinstance(predictions, list):
-            return ["no `predictions` list"]
-    if len(predictions) != len(IRIS):
-        return [f"{len(predictions)} predictions for {len(IRIS)} inputs"]
-    bad = [p for p in predictions if not (_is_class(p) or _is_distribution(p))]
-    if bad:
-        return [f"not an iris class (0-2) or class probabilities: {bad[0]!r}"]
+        return ["answer is not a JSON object"]
+    found = _dig(payload, request.expect_key)
+    if found is None or found == [] or found == {}:
+        return [f"no `{request.expect_key}` in the answer"]
     return []
 
 
@@ -192,7 +181,7 @@ def send(
     name: str | None,
     method: str,
     path: str,
-    body: bytes,
+    body: bytes | None,
     headers: dict[str, str],
     context: ssl.SSLContext | None = None,
     timeout: float = 30.0,
@@ -216,25 +205,22 @@ def send(
 
 
 def post(
-    address: str, request: Request, token: str | None = None, context: ssl.SSLContext | None = None
-) -> tuple[int, Any]:
-    headers = dict(request.headers)
-    if token and request.sample.auth:
+    address: str,
+    call: Call,
+    token: str | None = None,
+    context: ssl.SSLContext | None = None,
+) -> tuple[int, str]:
+    """Send `call` to the ingress at `address` (HTTPS with SNI = the model's host where the
+    gateway serves TLS), with the bearer token where the gateway checks one."""
+    headers = dict(call.headers)
+    if token and call.sample.auth:
         headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps(call.body).encode() if call.body is not None else None
+    scheme = "https" if call.sample.https else "http"
     status, raw = send(
-        address,
-        request.sample.scheme,
-        request.sample.host,
-        "POST",
-        request.path,
-        json.dumps(request.body).encode(),
-        headers,
-        context,
+        address, scheme, call.sample.host, call.request.method, call.path, body, headers, context
     )
-    try:
-        return status, json.loads(raw.decode() or "null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return status, None
+    return status, raw.decode(errors="replace")
 
 
 def tls_context(ca_pem: str | None) -> ssl.SSLContext:
@@ -291,33 +277,33 @@ def main(
     env = resolved.env
     wanted = samples(resolved)
     if not wanted:
-        print(f"smoke {env.name}: no sample models are enabled in {env.name}; nothing to call")
+        print(f"smoke {env.name}: no models are enabled in {env.name}; nothing to call")
         return 0
-    requests = [request_for(s) for s in wanted]
+    calls = [request_for(s) for s in wanted]
     if env.auto_domain:  # no local overlay yet: install-platform has not found the address
         print(
             f"smoke {env.name}: domain auto is not resolved on this machine yet (run "
             f"make install-platform ENV={env.name}); Host headers use {resolved.facts.domain}"
         )
-    ca_file = _ca_note(resolved)
     if dry_run:
-        if env.auth.enabled:
+        if any(c.sample.auth for c in calls):
             print(f"auth: {_token_note(resolved)}")
-        for r in requests:
-            where = ingress or f"<address of {r.sample.ingress}>"
-            target = f"{r.sample.kind} {r.sample.namespace}/{r.sample.name}"
-            print(f"{r.sample.name} ({r.sample.protocol}): wait for {target}")
-            print(f"  $ {r.curl(where, ca_file if r.tls else None)}")
+        ca_file = _ca_note(resolved)
+        for c in calls:
+            where = ingress or f"<address of {c.sample.ingress}>"
+            target = f"{c.sample.kind} {c.sample.namespace}/{c.sample.name}"
+            print(f"{c.sample.name} ({c.sample.protocol}): wait for {target}")
+            print(f"  $ {c.curl(where, ca_file if c.sample.https else None)}")
         return 0
     from mlstack.lifecycle.kube import Kube
 
     kube = Kube()
     deadline = time.monotonic() + plan.seconds(timeout)
-    context = _context(resolved, kube) if any(r.tls for r in requests) else None
+    context = _context(resolved, kube) if any(c.sample.https for c in calls) else None
     token: str | None = None
     failures = 0
-    for r in requests:
-        s = r.sample
+    for c in calls:
+        s = c.sample
         gate_kind: readiness.GateKind = "available" if s.kind == "Deployment" else "ready"
         gate = readiness.Gate(gate_kind, readiness.Ref(s.api_version, s.kind, s.name, s.namespace))
         while not (verdict := readiness.evaluate(gate, kube.get(gate.ref))).done:
@@ -331,12 +317,14 @@ def main(
             ns, name = s.ingress.split("/", 1)
             service = kube.get(readiness.Ref("v1", "Service", name, ns))
             address, how = ingress_address(env, service, s.ingress, platform.system())
-        if s.auth and token is None:
+        if s.auth and token is None:  # before the clock: the latency is the model's
             token = _token(resolved, kube, address, context)
-        status, payload = post(address, r, token, context)
-        problems = check_response(s.protocol, status, payload)
+        started = time.perf_counter()
+        status, text = post(address, c, token, context)
+        took = (time.perf_counter() - started) * 1000
+        problems = check_response(c.request, status, text)
         verdict_text = "ok" if not problems else f"FAILED: {'; '.join(problems)}"
-        print(f"smoke {s.name} ({s.protocol}) via {address} [{how}]: {verdict_text}")
+        print(f"smoke {s.name} ({s.protocol}) via {address} [{how}]: {verdict_text} {took:.0f} ms")
         failures += bool(problems)
     return 1 if failures else 0
 
