@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Protocol = Literal["kserve-v2", "seldon", "plain"]
+#: "health": a GET that must answer 200 (a web app's health endpoint, e.g. JupyterHub's).
+Protocol = Literal["kserve-v2", "seldon", "plain", "health"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Sample:
             return self.path
         if self.protocol == "kserve-v2":
             return f"/v2/models/{self.name}/infer"
+        if self.protocol == "health":
+            return "/health"
         if self.protocol == "seldon":
             return f"/seldon/{self.namespace}/{self.name}/api/v1.0/predictions"
         return "/predict"

@@ -1,4 +1,5 @@
-"""`make smoke ENV=…`: every enabled sample model answers an iris request in its protocol.
+"""`make smoke ENV=…`: every enabled sample model answers an iris request in its protocol,
+and every web app a component declares (JupyterHub) answers its health check.
 
 The samples are declared by the components that install them (`Component.samples`), so
 this module knows protocols, not models. Pure parts (request bodies, the ingress address,
@@ -18,6 +19,7 @@ from typing import Any
 
 from mlstack.environments import Environment
 from mlstack.errors import UserError
+from mlstack.lib.facts import LAPTOP_PORTS, LOOPBACK
 from mlstack.lib.samples import Sample
 from mlstack.lifecycle import plan, readiness
 from mlstack.resolve import Resolved
@@ -25,26 +27,30 @@ from mlstack.resolve import Resolved
 #: Two iris flowers (sepal length/width, petal length/width): a versicolor and a setosa.
 IRIS = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
 IRIS_CLASSES = {0, 1, 2}
-#: Host ports the k3d load balancer maps to the gateway (platform/k3d.yaml).
-K3D_MAPPED = "127.0.0.1:8080"
+#: The gateway's http port on this host: k3d's load balancer maps it to the gateway's
+#: NodePort (platform/k3d.yaml); elsewhere a `kubectl port-forward` binds it.
+NODE_PORT, HOST_PORT = LAPTOP_PORTS["http2"]
+K3D_MAPPED = f"{LOOPBACK}:{HOST_PORT}"
 
 
 @dataclass(frozen=True)
 class Request:
     sample: Sample
     path: str
-    body: dict[str, Any]
+    #: None: a GET (health checks).
+    body: dict[str, Any] | None
 
     @property
     def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"} if self.body is not None else {}
         if self.sample.host:
             headers["Host"] = self.sample.host
         return headers
 
     def curl(self, address: str) -> str:
-        head = " ".join(f"-H '{k}: {v}'" for k, v in self.headers.items())
-        return f"curl -sS {head} -d '{json.dumps(self.body)}' http://{address}{self.path}"
+        head = "".join(f" -H '{k}: {v}'" for k, v in self.headers.items())
+        data = f" -d '{json.dumps(self.body)}'" if self.body is not None else " -f"
+        return f"curl -sS{head}{data} http://{address}{self.path}"
 
 
 def samples(resolved: Resolved) -> list[Sample]:
@@ -58,8 +64,11 @@ def samples(resolved: Resolved) -> list[Sample]:
 
 
 def request_for(sample: Sample) -> Request:
-    if sample.protocol == "kserve-v2":
-        body: dict[str, Any] = {
+    body: dict[str, Any] | None
+    if sample.protocol == "health":
+        body = None
+    elif sample.protocol == "kserve-v2":
+        body = {
             "inputs": [
                 {"name": "input-0", "shape": [len(IRIS), 4], "datatype": "FP32", "data": IRIS}
             ]
@@ -95,6 +104,8 @@ def check_response(protocol: str, status: int, payload: Any) -> list[str]:
     """Problems with a response; [] when it has the shape of an iris prediction."""
     if status != 200:
         return [f"HTTP {status}"]
+    if protocol == "health":
+        return []
     if not isinstance(payload, dict):
         return ["response is not a JSON object"]
     if protocol == "kserve-v2":
@@ -119,19 +130,47 @@ def check_response(protocol: str, status: int, payload: Any) -> list[str]:
     return []
 
 
+def port_forward(ingress: str) -> str:
+    """The command that binds the gateway's http port to 127.0.0.1 (minikube off Linux)."""
+    namespace, name = ingress.split("/", 1)
+    return (
+        f"kubectl -n {namespace} port-forward --address {LOOPBACK} svc/{name} {HOST_PORT}:80"
+    )
+
+
+def localhost_route(
+    env: Environment, ingress: str, gateway: str | None = None
+) -> tuple[str, str] | None:
+    """(127.0.0.1:8080, how) where the Istio gateway (`gateway`, namespace/name; None: any
+    ingress is taken for it) answers on the host's loopback, or None."""
+    if env.load_balancer != "metallb" or (gateway and ingress != gateway):
+        return None
+    if env.cluster == "k3d":
+        return K3D_MAPPED, (
+            f"k3d load balancer {K3D_MAPPED} -> NodePort {NODE_PORT} of {ingress} "
+            "(platform/k3d.yaml)"
+        )
+    return K3D_MAPPED, f"kubectl port-forward (keep `{port_forward(ingress)}` running)"
+
+
 def ingress_address(
-    env: Environment, service: dict[str, Any] | None, ingress: str, system: str
+    env: Environment,
+    service: dict[str, Any] | None,
+    ingress: str,
+    system: str,
+    gateway: str | None = None,
 ) -> tuple[str, str]:
     """(host[:port], how it was found) for the Service in front of the samples.
 
     A MetalLB address lives on the Docker network, which only a Linux host reaches; on
-    macOS/Windows k3d's load balancer maps the gateway to localhost:8080 and minikube needs
-    `minikube tunnel`. EKS load balancers publish a host name.
+    macOS/Windows (Docker Desktop) the gateway is reached on 127.0.0.1:8080: through k3d's
+    load balancer, or minikube's documented port-forward. EKS load balancers publish a
+    host name.
     """
-    if env.load_balancer == "metallb" and system != "Linux":
-        if env.cluster == "k3d":
-            return K3D_MAPPED, "k3d load balancer port 8080 (Docker network not reachable here)"
-        return "127.0.0.1", "minikube tunnel (keep `minikube tunnel` running in another terminal)"
+    local = localhost_route(env, ingress, gateway)
+    if local and system != "Linux":
+        address, how = local
+        return address, f"{how}; the Docker network is not reachable from {system}"
     entries = ((service or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
     for entry in entries:
         address = entry.get("ip") or entry.get("hostname")
@@ -144,12 +183,25 @@ def ingress_address(
     )
 
 
+def planned_route(env: Environment, ingress: str, system: str, gateway: str) -> tuple[str, str]:
+    """What the dry run shows: the address smoke will use on `system`, and why."""
+    local = localhost_route(env, ingress, gateway)
+    if local and system != "Linux":
+        return local[0], f"{local[1]}; the Docker network is not reachable from {system}"
+    lb = "MetalLB" if env.load_balancer == "metallb" else "cloud load-balancer"
+    how = f"the {lb} address of {ingress}"
+    if local:
+        how += f" (Linux reaches the Docker network); localhost route: {local[1]}"
+    return f"<address of {ingress}>", how
+
+
 def post(address: str, request: Request, timeout: float = 30.0) -> tuple[int, Any]:
+    body = None if request.body is None else json.dumps(request.body).encode()
     req = urllib.request.Request(
         f"http://{address}{request.path}",
-        data=json.dumps(request.body).encode(),
+        data=body,
         headers=request.headers,
-        method="POST",
+        method="GET" if body is None else "POST",
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
@@ -178,9 +230,14 @@ def main(
             f"smoke {env.name}: domain auto is not resolved on this machine yet (run "
             f"make install-platform ENV={env.name}); Host headers use {resolved.facts.domain}"
         )
+    istio = resolved.facts.gateway.address
     if dry_run:
+        system = platform.system()
+        for gateway in sorted({r.sample.ingress for r in requests} - {""}):
+            where, how = planned_route(env, gateway, system, istio)
+            print(f"smoke {env.name} on {system}: {gateway} via {ingress or where} [{how}]")
         for r in requests:
-            where = ingress or f"<address of {r.sample.ingress}>"
+            where = ingress or planned_route(env, r.sample.ingress, system, istio)[0]
             target = f"{r.sample.kind} {r.sample.namespace}/{r.sample.name}"
             print(f"{r.sample.name} ({r.sample.protocol}): wait for {target}")
             print(f"  $ {r.curl(where)}")
@@ -204,7 +261,7 @@ def main(
         if not ingress:
             ns, name = s.ingress.split("/", 1)
             service = kube.get(readiness.Ref("v1", "Service", name, ns))
-            address, how = ingress_address(env, service, s.ingress, platform.system())
+            address, how = ingress_address(env, service, s.ingress, platform.system(), istio)
         status, payload = post(address, r)
         problems = check_response(s.protocol, status, payload)
         verdict_text = "ok" if not problems else f"FAILED: {'; '.join(problems)}"
