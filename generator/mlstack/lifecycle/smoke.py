@@ -153,6 +153,17 @@ def localhost_route(
     return K3D_MAPPED, f"kubectl port-forward (keep `{port_forward(ingress)}` running)"
 
 
+def off_linux(
+    env: Environment, ingress: str, system: str, gateway: str | None
+) -> tuple[str, str] | None:
+    """The localhost route where the host cannot reach the Docker network (not Linux)."""
+    local = None if system == "Linux" else localhost_route(env, ingress, gateway)
+    if not local:
+        return None
+    where = f"the Docker network is not reachable from {system}"
+    return local[0], f"localhost route: {local[1]}; {where}"
+
+
 def ingress_address(
     env: Environment,
     service: dict[str, Any] | None,
@@ -167,10 +178,9 @@ def ingress_address(
     load balancer, or minikube's documented port-forward. EKS load balancers publish a
     host name.
     """
-    local = localhost_route(env, ingress, gateway)
-    if local and system != "Linux":
-        address, how = local
-        return address, f"{how}; the Docker network is not reachable from {system}"
+    chosen = off_linux(env, ingress, system, gateway)
+    if chosen:
+        return chosen
     entries = ((service or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
     for entry in entries:
         address = entry.get("ip") or entry.get("hostname")
@@ -185,9 +195,10 @@ def ingress_address(
 
 def planned_route(env: Environment, ingress: str, system: str, gateway: str) -> tuple[str, str]:
     """What the dry run shows: the address smoke will use on `system`, and why."""
+    chosen = off_linux(env, ingress, system, gateway)
+    if chosen:
+        return chosen
     local = localhost_route(env, ingress, gateway)
-    if local and system != "Linux":
-        return local[0], f"{local[1]}; the Docker network is not reachable from {system}"
     lb = "MetalLB" if env.load_balancer == "metallb" else "cloud load-balancer"
     how = f"the {lb} address of {ingress}"
     if local:
