@@ -64,7 +64,8 @@ def test_jupyterhub_routes_jupyter_domain_through_the_gateway(values: Path) -> N
     assert "DummyAuthenticator" not in hub["hub"]["config"]
     assert "os.environ['MLSTACK_HUB_PASSWORD']" in hub["hub"]["extraConfig"]["mlstack-password"]
     (sample,) = resolved.releases[ids.index("jupyterhub")].component.samples(  # type: ignore[misc]
-        resolved.facts, resolved.release("jupyterhub").values  # type: ignore[union-attr]
+        resolved.facts,
+        resolved.release("jupyterhub").values,  # type: ignore[union-attr]
     )
     assert (sample.host, sample.request_path, sample.ingress) == (
         "jupyter.ml.lab.test",
@@ -125,8 +126,7 @@ def test_invariant_names_both_sides_when_istiod_disagrees(values: Path) -> None:
     broken = dataclasses.replace(
         resolved,
         releases=tuple(
-            dataclasses.replace(r, values=bad) if r.id == "istiod" else r
-            for r in resolved.releases
+            dataclasses.replace(r, values=bad) if r.id == "istiod" else r for r in resolved.releases
         ),
     )
     with pytest.raises(UserError, match=r"meshConfig\.ingressSelector is 'ingressgateway', but "

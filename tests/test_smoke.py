@@ -266,8 +266,14 @@ def test_health_checks_are_gets_that_must_answer_200() -> None:
     ("system", "route"),
     [
         ("Linux", "via <address of istio-system/istio-gateway> [the MetalLB address"),
-        ("Darwin", "via 127.0.0.1:8080 [localhost route: k3d load balancer 127.0.0.1:8080 -> NodePort 30080"),
-        ("Windows", "via 127.0.0.1:8080 [localhost route: k3d load balancer 127.0.0.1:8080 -> NodePort 30080"),
+        (
+            "Darwin",
+            "via 127.0.0.1:8080 [localhost route: k3d load balancer 127.0.0.1:8080 -> NodePort",
+        ),
+        (
+            "Windows",
+            "via 127.0.0.1:8080 [localhost route: k3d load balancer 127.0.0.1:8080 -> NodePort",
+        ),
     ],
 )
 def test_dry_run_shows_the_localhost_route_and_the_hub_health_check(

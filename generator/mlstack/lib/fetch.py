@@ -7,6 +7,9 @@ files. Every file is `<base>/<owner>/<repo>/<tag>/<path>` under one base URL,
 `$MLSTACK_UPSTREAM_URL` (default: GitHub's raw-file host), so a proxy or an air-gapped
 mirror has one host to allow. Emissary ships its CRDs only as a chart: its chart files are
 fetched the same way and rendered locally by `helm template`, so no chart registry is needed.
+Where publishing changes a file (JupyterHub's chartpress sets Chart.yaml's version and
+converts values.schema.yaml to JSON), `published` redoes that step deterministically, so the
+result is the published chart's file and its pinned sum holds.
 
 Every file is checked against `data/upstream.sha256` (a rendered file: the render's
 output) before it is used. The cache is keyed by the pinned versions: a folder whose files
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -28,9 +33,6 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import json
-import re
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field

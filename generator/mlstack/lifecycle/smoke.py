@@ -133,9 +133,7 @@ def check_response(protocol: str, status: int, payload: Any) -> list[str]:
 def port_forward(ingress: str) -> str:
     """The command that binds the gateway's http port to 127.0.0.1 (minikube off Linux)."""
     namespace, name = ingress.split("/", 1)
-    return (
-        f"kubectl -n {namespace} port-forward --address {LOOPBACK} svc/{name} {HOST_PORT}:80"
-    )
+    return f"kubectl -n {namespace} port-forward --address {LOOPBACK} svc/{name} {HOST_PORT}:80"
 
 
 def localhost_route(
