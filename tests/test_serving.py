@@ -209,8 +209,10 @@ def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -
     count, problems = render.check_manifest(
         text, resolved.minors, schemas.upstream_crds(schema_dir)
     )
-    assert problems == [] and count == 3
+    assert problems == [] and count == 5  # + the helm test Pods of both samples
     docs = {d["kind"]: d for d in yaml.safe_load_all(text) if d}
+    tests = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Pod"]
+    assert {t["metadata"]["annotations"]["helm.sh/hook"] for t in tests} == {"test"}
     assert docs["InferenceService"]["spec"]["predictor"]["model"]["storageUri"] == (
         "pvc://models-pvc/sklearn/iris"
     )

@@ -18,12 +18,14 @@ from typing import Any, Self
 from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
+from mlstack import versions
 from mlstack.errors import UserError
+from mlstack.lib import helmtest
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
-from mlstack.lib.samples import Sample
+from mlstack.lib.samples import RESPONSE_KEY, Protocol, Sample, request_body
 from mlstack.lib.slots import slot
 
 NAMESPACE = "models"
@@ -83,6 +85,14 @@ class PlainServer(Values):
         return self
 
 
+class Tests(Values):
+    image: str = Field(
+        default_factory=lambda: versions.load().images["curl"].ref,
+        pattern=_IMAGE,
+        description="Image of the `helm test` Pods that call each enabled sample in-cluster.",
+    )
+
+
 class ModelsValues(Values):
     sklearn_iris: SklearnIris = Field(  # type: ignore[valid-type]
         default_factory=SklearnIris, description="KServe sample (v2 protocol)."
@@ -93,6 +103,7 @@ class ModelsValues(Values):
     plain_server: PlainServer = Field(
         default_factory=PlainServer, description="Plain Deployment + LoadBalancer Service."
     )
+    tests: Tests = Field(default_factory=Tests, description="`helm test` of the samples.")
 
 
 _PLAIN = "model-server"
@@ -142,6 +153,49 @@ class Models(Construct):
         }
         service = {"type": "LoadBalancer", "selector": _PLAIN_LABELS, "ports": [port]}
         spec_object(self, _PLAIN + "-svc", "v1", "Service", _PLAIN, service, when=plain)
+        SampleTests(self)
+
+
+#: In-cluster address of each sample (the same request smoke sends through the gateway):
+#: KServe's cluster-local route (Knative local gateway), Seldon's predictor Service
+#: `<deployment>-<predictor>` on its REST port, the plain server's Service.
+_IN_CLUSTER: tuple[tuple[str, str, Protocol, str], ...] = (
+    (
+        "sklearn-iris",
+        "sklearnIris.enabled",
+        "kserve-v2",
+        f"http://sklearn-iris.{NAMESPACE}.svc.cluster.local/v2/models/sklearn-iris/infer",
+    ),
+    (
+        "iris-model",
+        "seldonIris.enabled",
+        "seldon",
+        f"http://iris-model-default.{NAMESPACE}.svc.cluster.local:8000/api/v1.0/predictions",
+    ),
+    (
+        _PLAIN,
+        "plainServer.enabled",
+        "plain",
+        f"http://{_PLAIN}.{NAMESPACE}.svc.cluster.local/predict",
+    ),
+)
+
+
+class SampleTests(Construct):
+    """`helm test models`: one Pod per enabled sample, calling it from inside the cluster."""
+
+    def __init__(self, scope: Construct, id: str = "tests") -> None:
+        super().__init__(scope, id)
+        for sample, condition, protocol, url in _IN_CLUSTER:
+            helmtest.request_test(
+                self,
+                f"test-{sample}",
+                url=url,
+                body=request_body(protocol),
+                expect=RESPONSE_KEY[protocol],
+                image_path="tests.image",
+                condition=condition,
+            )
 
 
 def _plain_deployment_spec() -> dict[str, Any]:

@@ -20,12 +20,10 @@ from typing import Any
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.facts import LAPTOP_PORTS, LOOPBACK
-from mlstack.lib.samples import Sample
+from mlstack.lib.samples import IRIS, Sample, request_body
 from mlstack.lifecycle import plan, readiness
 from mlstack.resolve import Resolved
 
-#: Two iris flowers (sepal length/width, petal length/width): a versicolor and a setosa.
-IRIS = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
 IRIS_CLASSES = {0, 1, 2}
 #: The gateway's http port on this host: k3d's load balancer maps it to the gateway's
 #: NodePort (platform/k3d.yaml); elsewhere a `kubectl port-forward` binds it.
@@ -64,19 +62,9 @@ def samples(resolved: Resolved) -> list[Sample]:
 
 
 def request_for(sample: Sample) -> Request:
-    body: dict[str, Any] | None
-    if sample.protocol == "health":
-        body = None
-    elif sample.protocol == "kserve-v2":
-        body = {
-            "inputs": [
-                {"name": "input-0", "shape": [len(IRIS), 4], "datatype": "FP32", "data": IRIS}
-            ]
-        }
-    elif sample.protocol == "seldon":
-        body = {"data": {"ndarray": IRIS}}
-    else:
-        body = {"instances": IRIS}
+    """The one iris request of the sample's protocol (lib/samples.py; `helm test` sends it
+    too), on the sample's path with its Host header; a health check is a bare GET."""
+    body = None if sample.protocol == "health" else request_body(sample.protocol)
     return Request(sample, sample.request_path, body)
 
 
