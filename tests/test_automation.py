@@ -116,8 +116,9 @@ def test_cluster_kubernetes_and_toolchain_pins_are_covered() -> None:
     assert f"RENOVATE_NPM_VERSION := {pin['currentValue']}\n" in makefile
     setup_helm = (REPO_ROOT / "scripts" / "setup-helm.sh").read_text()
     for word in ("Helm 4 binary", "Helm 3 (render-compat"):
-        (pin,) = _by_description(word)
-        assert f"{pin['depName']}@{pin['currentValue']}|" in setup_helm
+        (manager,) = [c for c in RENOVATE["customManagers"] if word in c["description"]]
+        (pin,) = _matches(manager)
+        assert f"{manager['depNameTemplate']}@{pin['currentValue']}|" in setup_helm
 
 
 def _workflow(name: str) -> dict[str, Any]:
