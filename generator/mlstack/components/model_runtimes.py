@@ -20,6 +20,7 @@ from pydantic import Field, create_model
 
 from mlstack import versions
 from mlstack.lib.component import spec_object
+from mlstack.lib.fields import ImageRef
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
 from mlstack.lib.slots import slot
@@ -233,10 +234,9 @@ def _runtime_model(runtime: Runtime) -> type[Values]:
         __base__=Values,
         enabled=(bool, Field(True, description=f"Register {runtime.name}.")),
         image=(
-            str,
+            ImageRef,
             Field(
                 runtime.default_image(),
-                min_length=1,
                 description="Container image (default pinned in data/versions.yaml images:).",
             ),
         ),
