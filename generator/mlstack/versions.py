@@ -136,6 +136,9 @@ class KubeRange(_Data):
 class Project(_Data):
     version: Version
     app_version: VVersion = Field(alias="appVersion")
+    #: The project's releases carry their own version line, apart from the app they ship
+    #: (Zero to JupyterHub 4.4.0 ships JupyterHub 5.5.0): appVersion may then differ.
+    own_app_version: bool = Field(False, alias="ownAppVersion")
     licence: Text
     kubernetes: KubeRange
     crds: Text | None = None
@@ -217,6 +220,8 @@ class Versions(_Data):
 def _cross_check(data: Versions, where: str = SHOWN) -> None:
     """Facts between entries; only run once every entry has its schema-checked shape."""
     for name, project in data.projects.items():
+        if project.own_app_version:
+            continue
         if parse_version(project.app_version) != parse_version(project.version):
             raise UserError(
                 f"{where}: projects.{name}.appVersion {project.app_version} is not version "

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from mlstack.errors import UserError
 from mlstack.lib.facts import INGRESS_CLASS, Facts
+from mlstack.lib.fields import DnsSubdomain
 from mlstack.lib.samples import Sample
 
 RELEASE = "jupyterhub"
@@ -35,11 +36,10 @@ SECRET_FIELD = "passwordSecret"
 #: Settings read at generate time, beside the upstream chart's values.
 FIELDS: dict[str, Any] = {
     "password_secret": (
-        str | None,
+        DnsSubdomain | None,
         Field(
             None,
             alias=SECRET_FIELD,
-            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
             description=(
                 "Name of a Secret you create in the jupyterhub namespace, key `password`: "
                 "the shared login password (dummy authenticator). Required unless auth is on."
