@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from helpers import edit_env, gateway_variant, rename_values, values_copy, with_gateway
-from mlstack import REPO_ROOT, invariants, resolve
+from mlstack import REPO_ROOT, invariants, resolve, versions
 from mlstack.errors import UserError
 from mlstack.lib import facts
 
@@ -174,3 +174,13 @@ def test_render_with_jupyterhub_on_validates_against_the_upstream_schema(
         cwd=REPO_ROOT,
     )
     assert bad.returncode != 0 and "jupyterhub.proxy.service.type" in bad.stdout + bad.stderr
+
+
+def test_only_a_project_with_its_own_version_line_may_differ_from_its_app() -> None:
+    data = versions.load()
+    hub = data.projects["jupyterhub"]
+    assert (hub.version, hub.app_version, hub.own_app_version) == ("4.4.0", "5.5.0", True)
+    metallb = data.projects["metallb"].model_copy(update={"app_version": "v0.17.0"})
+    broken = data.model_copy(update={"projects": {**data.projects, "metallb": metallb}})
+    with pytest.raises(UserError, match="projects.metallb.appVersion v0.17.0 is not version"):
+        versions._cross_check(broken)
