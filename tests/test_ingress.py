@@ -182,5 +182,5 @@ def test_only_a_project_with_its_own_version_line_may_differ_from_its_app() -> N
     assert (hub.version, hub.app_version, hub.own_app_version) == ("4.4.0", "5.5.0", True)
     metallb = data.projects["metallb"].model_copy(update={"app_version": "v0.17.0"})
     broken = data.model_copy(update={"projects": {**data.projects, "metallb": metallb}})
-    with pytest.raises(UserError, match="projects.metallb.appVersion v0.17.0 is not version"):
+    with pytest.raises(UserError, match=r"projects\.metallb\.appVersion v0\.17\.0 is not version"):
         versions._cross_check(broken)
