@@ -207,6 +207,7 @@ def test_concurrent_renders_of_one_env_are_serialised(tmp_path: Path) -> None:
     errs = [p.communicate(timeout=180)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs
     assert sorted(p.name for p in (tmp_path / "eks").iterdir()) == [
+        "istio-ingress-class.yaml",
         "knative-serving.yaml",
         "model-runtimes.yaml",
         "models.yaml",
