@@ -45,7 +45,7 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 
 .PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs clean \
 	renovate-schema registry-login bench-package \
-	gitops gitops-sync package publish benchmark \
+	gitops gitops-sync package publish benchmark benchmark-catalogue \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e bench-install
 
@@ -82,6 +82,9 @@ renovate-schema: $(RENOVATE_SCHEMA) ## Renovate's JSON schema (npm package renov
 
 benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
 	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
+
+benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catalogue entries: medians, ratio (target <= 4x) [RUNS=5]
+	@$(PY) -m mlstack.catbench --runs $(or $(RUNS),5)
 
 test: setup schemas helm-compat-tools $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
@@ -164,7 +167,7 @@ bench-install: setup schemas ## simulated k3d install: the real installer vs a f
 uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
 	@$(MLSTACK) uninstall --env $(ENV) --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
 
-smoke: setup ## send an iris request to every enabled sample model [DRY_RUN=1] [INGRESS=host:port]
+smoke: setup ## call every enabled catalogue model with its request, one line + latency each [DRY_RUN=1] [INGRESS=host:port]
 	@$(MLSTACK) smoke --env $(ENV) $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
 
 e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete

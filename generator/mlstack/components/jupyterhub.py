@@ -21,7 +21,7 @@ from pydantic import Field
 from mlstack.errors import UserError
 from mlstack.lib.facts import INGRESS_CLASS, Facts
 from mlstack.lib.fields import DnsSubdomain
-from mlstack.lib.samples import Sample
+from mlstack.lib.samples import Request, Sample
 
 RELEASE = "jupyterhub"
 #: The values key of the upstream chart (the dependency alias).
@@ -110,7 +110,8 @@ def complete(facts: Facts, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
-    """`make smoke`: the hub answers /hub/health through the gateway on its own host."""
+    """`make smoke`: the hub answers `GET /hub/health` with 200 through the gateway on its
+    own host (over HTTPS where the env serves TLS, like the models)."""
     return (
         Sample(
             HUB,
@@ -120,6 +121,7 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
             "Deployment",
             facts.gateway.address,
             host=host(facts),
-            path="/hub/health",
+            request=Request("/hub/health", "GET"),
+            https=facts.env.tls.enabled,
         ),
     )

@@ -20,6 +20,7 @@ from pydantic import Field, create_model
 
 from mlstack import versions
 from mlstack.lib.component import spec_object
+from mlstack.lib.facts import ServingRuntime
 from mlstack.lib.fields import ImageRef
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
@@ -322,3 +323,17 @@ class ModelRuntimes(Construct):
                 when=f"runtimes.{runtime.key}.enabled",
                 annotations={"serving.kserve.io/server-type": runtime.server_type},
             )
+
+
+def serves(values: dict[str, Any]) -> tuple[ServingRuntime, ...]:
+    """The runtimes these values register, as facts for the models' checks."""
+    return tuple(
+        ServingRuntime(
+            name=r.name,
+            formats=tuple(dict.fromkeys(f.name for f in r.formats)),
+            auto_select=tuple(dict.fromkeys(f.name for f in r.formats if f.auto_select)),
+            protocols=r.protocols,
+        )
+        for r in CATALOGUE
+        if values["runtimes"][r.key]["enabled"]
+    )

@@ -31,7 +31,7 @@ import yaml
 from mlstack import REPO_ROOT, resolve, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, validate, yamlfile
+from mlstack.lib import chartgen, helmtest, validate, yamlfile
 from mlstack.resolve import Resolved
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -205,7 +205,7 @@ def release_facts(
         uses_crds=bool(component.needs) or custom,
         values_files=tuple(str(p.relative_to(folder)) for p in release.files),
         overrides=release.overrides,
-        tested=any("helm.sh/hook: test" in text for text in files.values()),
+        tested=helmtest.has_tests(files.values()),
     )
 
 

@@ -97,11 +97,13 @@ def _object_lines(objects: Sequence[tuple[str, str, str, str | None]]) -> list[s
         group = api.split("/")[0] if "/" in api else ""
         resource = f"{kind.lower()}.{group}" if group else kind.lower()
         when = ""
-        if condition:
+        if not name:  # a catalogue list (lib/catalogue.py): `condition` is its values key
+            when = f"  (one per enabled entry of {condition})"
+        elif condition:
             state = "false" if condition.startswith("!") else "true"
             when = slots.escape_braces(f"  (when {condition.lstrip('!')} is {state})")
-        lines.append(f"  kubectl get {resource} {name} -n {NS}{when}")
-        if kind == "InferenceService":
+        lines.append(f"  kubectl get {' '.join(filter(None, (resource, name)))} -n {NS}{when}")
+        if kind == "InferenceService" and name:
             url = slots.escape_braces("-o jsonpath='{.status.url}'")
             lines.append(f"    URL: kubectl get {resource} {name} -n {NS} {url}")
     return lines

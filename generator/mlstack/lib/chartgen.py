@@ -17,7 +17,7 @@ from typing import Any
 import cdk8s
 
 from mlstack.errors import UserError
-from mlstack.lib import atomic, chartdocs, model, slots, yamlfile
+from mlstack.lib import atomic, catalogue, chartdocs, helmtest, model, slots, yamlfile
 from mlstack.lib.component import CONDITION_ATTR, ID_ATTR, Component
 from mlstack.lib.releases import ChartReleases
 from mlstack.project import Project
@@ -122,6 +122,20 @@ def synthesize_objects(component: Component, defaults: dict[str, Any]) -> Synthe
             body,
         )
         files[name] = _header(component) + body
+    for each in (n for n in chart.node.find_all() if isinstance(n, catalogue.Each)):
+        name = f"templates/{each.kind.lower()}-{each.node.id}.yaml"
+        unknown = each.unknown_keys()
+        if unknown or slots.missing_paths([each.key], defaults):
+            what = f"{each.key}[].{unknown[0]}" if unknown else each.key
+            raise UserError(
+                f"{component.source}: {name} uses .Values.{what}, which "
+                f"{component.values.__name__} does not define: add the field or fix the path"
+            )
+        if name in files:
+            raise UserError(f"{component.source}: two objects would both write {name}")
+        files[name] = _header(component) + catalogue.template(each, chartdocs.LABELS_TEMPLATE)
+        if not each.hook:  # one object per entry: NOTES.txt lists the kind
+            listed.append((each.api_version, each.kind, "", each.key))
     return Synthesized(files, tuple(listed))
 
 
@@ -202,7 +216,7 @@ def build_chart(
     files["values.yaml"] = model.values_yaml(component.values, _header(component), defaults)
     readme_header = _header(component, "<!--").replace("\n", " -->\n")
     files["README.md"] = chartdocs.readme(component, meta, project, readme_header, defaults)
-    tested = any("helm.sh/hook: test" in text for text in synthesized.files.values())
+    tested = helmtest.has_tests(synthesized.files.values())
     files["templates/NOTES.txt"] = chartdocs.notes(
         component, deps, synthesized.objects, next_up, project, tested
     )

@@ -21,7 +21,7 @@ from cdk8s import ApiObject, JsonPatch
 from constructs import Construct
 
 from mlstack.environments import Environment
-from mlstack.lib.facts import Facts
+from mlstack.lib.facts import Facts, ServingRuntime
 from mlstack.lib.model import Values
 from mlstack.lib.samples import Sample
 
@@ -86,6 +86,10 @@ class Component:
     #: sample models this release installs, called by `make smoke` with its merged values
     #: (so a sample switched off is not called).
     samples: Callable[[Facts, dict[str, Any]], tuple[Sample, ...]] | None = None
+    #: ClusterServingRuntimes this release registers, given its own merged values; resolve
+    #: gathers them into `Facts.runtimes` (so models are checked against the enabled ones
+    #: without importing the runtimes' component).
+    serves: Callable[[dict[str, Any]], tuple[ServingRuntime, ...]] | None = None
 
     @property
     def kind(self) -> str:

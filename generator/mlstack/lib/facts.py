@@ -95,6 +95,18 @@ def istio_gateway(release: str, namespace: str, values: dict[str, Any]) -> Gatew
 
 
 @dataclass(frozen=True)
+class ServingRuntime:
+    """A ClusterServingRuntime an enabled release registers, as KServe selects runtimes:
+    by model format name (`auto_select`: chosen when an InferenceService names no runtime)
+    and protocol version."""
+
+    name: str
+    formats: tuple[str, ...]
+    auto_select: tuple[str, ...]
+    protocols: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything a component may know beyond its own values, for one environment."""
 
@@ -111,6 +123,8 @@ class Facts:
     ambassador_service: str
     #: the values/ folder the environment lives in (for paths in messages).
     values_dir: Path
+    #: the ClusterServingRuntimes the enabled releases register (with their values).
+    runtimes: tuple[ServingRuntime, ...] = ()
 
     @property
     def seldon(self) -> str:

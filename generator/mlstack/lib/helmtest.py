@@ -1,59 +1,63 @@
 """`helm test` Pods: a chart checks what it installed from inside the cluster.
 
 Each test is a Pod annotated `helm.sh/hook: test` that sends one request with curl and
-fails unless the answer is a 2xx whose body has the expected key; `helm test <release>`,
-Flux `spec.test.enable` and `ct install` run them. The Pod is deleted before the next run
-and after success (kept on failure, so `kubectl logs` shows why).
+fails unless the answer is a 2xx carrying the expected key or text; `helm test
+<release>`, Flux `spec.test.enable` and `ct install` run them. The Pod is deleted before
+the next run and after success (kept on failure, so `kubectl logs` shows why).
+
+The script is a constant: the request comes from the Pod's environment (URL, METHOD,
+BODY, EXPECT_KEY, EXPECT_TEXT), so a template never quotes user data into shell, and the
+same Pod shape serves one test per catalogue entry (components/models.py).
 """
 
 from __future__ import annotations
 
-import json
-import shlex
+from collections.abc import Iterable
 from typing import Any
-
-from cdk8s import ApiObject
-from constructs import Construct
-
-from mlstack.lib.component import spec_object
-from mlstack.lib.slots import slot
 
 HOOK = {
     "helm.sh/hook": "test",
     "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
 }
+#: Retry while the model warms up (scale from zero, model download).
+_CURL = "curl -sS --fail-with-body --retry 10 --retry-all-errors --retry-delay 6"
+#: BODY is the request's JSON ("null": none); METHOD defaults like smoke's: POST with a
+#: body, else GET; EXPECT_KEY "data.ndarray" is checked as the key "ndarray".
+SCRIPT = (
+    f'set -e; if [ "$BODY" != null ]; then out="$({_CURL} -X "${{METHOD:-POST}}" '
+    """-H 'Content-Type: application/json' -d "$BODY" "$URL")"; """
+    f'else out="$({_CURL} -X "${{METHOD:-GET}}" "$URL")"; fi; echo "$out"; '
+    '[ -z "$EXPECT_TEXT" ] || echo "$out" | grep -qF -- "$EXPECT_TEXT"; '
+    '[ -z "$EXPECT_KEY" ] || echo "$out" | grep -qF -- "\\"${EXPECT_KEY##*.}\\""'
+)
+ENV = ("URL", "METHOD", "BODY", "EXPECT_KEY", "EXPECT_TEXT")
+#: How a template declares a test hook: YAML of a synthesized object, or the
+#: `dict "helm.sh/hook" "test"` of a catalogue template (lib/catalogue.py).
+_MARKS = ("helm.sh/hook: test", '"helm.sh/hook" "test"')
 
 
-def script(url: str, body: dict[str, Any], expect: str | None) -> str:
-    """Shell for the curl image: retry while the model warms up, then check the answer."""
-    request = (
-        "curl -sS --fail-with-body --retry 10 --retry-all-errors --retry-delay 6 "
-        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))} {url}"
-    )
-    check = f' && echo "$out" | grep -q {shlex.quote(json.dumps(expect))}' if expect else ""
-    return f'set -e; out="$({request})"; echo "$out"{check}'
+def has_tests(templates: Iterable[str]) -> bool:
+    """Whether a chart's templates include `helm test` Pods (NOTES, Flux `test.enable`)."""
+    return any(mark in text for text in templates for mark in _MARKS)
 
 
-def request_test(
-    scope: Construct,
-    name: str,
-    *,
-    url: str,
-    body: dict[str, Any],
-    expect: str | None,
-    image_path: str,
-    condition: str | None = None,
-) -> ApiObject:
-    """A test Pod named `name` that POSTs `body` to `url`; image from `.Values.<image_path>`."""
+def request_pod(name: Any, image: Any, env: dict[str, Any]) -> dict[str, Any]:
+    """A test Pod (as data, for a catalogue structure) whose request is `env` (keys ENV)."""
+    assert set(env) == set(ENV), sorted(env)
     container = {
         "name": "request",
-        "image": slot(image_path),
-        "command": ["/bin/sh", "-c", script(url, body, expect)],
+        "image": image,
+        "command": ["/bin/sh", "-c", SCRIPT],
+        "env": [{"name": k, "value": env[k]} for k in ENV],
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    spec = {"restartPolicy": "Never", "containers": [container]}
-    return spec_object(scope, name, "v1", "Pod", name, spec, when=condition, annotations=dict(HOOK))
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "annotations": dict(HOOK)},
+        "spec": {"restartPolicy": "Never", "containers": [container]},
+    }

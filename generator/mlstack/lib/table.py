@@ -57,6 +57,7 @@ class Row(BaseModel):
     complete: str | None = None
     check: str | None = None
     samples: str | None = None
+    serves: str | None = None
     fields: str | None = None
 
 
@@ -172,6 +173,7 @@ def component(release: str, row: Row, source: str) -> Component:
         complete=refs.named(row.complete),
         check=refs.named(row.check),
         samples=refs.named(row.samples),
+        serves=refs.named(row.serves),
     )
 
 

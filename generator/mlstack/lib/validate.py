@@ -10,6 +10,8 @@ the upstream CRD schemas (unknown fields rejected).
 from __future__ import annotations
 
 import copy
+import functools
+import re
 from typing import Any
 
 import jsonschema
@@ -31,8 +33,32 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def _path(parts: Any) -> str:
-    return ".".join(str(p) for p in parts) or "(top level)"
+def _path(parts: Any, data: Any = None) -> str:
+    """Dotted path; a list entry with a `name` is shown by it (`inferenceServices[churn]`),
+    so a message about entry 37 of a catalogue says which model it is."""
+    out = ""
+    node = data
+    for part in parts:
+        item = node[part] if isinstance(node, list) and isinstance(part, int) else None
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]:
+            out += f"[{item['name']}]"
+        else:
+            out += f".{part}" if out else str(part)
+        node = node.get(part) if isinstance(node, dict) else item
+    return out or "(top level)"
+
+
+_KEY_FIRST = re.compile(r"^([a-z][A-Za-z0-9]*): ")
+
+
+def _located(parts: Any, data: Any, message: str) -> str:
+    """'path: message'; a message that starts with a key of the object ('minReplicas: ...',
+    from a model validator) is located at that key."""
+    where = _path(parts, data)
+    key = _KEY_FIRST.match(message)
+    if key and parts:
+        return f"{where}.{key.group(1)}: {message[key.end() :]}"
+    return f"{where}: {message}"
 
 
 def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
@@ -41,25 +67,25 @@ def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
     errors = sorted(
         cls(schema).iter_errors(data), key=lambda e: (list(map(str, e.path)), e.message)
     )
-    return [_describe(e) for e in errors]
+    return [_describe(e, data) for e in errors]
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _describe(error: jsonschema.ValidationError, data: Any = None) -> str:
     """One line; an unknown key is named by its own path so the user can find it."""
     schema = error.schema
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(schema.get("properties", {})) if isinstance(schema, dict) else set()
         extra = sorted(k for k in error.instance if k not in allowed)
         if extra:
-            where = _path([*error.absolute_path, extra[0]])
+            where = _path([*error.absolute_path, extra[0]], data)
             return f"{where}: unknown key: use one of {', '.join(sorted(allowed)) or 'none'}"
     if error.validator == "pattern" and len(str(error.validator_value)) > 60:
         # A long grammar (an image reference) says nothing to users; the key's own
         # description says what is expected.
         described = schema.get("description", "") if isinstance(schema, dict) else ""
         what = f" ({described.rstrip('.')})" if described else ""
-        return f"{_path(error.absolute_path)}: {error.instance!r} is malformed{what}"
-    return f"{_path(error.absolute_path)}: {_short(error.message)}"
+        return f"{_path(error.absolute_path, data)}: {error.instance!r} is malformed{what}"
+    return f"{_path(error.absolute_path, data)}: {_short(error.message)}"
 
 
 def _short(message: str) -> str:
@@ -70,21 +96,63 @@ def model_errors(data: dict[str, Any], model: type[Values]) -> list[str]:
     try:
         model.model_validate(data)
     except ValidationError as err:
+        # An optional section (`X | None`) reports each union member: keep the member
+        # that explains (not "should be None") and drop its tag from the location.
         return [
-            f"{_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+            _located(
+                [p for p in e["loc"] if not (isinstance(p, str) and "[" in p)],
+                data,
+                e["msg"].removeprefix("Value error, "),
+            )
+            for e in err.errors()
+            if e["type"] != "none_required"
         ]
     return []
 
 
 def builtin_errors(obj: dict[str, Any], minor: str) -> list[str] | None:
-    """Strict errors for a built-in kind at `minor`; None when the kind is not built in."""
-    # Imported here: only rendering needs it, and it costs ~0.1 s at every start-up.
-    import kubernetes_validate
+    """Strict errors for a built-in kind at `minor`; None when the kind is not built in.
 
-    try:
-        kubernetes_validate.validate(obj, minor, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
+    The schemas are kubernetes-validate's (strict: unknown fields refused), but its own
+    `validate` re-reads the 4 MB definitions file for every object (30 ms each: a minute
+    for a 1 000-model catalogue with its test Pods); here each (minor, kind) schema is
+    loaded and compiled once per process.
+    """
+    validator = _builtin_validator(minor, str(obj.get("apiVersion", "")), str(obj.get("kind")))
+    if validator is None:
         return None
-    except kubernetes_validate.ValidationError as err:
-        return [f"{_path(err.path)}: {_short(err.message)} (Kubernetes {minor})"]
-    return []
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is None:
+        return []
+    return [f"{_path(error.path)}: {_short(error.message)} (Kubernetes {minor})"]
+
+
+@functools.cache
+def _builtin_validator(minor: str, api_version: str, kind: str) -> Any:
+    """kubernetes-validate's strict schema of `kind` for the newest minor <= `minor`
+    (None when it has none: a custom resource), compiled with its definitions."""
+    # Imported here: only rendering needs them, and they cost ~0.1 s at every start-up.
+    from kubernetes_validate import utils
+    from packaging.version import Version
+    from referencing import Registry, Resource
+
+    wanted = Version(minor)
+    version = [v for v in utils.all_versions() if Version(utils.major_minor(v)) <= wanted][-1]
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    # rbac.authorization.k8s.io/v1 -> rbac-v1 (the library's file naming)
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{api}.json", minor)
+    except FileNotFoundError:
+        return None
+    registry: Registry = Resource.from_contents(schema) @ Registry()
+    registry = _definitions(folder, minor) @ registry
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@functools.cache
+def _definitions(folder: str, minor: str) -> Any:
+    from kubernetes_validate import utils
+    from referencing import Resource
+
+    return Resource.from_contents(utils.schema_contents(f"{folder}/_definitions.json", minor))

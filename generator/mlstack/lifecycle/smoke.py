@@ -1,30 +1,32 @@
-"""`make smoke ENV=…`: every enabled sample model answers an iris request in its protocol,
+"""`make smoke ENV=…`: every enabled catalogue entry answers its request, one line each,
 and every web app a component declares (JupyterHub) answers its health check.
 
-The samples are declared by the components that install them (`Component.samples`), so
-this module knows protocols, not models. Pure parts (request bodies, the ingress address,
-response checks) are unit-tested on realistic payloads; the live path waits for each
-sample with the same readiness verdicts the installer uses.
+The models are declared by the components that install them (`Component.samples`): each
+`Sample` carries its request (the entry's `request:` over its protocol's default), so
+this module knows transport, not models. Over HTTPS (port 443, SNI = the model's host)
+where the environment serves TLS at the gateway. Pure parts (requests, the ingress
+address, answer checks) are unit-tested on realistic payloads; the live path waits for
+each model with the same readiness verdicts the installer uses, and reports its latency.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import platform
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib.facts import LAPTOP_PORTS, LOOPBACK
-from mlstack.lib.samples import IRIS, Sample, request_body
+from mlstack.lib.samples import Request, Sample, default_request
 from mlstack.lifecycle import plan, readiness
 from mlstack.resolve import Resolved
 
-IRIS_CLASSES = {0, 1, 2}
 #: The gateway's http port on this host: k3d's load balancer maps it to the gateway's
 #: NodePort (platform/k3d.yaml); elsewhere a `kubectl port-forward` binds it.
 NODE_PORT, HOST_PORT = LAPTOP_PORTS["http2"]
@@ -32,11 +34,19 @@ K3D_MAPPED = f"{LOOPBACK}:{HOST_PORT}"
 
 
 @dataclass(frozen=True)
-class Request:
+class Call:
+    """A sample and the request smoke sends it."""
+
     sample: Sample
-    path: str
-    #: None: a GET (health checks).
-    body: dict[str, Any] | None
+    request: Request
+
+    @property
+    def path(self) -> str:
+        return self.request.path
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        return self.request.body
 
     @property
     def headers(self) -> dict[str, str]:
@@ -46,9 +56,21 @@ class Request:
         return headers
 
     def curl(self, address: str) -> str:
-        head = "".join(f" -H '{k}: {v}'" for k, v in self.headers.items())
-        data = f" -d '{json.dumps(self.body)}'" if self.body is not None else " -f"
-        return f"curl -sS{head}{data} http://{address}{self.path}"
+        """The same request as a curl command (DRY_RUN=1 prints it)."""
+        parts = ["curl -sS"]
+        host = self.sample.host
+        if self.sample.https and host:
+            # SNI must name the model's host for the gateway to pick its certificate.
+            parts.append(f"--resolve '{host}:443:{address}'")
+            url = f"https://{host}{self.path}"
+        else:
+            url = f"http://{address}{self.path}"
+        parts += [f"-H '{k}: {v}'" for k, v in self.headers.items()]
+        if self.request.method != "POST" or self.body is None:
+            parts.append(f"-X {self.request.method}")
+        if self.body is not None:
+            parts.append(f"-d '{json.dumps(self.body)}'")
+        return " ".join([*parts, url])
 
 
 def samples(resolved: Resolved) -> list[Sample]:
@@ -61,60 +83,36 @@ def samples(resolved: Resolved) -> list[Sample]:
     return found
 
 
-def request_for(sample: Sample) -> Request:
-    """The one iris request of the sample's protocol (lib/samples.py; `helm test` sends it
-    too), on the sample's path with its Host header; a health check is a bare GET."""
-    body = None if sample.protocol == "health" else request_body(sample.protocol)
-    return Request(sample, sample.request_path, body)
+def request_for(sample: Sample) -> Call:
+    request = sample.request or default_request(sample.protocol, sample.name, sample.namespace)
+    return Call(sample, request)
 
 
-def _is_class(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value in IRIS_CLASSES
+def _dig(payload: Any, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(payload, dict) or part not in payload:
+            return None
+        payload = payload[part]
+    return payload
 
 
-def _is_distribution(row: Any) -> bool:
-    return (
-        isinstance(row, list)
-        and len(row) == len(IRIS_CLASSES)
-        and all(isinstance(p, (int, float)) and 0 <= p <= 1 for p in row)
-        and abs(sum(row) - 1) < 1e-3
-    )
-
-
-def _flat(data: Any) -> list[Any]:
-    """V2 tensors may come flat or nested; one prediction per input row either way."""
-    if isinstance(data, list) and data and isinstance(data[0], list):
-        return [x for row in data for x in row] if len(data[0]) == 1 else data
-    return data if isinstance(data, list) else []
-
-
-def check_response(protocol: str, status: int, payload: Any) -> list[str]:
-    """Problems with a response; [] when it has the shape of an iris prediction."""
-    if status != 200:
+def check_response(request: Request, status: int, text: str) -> list[str]:
+    """Problems with an answer; [] when it is a 2xx with the shape the request expects."""
+    if not 200 <= status < 300:
         return [f"HTTP {status}"]
-    if protocol == "health":
+    if request.expect_text is not None and request.expect_text not in text:
+        return [f"answer does not contain {request.expect_text!r}"]
+    if request.expect_key is None:
         return []
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        return ["answer is not JSON"]
     if not isinstance(payload, dict):
-        return ["response is not a JSON object"]
-    if protocol == "kserve-v2":
-        outputs = payload.get("outputs")
-        if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
-            return ["no `outputs` list (KServe v2 inference response)"]
-        predictions: Any = _flat(outputs[0].get("data"))
-    elif protocol == "seldon":
-        data = payload.get("data")
-        predictions = data.get("ndarray") if isinstance(data, dict) else None
-        if not isinstance(predictions, list):
-            return ["no `data.ndarray` (Seldon REST prediction response)"]
-    else:
-        predictions = payload.get("predictions")
-        if not isinstance(predictions, list):
-            return ["no `predictions` list"]
-    if len(predictions) != len(IRIS):
-        return [f"{len(predictions)} predictions for {len(IRIS)} inputs"]
-    bad = [p for p in predictions if not (_is_class(p) or _is_distribution(p))]
-    if bad:
-        return [f"not an iris class (0-2) or class probabilities: {bad[0]!r}"]
+        return ["answer is not a JSON object"]
+    found = _dig(payload, request.expect_key)
+    if found is None or found == [] or found == {}:
+        return [f"no `{request.expect_key}` in the answer"]
     return []
 
 
@@ -192,25 +190,25 @@ def planned_route(env: Environment, ingress: str, system: str, gateway: str) -> 
     return f"<address of {ingress}>", how
 
 
-def post(address: str, request: Request, timeout: float = 30.0) -> tuple[int, Any]:
-    body = None if request.body is None else json.dumps(request.body).encode()
-    req = urllib.request.Request(
-        f"http://{address}{request.path}",
-        data=body,
-        headers=request.headers,
-        method="GET" if body is None else "POST",
-    )
+def post(address: str, call: Call, timeout: float = 30.0) -> tuple[int, str]:
+    """Send `call` to the ingress at `address`; HTTPS with SNI = the model's host."""
+    host, _, port = address.partition(":")
+    https = call.sample.https and call.sample.host
+    body = json.dumps(call.body).encode() if call.body is not None else None
+    conn: http.client.HTTPConnection
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            status, text = response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, None
+        if https:
+            context = ssl.create_default_context()
+            raw = socket.create_connection((host, int(port or 443)), timeout=timeout)
+            conn = http.client.HTTPSConnection(str(call.sample.host), timeout=timeout)
+            conn.sock = context.wrap_socket(raw, server_hostname=call.sample.host)
+        else:
+            conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+        conn.request(call.request.method, call.path, body=body, headers=call.headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
     except OSError as err:
-        raise UserError(f"cannot reach {address} for {request.sample.name}: {err}") from None
-    try:
-        return status, json.loads(text)
-    except json.JSONDecodeError:
-        return status, None
+        raise UserError(f"cannot reach {address} for {call.sample.name}: {err}") from None
 
 
 def main(
@@ -219,9 +217,9 @@ def main(
     env = resolved.env
     wanted = samples(resolved)
     if not wanted:
-        print(f"smoke {env.name}: no sample models are enabled in {env.name}; nothing to call")
+        print(f"smoke {env.name}: no models are enabled in {env.name}; nothing to call")
         return 0
-    requests = [request_for(s) for s in wanted]
+    calls = [request_for(s) for s in wanted]
     if env.auto_domain:  # no local overlay yet: install-platform has not found the address
         print(
             f"smoke {env.name}: domain auto is not resolved on this machine yet (run "
@@ -230,22 +228,22 @@ def main(
     istio = resolved.facts.gateway.address
     if dry_run:
         system = platform.system()
-        for gateway in sorted({r.sample.ingress for r in requests} - {""}):
+        for gateway in sorted({c.sample.ingress for c in calls} - {""}):
             where, how = planned_route(env, gateway, system, istio)
             print(f"smoke {env.name} on {system}: {gateway} via {ingress or where} [{how}]")
-        for r in requests:
-            where = ingress or planned_route(env, r.sample.ingress, system, istio)[0]
-            target = f"{r.sample.kind} {r.sample.namespace}/{r.sample.name}"
-            print(f"{r.sample.name} ({r.sample.protocol}): wait for {target}")
-            print(f"  $ {r.curl(where)}")
+        for c in calls:
+            where = ingress or planned_route(env, c.sample.ingress, system, istio)[0]
+            target = f"{c.sample.kind} {c.sample.namespace}/{c.sample.name}"
+            print(f"{c.sample.name} ({c.sample.protocol}): wait for {target}")
+            print(f"  $ {c.curl(where)}")
         return 0
     from mlstack.lifecycle.kube import Kube
 
     kube = Kube()
     deadline = time.monotonic() + plan.seconds(timeout)
     failures = 0
-    for r in requests:
-        s = r.sample
+    for c in calls:
+        s = c.sample
         gate_kind: readiness.GateKind = "available" if s.kind == "Deployment" else "ready"
         gate = readiness.Gate(gate_kind, readiness.Ref(s.api_version, s.kind, s.name, s.namespace))
         while not (verdict := readiness.evaluate(gate, kube.get(gate.ref))).done:
@@ -259,9 +257,11 @@ def main(
             ns, name = s.ingress.split("/", 1)
             service = kube.get(readiness.Ref("v1", "Service", name, ns))
             address, how = ingress_address(env, service, s.ingress, platform.system(), istio)
-        status, payload = post(address, r)
-        problems = check_response(s.protocol, status, payload)
+        started = time.perf_counter()
+        status, text = post(address, c)
+        took = (time.perf_counter() - started) * 1000
+        problems = check_response(c.request, status, text)
         verdict_text = "ok" if not problems else f"FAILED: {'; '.join(problems)}"
-        print(f"smoke {s.name} ({s.protocol}) via {address} [{how}]: {verdict_text}")
+        print(f"smoke {s.name} ({s.protocol}) via {address} [{how}]: {verdict_text} {took:.0f} ms")
         failures += bool(problems)
     return 1 if failures else 0
