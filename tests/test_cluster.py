@@ -10,6 +10,7 @@ import pytest
 from helpers import edit_env, values_copy
 from mlstack import environments
 from mlstack.errors import UserError
+from mlstack.lib import facts
 from mlstack.lifecycle import cluster, shell
 
 
@@ -31,7 +32,13 @@ def test_k3d_config_disables_traefik_and_servicelb_and_maps_ports() -> None:
     args = {a["arg"] for a in data["options"]["k3s"]["extraArgs"]}
     assert {"--disable=traefik", "--disable=servicelb"} <= args
     ports = {p["port"]: p["nodeFilters"] for p in data["ports"]}
-    assert ports == {"8080:80": ["loadbalancer"], "8443:443": ["loadbalancer"]}
+    # Loopback only, onto the gateway's fixed node ports (the k3d load balancer forwards a
+    # port to the same port on the nodes): the table the gateway's values come from.
+    assert ports == {
+        f"{facts.LOOPBACK}:{host}:{node}": ["loadbalancer"]
+        for node, host in facts.LAPTOP_PORTS.values()
+    }
+    assert set(ports) == {"127.0.0.1:8080:30080", "127.0.0.1:8443:30443"}
     assert data["image"] == "rancher/k3s:v1.35.8-k3s1"
     assert data["options"]["runtime"]["serversMemory"]
 

@@ -157,11 +157,12 @@ def test_http01_certifies_listed_hosts_through_the_istio_gateway(tmp_path: Path)
     assert tls.derived["acme"]["solvers"] == [
         {"http01": {"ingress": {"ingressClassName": "istio"}}}
     ]
-    # istiod serves Ingresses of class istio on OUR gateway (derived from its labels).
+    # istiod serves the solver's Ingresses (their class) on OUR gateway (its labels).
     gateway = resolved.facts.gateway
-    assert istiod.derived["istiod"]["meshConfig"] == {
-        "ingressService": gateway.service, "ingressSelector": gateway.pod_labels["istio"]
-    }  # fmt: skip
+    mesh = istiod.derived["istiod"]["meshConfig"]
+    assert (mesh["ingressService"], mesh["ingressSelector"], mesh["ingressClass"]) == (
+        gateway.service, gateway.pod_labels["istio"], "istio"
+    )  # fmt: skip
 
 
 def test_smoke_dry_run_on_eks_speaks_https() -> None:

@@ -208,6 +208,7 @@ def test_concurrent_renders_of_one_env_are_serialised(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0], errs
     assert sorted(p.name for p in (tmp_path / "eks").iterdir()) == [
         "gateway-tls.yaml",
+        "istio-ingress-class.yaml",
         "knative-serving.yaml",
         "model-runtimes.yaml",
         "models.yaml",

@@ -125,6 +125,10 @@ def test_upstream_conventions_and_keys() -> None:
     assert upstream.key_problems({"podAnnotations": {"any": "thing"}}, defaults) == []
     assert upstream.key_problems({"replicaCuont": 1}, defaults)[0].startswith("replicaCuont:")
     assert "is not a map" in upstream.key_problems({"service": 5}, defaults)[0]
+    # istiod's meshConfig is the MeshConfig resource: its values.yaml lists one field.
+    mesh = {"meshConfig": {"enablePrometheusMerge": True}}
+    assert upstream.key_problems({"meshConfig": {"ingressService": "gw"}}, mesh) == []
+    assert upstream.key_problems({"meshConfig": 5}, mesh)[0].startswith("meshConfig: 5 is not")
     found = upstream.convention_problems(
         {"replicaCount": -1, "service": {"type": "Bogus"}, "ports": [{"port": 0}]}
     )

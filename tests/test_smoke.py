@@ -133,9 +133,22 @@ def test_ingress_address() -> None:
     k3d, minikube, eks = (environments.load(n) for n in ("k3d", "minikube", "eks"))
     svc = _service(ip="172.18.255.200", ipMode="VIP")
     assert smoke.ingress_address(k3d, svc, "gw", "Linux")[0] == "172.18.255.200"
-    # k3d serves HTTPS (tls.mode self-signed): the load balancer's 8443 maps to 443.
+    # k3d and minikube serve HTTPS (tls.mode self-signed): the loopback route is 8443 -> 443.
     assert smoke.ingress_address(k3d, svc, "gw", "Darwin")[0] == "127.0.0.1:8443"
-    assert "minikube tunnel" in smoke.ingress_address(minikube, svc, "gw", "Darwin")[1]
+    address, how = smoke.ingress_address(minikube, svc, "istio-system/gw", "Darwin")
+    assert address == "127.0.0.1:8443"
+    assert "kubectl -n istio-system port-forward --address 127.0.0.1 svc/gw 8443:443" in how
+    # Without TLS the same routes use the http port: 8080 -> 80.
+    plain_k3d = k3d.model_copy(update={"tls": k3d.tls.model_copy(update={"mode": "off"})})
+    assert smoke.ingress_address(plain_k3d, svc, "gw", "Darwin")[0] == "127.0.0.1:8080"
+    plain_mk = minikube.model_copy(update={"tls": minikube.tls.model_copy(update={"mode": "off"})})
+    address, how = smoke.ingress_address(plain_mk, svc, "istio-system/gw", "Darwin")
+    assert address == "127.0.0.1:8080"
+    assert "kubectl -n istio-system port-forward --address 127.0.0.1 svc/gw 8080:80" in how
+    assert smoke.ingress_address(minikube, svc, "gw", "Linux")[0] == "172.18.255.200"
+    # Only the Istio gateway is behind the localhost route; a sample's own LB Service is not.
+    plain = smoke.ingress_address(k3d, svc, "models/plain", "Darwin", "istio-system/gw")
+    assert plain[0] == "172.18.255.200"
     host = "k8s-istiosys-gw-0123456789.elb.eu-west-1.amazonaws.com"
     assert smoke.ingress_address(eks, _service(hostname=host), "gw", "Darwin")[0] == host
     with pytest.raises(UserError, match="no load-balancer address yet"):
@@ -165,8 +178,13 @@ def test_samples_come_from_the_registry(tmp_path: Path, capsys: pytest.CaptureFi
     eks = resolve.resolve("eks", values, components=components, local=True)
     assert KSERVE not in smoke.samples(eks)
     assert smoke.main(k3d, dry_run=True) == 0
-    note, *out = capsys.readouterr().out.splitlines()
+    note, *lines = capsys.readouterr().out.splitlines()
     assert note.startswith("smoke k3d: domain auto is not resolved on this machine yet")
+    routes = {line.split()[4]: line for line in lines if line.startswith("smoke k3d on ")}
+    out = [line for line in lines if line not in routes.values()]
+    # Not the env's gateway: no localhost route is promised for it.
+    other = routes["istio-system/istio-ingressgateway"]
+    assert "via <address of" in other and "127.0.0.1" not in other
     assert out[0] == "sklearn-iris (kserve-v2): wait for InferenceService models/sklearn-iris"
     assert out[1].startswith("  $ curl -sS -H 'Content-Type: application/json' -H 'Host: sklearn")
     assert "http://<address of istio-system/istio-ingressgateway>/seldon/models/iris/" in out[3]
@@ -282,3 +300,50 @@ def test_fixed_domain_needs_no_overlay(tmp_path: Path) -> None:
     edit_env(values, "k3d", domain="ml.lab.test")
     resolved = resolve.resolve("k3d", values, local=True)
     assert autodomain.targets(resolved) == {} and autodomain.describe(resolved) == []
+
+
+def test_health_checks_are_gets_that_must_answer_200() -> None:
+    hub = Sample("hub", "jupyterhub", "health", "apps/v1", "Deployment", "istio-system/gw",
+                 host="jupyter.example.com", request=Request("/hub/health", "GET"))  # fmt: skip
+    r = smoke.request_for(hub)
+    assert r.body is None and r.headers == {"Host": "jupyter.example.com"}
+    assert r.curl("127.0.0.1:8080") == (
+        "curl -sS -H 'Host: jupyter.example.com' -X GET http://127.0.0.1:8080/hub/health"
+    )
+    assert smoke.check_response(r.request, 200, "") == []
+    assert smoke.check_response(r.request, 503, "") == ["HTTP 503"]
+    # Without its own request, a health check GETs the protocol's /health.
+    bare = dataclasses.replace(hub, request=None)
+    assert smoke.request_for(bare).request == Request("/health", "GET")
+
+
+@pytest.mark.parametrize(
+    ("system", "route"),
+    [
+        ("Linux", "via <address of istio-system/istio-gateway> [the MetalLB address"),
+        (
+            "Darwin",
+            "via 127.0.0.1:8443 [localhost route: k3d load balancer 127.0.0.1:8443 -> NodePort",
+        ),
+        (
+            "Windows",
+            "via 127.0.0.1:8443 [localhost route: k3d load balancer 127.0.0.1:8443 -> NodePort",
+        ),
+    ],
+)
+def test_dry_run_shows_the_localhost_route_and_the_hub_health_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    system: str, route: str,
+) -> None:  # fmt: skip
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", components={"jupyterhub": True})
+    (values / "k3d" / "jupyterhub.yaml").write_text("passwordSecret: hub-password\n")
+    monkeypatch.setattr(smoke.platform, "system", lambda: system)
+    assert smoke.main(resolve.resolve("k3d", values, local=True), dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert f"smoke k3d on {system}: istio-system/istio-gateway {route}" in out
+    # k3d serves HTTPS (tls.mode self-signed): the route is the https node port, 8443.
+    assert "localhost route: k3d load balancer 127.0.0.1:8443 -> NodePort 30443" in out
+    assert "hub (health): wait for Deployment jupyterhub/hub" in out
+    where = "<address of istio-system/istio-gateway>:443" if system == "Linux" else "127.0.0.1:8443"
+    assert f"--connect-to ::{where} https://jupyter.example.com/hub/health" in out

@@ -12,6 +12,12 @@ Chart.yaml and values.yaml from the mirror and, for each template, the static do
 rendered from it: rendering those again gives the same bytes, which is what a real chart
 at that tag gives. Helper templates (`templates/_*`) render to nothing and are served empty.
 
+Two files of the JupyterHub chart are recorded as the published chart ships them, not as
+the repository holds them: a Chart.yaml whose placeholder version was set, and a
+values.schema.yaml converted to JSON. For those the stand-in serves the repository form
+(the placeholder version chartpress leaves at the tag; the schema as YAML), so a fetch
+must redo the publishing step to reproduce the recorded bytes.
+
 Run as a script (for .ci/run): `python tests/upstream_standin.py MIRROR URL_FILE` writes
 the base URL to URL_FILE and serves until terminated.
 """
@@ -20,14 +26,28 @@ from __future__ import annotations
 
 import csv
 import http.server
+import json
 import re
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 _SOURCE = re.compile(r"^---\n# Source: [^/\n]+/(templates/[^\n]+)\n", re.MULTILINE)
 _RENDERED = " (helm template"
+_CONVERTED = " (converted to JSON"
+_VERSION_SET = " (version placeholder set"
+#: The version zero-to-jupyterhub's repository keeps in Chart.yaml between releases.
+PLACEHOLDER = b"version: 0.0.1-set.by.chartpress"
+
+
+def _unpublished(path: str, local: Path) -> bytes:
+    """The repository form of a file the mirror records as published."""
+    if _CONVERTED in path:
+        return yaml.safe_dump(json.loads(local.read_text()), sort_keys=False).encode()
+    return re.sub(rb"^version:.*$", PLACEHOLDER, local.read_bytes(), count=1, flags=re.M)
 
 
 def _templates(rendered: str) -> dict[str, bytes]:
@@ -49,8 +69,11 @@ def table(mirror: Path) -> dict[str, bytes]:
     for row in rows:
         prefix = f"{row['repository']}/{row['tag']}"
         local = mirror / row["file"]
+        raw = row["path"].split(" ")[0]
         if _RENDERED in row["path"]:
-            charts.append((f"{prefix}/{row['path'].split(' ')[0]}", local))
+            charts.append((f"{prefix}/{raw}", local))
+        elif (_CONVERTED in row["path"] or _VERSION_SET in row["path"]) and local.exists():
+            files[f"{prefix}/{raw}"] = _unpublished(row["path"], local)
         elif " " not in row["path"] and local.exists():  # annotated rows are not raw files
             files[f"{prefix}/{row['path']}"] = local.read_bytes()
     for chart, rendered in charts:

@@ -8,7 +8,10 @@ cannot, each failure one line naming BOTH sides and what to change:
 - the Knative Serving version of an environment (chart default or per-env override) is
   one the Knative Operator bundles;
 - projects pulled in through an edge (net-istio, installed by the operator) support the
-  environment's Kubernetes minors too (enabled components' own ranges: mlstack.resolve).
+  environment's Kubernetes minors too (enabled components' own ranges: mlstack.resolve);
+- Kubernetes Ingress on Istio: istiod's mesh config names the gateway's Service and
+  `istio:` label and the class the IngressClass release renders, and the gateway runs in
+  istiod's namespace (where istiod looks its Service up and creates the Gateways).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from __future__ import annotations
 from mlstack import versions
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
+from mlstack.lib.facts import INGRESS_CLASS
 from mlstack.resolve import Resolved
 
 VERSIONS = "generator/mlstack/data/versions.yaml"
 #: The glue release whose values carry the Knative Serving version.
 KNATIVE_SERVING = "knative-serving"
+#: The releases of Kubernetes Ingress on Istio: the controller and the class.
+ISTIOD, INGRESS_CLASS_RELEASE = "istiod", "istio-ingress-class"
 
 
 def check_compatibility(data: versions.Versions) -> None:
@@ -71,6 +77,34 @@ def check_serving_version(resolved: Resolved, data: versions.Versions) -> None:
             )
 
 
+def check_ingress(resolved: Resolved) -> None:
+    """An Ingress of class istio binds to OUR gateway: istiod's mesh config agrees with
+    the gateway facts and the IngressClass, each mismatch named on both sides."""
+    istiod = resolved.release(ISTIOD)
+    if istiod is None:
+        return
+    gateway = resolved.facts.gateway
+    mesh = (istiod.values.get("istiod") or {}).get("meshConfig") or {}
+    where = f"environment {resolved.name}: {ISTIOD} meshConfig"
+    wanted = {
+        "ingressService": (gateway.service, f"the Service of {gateway.release}"),
+        "ingressSelector": (gateway.istio_label, f"the istio label of {gateway.release}"),
+        "ingressClass": (INGRESS_CLASS, f"the IngressClass of {INGRESS_CLASS_RELEASE}"),
+    }
+    for key, (value, origin) in wanted.items():
+        if mesh.get(key) != value:
+            raise UserError(
+                f"{where}.{key} is {mesh.get(key)!r}, but {origin} is {value!r}: Ingresses of "
+                f"class {INGRESS_CLASS} would not reach the gateway; remove the override"
+            )
+    if gateway.namespace != istiod.namespace:
+        raise UserError(
+            f"environment {resolved.name}: {gateway.release} runs in {gateway.namespace}, but "
+            f"{ISTIOD} in {istiod.namespace}: istiod reads meshConfig.ingressService and "
+            "creates Ingress Gateways in its own namespace; install both in one namespace"
+        )
+
+
 def check(envs: list[Resolved]) -> None:
     """All invariants, for every resolved environment."""
     data = versions.load()
@@ -78,3 +112,4 @@ def check(envs: list[Resolved]) -> None:
     for resolved in envs:
         check_edge_kubernetes(resolved, data)
         check_serving_version(resolved, data)
+        check_ingress(resolved)

@@ -12,7 +12,8 @@ it. Resolution, in order, each step failing with one line naming file and key:
    are refused here, before any cross-check reads them);
 4. the facts: the Istio gateway's Service/labels (upstream naming rules over the gateway
    release's values), the domain, TLS, Seldon mode;
-5. per release: derived values (`Component.derive(facts)`), which a hand-written value may
+5. per release: derived values (`Component.derive(facts)`, and `Component.complete` of
+   the facts and the release's own settings), which a hand-written value may
    not contradict; merged values; the component's own `check`.
 
 The values layering (chart defaults -> generated -> hand-written -> machine-local) is
@@ -424,6 +425,8 @@ def resolve(
     releases = []
     for c in on:
         derived = c.derive(facts) if c.derive else {}
+        if c.complete is not None:
+            derived = validate.deep_merge(derived, c.complete(facts, own(c)))
         written = values_dir / env.name / f"{c.id}.yaml"
         if derived and written in loaded:
             contradictions(c, facts, derived, written, loaded[written])

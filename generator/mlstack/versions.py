@@ -139,6 +139,9 @@ class Project(_Data):
     #: the upstream chart's own version where it is versioned apart from the app (Dex's
     #: chart 0.24.0 ships Dex 2.44.0); charts of the project pin it, their files follow it.
     chart_version: Version | None = Field(None, alias="chartVersion")
+    #: The project's releases carry their own version line, apart from the app they ship
+    #: (Zero to JupyterHub 4.4.0 ships JupyterHub 5.5.0): appVersion may then differ.
+    own_app_version: bool = Field(False, alias="ownAppVersion")
     licence: Text
     kubernetes: KubeRange
     crds: Text | None = None
@@ -225,6 +228,8 @@ class Versions(_Data):
 def _cross_check(data: Versions, where: str = SHOWN) -> None:
     """Facts between entries; only run once every entry has its schema-checked shape."""
     for name, project in data.projects.items():
+        if project.own_app_version:
+            continue
         if parse_version(project.app_version) != parse_version(project.version):
             raise UserError(
                 f"{where}: projects.{name}.appVersion {project.app_version} is not version "

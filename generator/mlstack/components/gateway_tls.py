@@ -29,7 +29,7 @@ from pydantic import Field
 
 from mlstack.environments import LETSENCRYPT
 from mlstack.lib.component import spec_object
-from mlstack.lib.facts import Facts
+from mlstack.lib.facts import INGRESS_CLASS, Facts
 from mlstack.lib.fields import DnsLabel, DnsSubdomain
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
@@ -40,8 +40,6 @@ _DNS_NAME = r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0
 SELF_SIGNED = "mlstack-selfsigned"
 CA = "mlstack-ca"
 ACME = "mlstack-acme"
-#: The Istio ingress class istiod serves (meshConfig.ingressClass default).
-ISTIO_INGRESS_CLASS = "istio"
 
 
 class IssuerRef(Values):
@@ -127,7 +125,7 @@ def solvers(facts: Facts) -> list[dict[str, Any]]:
         zone = acme.route53
         route53 = {"region": zone.region, "hostedZoneID": zone.hosted_zone_id}
         return [{"selector": {"dnsZones": [facts.domain]}, "dns01": {"route53": route53}}]
-    return [{"http01": {"ingress": {"ingressClassName": ISTIO_INGRESS_CLASS}}}]
+    return [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}]
 
 
 def dns_names(facts: Facts) -> list[str]:

@@ -1,23 +1,29 @@
-"""Derived values of the istiod row (data/components.yaml): which gateway serves Ingresses.
+"""Derived values of the istiod row (data/components.yaml): Kubernetes Ingress on Istio.
 
-Only for `tls.mode: acme` with the HTTP-01 solver: cert-manager answers the challenge with
-a Kubernetes Ingress of class `istio`, which istiod turns into routes on the gateway whose
-pods carry `istio: <meshConfig.ingressSelector>` (upstream default `ingressgateway`, not
-our release's label). The selector and Service are derived from the istio-gateway release
-(lib/facts.py), so the challenge reaches the same gateway the certificate is for.
+istiod turns every Ingress of its class into an Istio Gateway + VirtualService. Its mesh
+config names the gateway those Gateways select (`ingressSelector`: the `istio:` pod label)
+and the Service whose address it writes into the Ingresses' status (`ingressService`).
+Istio's defaults (`ingressgateway`, `istio-ingressgateway`) name the legacy gateway, not
+ours, so an Ingress would never bind; here both follow the istio-gateway release's facts
+(lib/facts.py) and `mlstack.invariants` checks them. STRICT mode: only Ingresses of class
+`istio` (IngressClass rendered by the istio-ingress-class release) are taken.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mlstack.lib.facts import Facts
+from mlstack.lib.facts import INGRESS_CLASS, Facts
 
 
 def derive(facts: Facts) -> dict[str, Any]:
-    acme = facts.env.tls.acme
-    if facts.env.tls.mode != "acme" or acme is None or acme.solver != "http01":
-        return {}
-    gateway = facts.gateway
-    mesh = {"ingressService": gateway.service, "ingressSelector": gateway.pod_labels["istio"]}
-    return {"istiod": {"meshConfig": mesh}}
+    return {
+        "istiod": {
+            "meshConfig": {
+                "ingressService": facts.gateway.service,
+                "ingressSelector": facts.gateway.istio_label,
+                "ingressClass": INGRESS_CLASS,
+                "ingressControllerMode": "STRICT",
+            }
+        }
+    }

@@ -76,6 +76,10 @@ class Component:
     #: hand-written values/<env>/<id>.yaml, which may not contradict them; the chart's
     #: own defaults are these values for the default environment.
     derive: Callable[[Facts], dict[str, Any]] | None = None
+    #: values computed from the release's own settings (defaults and hand-written files,
+    #: e.g. the name of a Secret it reads) and the facts; added to the derived values.
+    #: Raises UserError (one line) where a required setting is missing.
+    complete: Callable[[Facts, dict[str, Any]], dict[str, Any]] | None = None
     #: generate-time rule over an enabled release's merged values; raises UserError (one
     #: line) for facts no schema can express (a licence, a mode that needs another release).
     check: Callable[[Facts, dict[str, Any]], None] | None = None

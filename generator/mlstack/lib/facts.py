@@ -32,6 +32,15 @@ SELDON_GATEWAY_NAME = "seldon-gateway"
 #: The bundled Dex is published through the gateway as `dex.<domain>`, issuer path /dex.
 DEX_HOST_LABEL = "dex"
 DEX_ISSUER_PATH = "/dex"
+#: Kubernetes Ingress on Istio: the IngressClass name (istiod's meshConfig.ingressClass)
+#: and the controller istiod answers for (istio.io "Kubernetes Ingress" task).
+INGRESS_CLASS = "istio"
+INGRESS_CONTROLLER = "istio.io/ingress-controller"
+#: Laptop reachability on k3d: the gateway's Service keeps these node ports, and the k3d
+#: load balancer maps 127.0.0.1:<host port> to them (platform/k3d.yaml; a test keeps the
+#: two in step). Gateway Service port name -> (node port, host port).
+LAPTOP_PORTS = {"http2": (30080, 8080), "https": (30443, 8443)}
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,12 @@ class Gateway:
     @property
     def local_gateway_service_fqdn(self) -> str:
         return f"{KNATIVE_LOCAL_SERVICE}.{self.namespace}.{CLUSTER_DOMAIN}"
+
+    @property
+    def istio_label(self) -> str:
+        """The `istio:` pod label: what istiod's `ingressSelector` must name for Ingresses
+        of class istio to bind here (its generated Gateways select `istio: <selector>`)."""
+        return self.pod_labels["istio"]
 
 
 def istio_gateway(release: str, namespace: str, values: dict[str, Any]) -> Gateway:

@@ -7,6 +7,9 @@ files. Every file is `<base>/<owner>/<repo>/<tag>/<path>` under one base URL,
 `$MLSTACK_UPSTREAM_URL` (default: GitHub's raw-file host), so a proxy or an air-gapped
 mirror has one host to allow. Emissary ships its CRDs only as a chart: its chart files are
 fetched the same way and rendered locally by `helm template`, so no chart registry is needed.
+Where publishing changes a file (JupyterHub's chartpress sets Chart.yaml's version and
+converts values.schema.yaml to JSON), `published` redoes that step deterministically, so the
+result is the published chart's file and its pinned sum holds.
 
 Every file is checked against `data/upstream.sha256` (a rendered file: the render's
 output) before it is used. The cache is keyed by the pinned versions: a folder whose files
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -29,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlstack import versions
 from mlstack.errors import UserError
@@ -72,6 +78,8 @@ class _Project(_Data):
 class _Chart(_Data):
     path: str
     files: list[str]
+    set_version: bool = Field(False, alias="setVersion")
+    yaml_to_json: list[str] = Field([], alias="yamlToJson")
 
 
 class _FileList(_Data):
@@ -92,6 +100,9 @@ class Source:
     #: A rendered file: the chart's files (relative to `path`) and `--set` arguments.
     chart_files: tuple[str, ...] = ()
     sets: tuple[str, ...] = ()
+    #: What publishing does to a raw file that we redo: "" (none), "json" (YAML -> JSON)
+    #: or "version:<v>" (Chart.yaml's placeholder version -> <v>).
+    transform: str = ""
 
     def url(self, base: str, path: str | None = None) -> str:
         return f"{base.rstrip('/')}/{self.repository}/{self.tag}/{path or self.path}"
@@ -103,6 +114,11 @@ class Source:
     @property
     def described(self) -> str:
         """The SOURCES.tsv `path` column (the team mirror's format)."""
+        if self.transform == "json":
+            return f"{self.path} (converted to JSON, as the published chart ships it)"
+        if self.transform.startswith("version:"):
+            version = self.transform.removeprefix("version:")
+            return f"{self.path} (version placeholder set to {version}, as the published chart)"
         if not self.chart_files:
             return self.path
         return f"{self.path} (helm template, {', '.join(self.sets)})"
@@ -173,12 +189,18 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
         _versioned(f"charts.{key}.values", pinned.values, version)
         tag = owner.tag.format(version=version)
         for name in chart.files:
+            transform, target = "", _basename(name)
+            if name in chart.yaml_to_json:
+                transform, target = "json", target.rsplit(".", 1)[0] + ".json"
+            elif chart.set_version and target == "Chart.yaml":
+                transform = f"version:{pinned.version}"
             out.append(
                 Source(
-                    f"chart-values/{pinned.values}/{_basename(name)}",
+                    f"chart-values/{pinned.values}/{target}",
                     owner.repository,
                     tag,
                     f"{chart.path}/{name}",
+                    transform=transform,
                 )
             )
     seen: set[str] = set()
@@ -282,6 +304,30 @@ def _render(source: Source, base: str, get: Callable[[str], bytes]) -> bytes:
     return proc.stdout.encode()
 
 
+_VERSION_LINE = re.compile(rb"^version:.*$", re.MULTILINE)
+
+
+def published(source: Source, raw: bytes) -> bytes:
+    """The file as the published chart ships it, from the repository's raw bytes.
+
+    Deterministic, so its sum is pinned like any other: JSON with two-space indent and
+    sorted keys (what the chart archive holds), or the one `version:` line replaced.
+    """
+    if source.transform == "json":
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise UserError(f"{source.file}: the upstream YAML does not parse: {err}") from None
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+    if source.transform.startswith("version:"):
+        version = source.transform.removeprefix("version:").encode()
+        changed, count = _VERSION_LINE.subn(b"version: " + version, raw, count=1)
+        if not count:
+            raise UserError(f"{source.file}: the upstream Chart.yaml has no version: line")
+        return changed
+    return raw
+
+
 def fetch(
     dest: Path,
     base: str | None = None,
@@ -319,7 +365,10 @@ def fetch(
     try:
 
         def one(source: Source) -> Source:
-            data = _render(source, base, get) if source.chart_files else get(source.url(base))
+            if source.chart_files:
+                data = _render(source, base, get)
+            else:
+                data = published(source, get(source.url(base)))
             digest = hashlib.sha256(data).hexdigest()
             expected = sums.get(source.file)
             if expected is None:

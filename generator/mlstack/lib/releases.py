@@ -109,7 +109,14 @@ def check_bump(
     chart_id: str, old_version: str, old_digest: str, new_version: str, new_digest: str
 ) -> None:
     """Refuse changed content under an unchanged version, and versions that go backwards."""
-    if semver(new_version) < semver(old_version):
+    try:
+        older = semver(new_version) < semver(old_version)
+    except ValueError as err:  # a hand-edited Chart.yaml: one line, not a traceback
+        raise UserError(
+            f"chart {chart_id}: Chart.yaml version: {err}: restore charts/{chart_id}/Chart.yaml "
+            "(git checkout) and let make generate write it"
+        ) from None
+    if older:
         raise UserError(
             f"chart {chart_id}: version {new_version} is older than the committed "
             f"{old_version}: fix {chart_id} in {RELEASES_FILE.name}"

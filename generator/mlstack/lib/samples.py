@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Protocol = Literal["kserve-v1", "kserve-v2", "seldon", "knative", "plain"]
+#: "health": a GET that must answer 2xx (a web app's health endpoint, e.g. JupyterHub's).
+Protocol = Literal["kserve-v1", "kserve-v2", "seldon", "knative", "plain", "health"]
 #: Two iris flowers (sepal length/width, petal length/width): a versicolor and a setosa.
 IRIS = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
 
@@ -50,6 +51,8 @@ def default_request(protocol: str, name: str, namespace: str) -> Request:
         path, key = f"/seldon/{namespace}/{name}/api/v1.0/predictions", "data.ndarray"
     elif protocol == "knative":
         return Request("/", "GET")
+    elif protocol == "health":
+        return Request("/health", "GET")
     else:
         path, key = "/predict", "predictions"
     return Request(path, "POST", request_body(protocol), expect_key=key)

@@ -55,10 +55,12 @@ class Row(BaseModel):
     build: str | None = None
     project: str | None = None
     when: dict[str, list[str | bool]] = {}
+    optional: bool = False
     switch: str | None = ""
     needs: list[str] = []
     keywords: list[str] = []
     derive: str | None = None
+    complete: str | None = None
     check: str | None = None
     samples: str | None = None
     serves: str | None = None
@@ -69,6 +71,11 @@ def values_key(upstream_name: str) -> str:
     """'kserve-resources' -> 'kserveResources'; 'emissary-crds-chart' -> 'emissaryCrds'."""
     first, *rest = upstream_name.removesuffix("-chart").split("-")
     return first + "".join(part.capitalize() for part in rest)
+
+
+def never(env: Environment) -> bool:
+    """An optional component: on only where `components:` switches it on."""
+    return False
 
 
 def setting(env: Environment, key: str) -> Any:
@@ -160,6 +167,8 @@ def component(release: str, row: Row, source: str) -> Component:
     unknown = sorted(k for k in row.when if not _is_setting(k))
     if unknown:
         raise refs.fail(f".when: {unknown[0]} is not an environment.yaml key")
+    if row.optional and row.when:
+        raise refs.fail(": give when: (on where it matches) or optional: true, not both")
     if (row.chart is None) == (row.build is None):
         raise refs.fail(": give either chart: (a wrapper) or build: and values: (glue)")
     build = refs.named(row.build)
@@ -184,9 +193,10 @@ def component(release: str, row: Row, source: str) -> Component:
         build=build,
         needs=tuple(row.needs),
         keywords=tuple(row.keywords),
-        default_on=matches(row.when),
+        default_on=never if row.optional else matches(row.when),
         toggle=row.switch,
         derive=refs.named(row.derive),
+        complete=refs.named(row.complete),
         check=refs.named(row.check),
         samples=refs.named(row.samples),
         serves=refs.named(row.serves),

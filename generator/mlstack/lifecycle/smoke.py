@@ -1,4 +1,5 @@
-"""`make smoke ENV=…`: every enabled catalogue entry answers its request, one line each.
+"""`make smoke ENV=…`: every enabled catalogue entry answers its request, one line each,
+and every web app a component declares (JupyterHub) answers its health check.
 
 The models are declared by the components that install them (`Component.samples`): each
 `Sample` carries its request (the entry's `request:` over its protocol's default), so
@@ -27,13 +28,24 @@ from typing import Any
 
 from mlstack.environments import Environment
 from mlstack.errors import UserError
+from mlstack.lib.facts import LAPTOP_PORTS, LOOPBACK
 from mlstack.lib.samples import Request, Sample, default_request
 from mlstack.lifecycle import plan, readiness
 from mlstack.resolve import Resolved
 
-#: Host ports the k3d load balancer maps to the gateway (platform/k3d.yaml).
-K3D_MAPPED = "127.0.0.1:8080"
-K3D_MAPPED_TLS = "127.0.0.1:8443"
+#: The gateway on this host's loopback: k3d's load balancer maps host ports to the
+#: gateway's NodePorts (platform/k3d.yaml); elsewhere a `kubectl port-forward` binds them.
+#: Which pair depends on TLS: HTTPS environments are reached on 8443, plain HTTP on 8080.
+GATEWAY_PORTS = {"http2": 80, "https": 443}
+
+
+def laptop_port(env: Environment) -> tuple[str, int, int]:
+    """(gateway port name, node port, host port) smoke uses off Linux for `env`."""
+    name = "https" if env.tls.enabled else "http2"
+    node, host = LAPTOP_PORTS[name]
+    return name, node, host
+
+
 #: A token for an external issuer (environment.yaml auth.issuer), sent as a bearer token.
 TOKEN_ENV = "MLSTACK_TOKEN"
 #: The bundled Dex's password grant: the user (default: the first static user's e-mail)
@@ -130,21 +142,59 @@ def check_response(request: Request, status: int, text: str) -> list[str]:
     return []
 
 
+def port_forward(env: Environment, ingress: str) -> str:
+    """The command that binds the gateway's port (https where the env serves TLS, else
+    http) to 127.0.0.1 (minikube off Linux)."""
+    namespace, name = ingress.split("/", 1)
+    port, _, host = laptop_port(env)
+    target = f"{host}:{GATEWAY_PORTS[port]}"
+    return f"kubectl -n {namespace} port-forward --address {LOOPBACK} svc/{name} {target}"
+
+
+def localhost_route(
+    env: Environment, ingress: str, gateway: str | None = None
+) -> tuple[str, str] | None:
+    """(127.0.0.1:8080, or :8443 with TLS; how) where the Istio gateway (`gateway`,
+    namespace/name; None: any ingress is taken for it) answers on the loopback, or None."""
+    if env.load_balancer != "metallb" or (gateway and ingress != gateway):
+        return None
+    _, node, host = laptop_port(env)
+    mapped = f"{LOOPBACK}:{host}"
+    if env.cluster == "k3d":
+        return mapped, (
+            f"k3d load balancer {mapped} -> NodePort {node} of {ingress} (platform/k3d.yaml)"
+        )
+    return mapped, f"kubectl port-forward (keep `{port_forward(env, ingress)}` running)"
+
+
+def off_linux(
+    env: Environment, ingress: str, system: str, gateway: str | None
+) -> tuple[str, str] | None:
+    """The localhost route where the host cannot reach the Docker network (not Linux)."""
+    local = None if system == "Linux" else localhost_route(env, ingress, gateway)
+    if not local:
+        return None
+    where = f"the Docker network is not reachable from {system}"
+    return local[0], f"localhost route: {local[1]}; {where}"
+
+
 def ingress_address(
-    env: Environment, service: dict[str, Any] | None, ingress: str, system: str
+    env: Environment,
+    service: dict[str, Any] | None,
+    ingress: str,
+    system: str,
+    gateway: str | None = None,
 ) -> tuple[str, str]:
     """(host[:port], how it was found) for the Service in front of the samples.
 
     A MetalLB address lives on the Docker network, which only a Linux host reaches; on
-    macOS/Windows k3d's load balancer maps the gateway to localhost:8080 and minikube needs
-    `minikube tunnel`. EKS load balancers publish a host name.
+    macOS/Windows (Docker Desktop) the gateway is reached on 127.0.0.1:8080 (8443 with
+    TLS): through k3d's load balancer, or minikube's documented port-forward. EKS load
+    balancers publish a host name.
     """
-    if env.load_balancer == "metallb" and system != "Linux":
-        if env.cluster == "k3d":
-            mapped = K3D_MAPPED_TLS if env.tls.enabled else K3D_MAPPED
-            port = mapped.rsplit(":", 1)[1]
-            return mapped, f"k3d load balancer port {port} (Docker network not reachable here)"
-        return "127.0.0.1", "minikube tunnel (keep `minikube tunnel` running in another terminal)"
+    chosen = off_linux(env, ingress, system, gateway)
+    if chosen:
+        return chosen
     entries = ((service or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
     for entry in entries:
         address = entry.get("ip") or entry.get("hostname")
@@ -155,6 +205,19 @@ def ingress_address(
         f"Service {ingress} has no load-balancer address yet: check {source} "
         "or set INGRESS=host:port"
     )
+
+
+def planned_route(env: Environment, ingress: str, system: str, gateway: str) -> tuple[str, str]:
+    """What the dry run shows: the address smoke will use on `system`, and why."""
+    chosen = off_linux(env, ingress, system, gateway)
+    if chosen:
+        return chosen
+    local = localhost_route(env, ingress, gateway)
+    lb = "MetalLB" if env.load_balancer == "metallb" else "cloud load-balancer"
+    how = f"the {lb} address of {ingress}"
+    if local:
+        how += f" (Linux reaches the Docker network); localhost route: {local[1]}"
+    return f"<address of {ingress}>", how
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -285,12 +348,17 @@ def main(
             f"smoke {env.name}: domain auto is not resolved on this machine yet (run "
             f"make install-platform ENV={env.name}); Host headers use {resolved.facts.domain}"
         )
+    istio = resolved.facts.gateway.address
     if dry_run:
+        system = platform.system()
+        for gateway in sorted({c.sample.ingress for c in calls} - {""}):
+            where, how = planned_route(env, gateway, system, istio)
+            print(f"smoke {env.name} on {system}: {gateway} via {ingress or where} [{how}]")
         if any(c.sample.auth for c in calls):
             print(f"auth: {_token_note(resolved)}")
         ca_file = _ca_note(resolved)
         for c in calls:
-            where = ingress or f"<address of {c.sample.ingress}>"
+            where = ingress or planned_route(env, c.sample.ingress, system, istio)[0]
             target = f"{c.sample.kind} {c.sample.namespace}/{c.sample.name}"
             print(f"{c.sample.name} ({c.sample.protocol}): wait for {target}")
             print(f"  $ {c.curl(where, ca_file if c.sample.https else None)}")
@@ -316,7 +384,7 @@ def main(
         if not ingress:
             ns, name = s.ingress.split("/", 1)
             service = kube.get(readiness.Ref("v1", "Service", name, ns))
-            address, how = ingress_address(env, service, s.ingress, platform.system())
+            address, how = ingress_address(env, service, s.ingress, platform.system(), istio)
         if s.auth and token is None:  # before the clock: the latency is the model's
             token = _token(resolved, kube, address, context)
         started = time.perf_counter()

@@ -1,0 +1,127 @@
+"""Logic of the jupyterhub row (data/components.yaml): JupyterHub next to the models.
+
+Optional (`components: {jupyterhub: true}`): data scientists open a notebook on the same
+platform that serves their models, as in the k3d tutorial this platform reproduces. It is
+published at `jupyter.<domain>` through the Istio ingress gateway by the upstream chart's
+own Kubernetes Ingress of class `istio` (istiod turns it into a Gateway selecting our
+gateway's pods: lib/facts.py, components/istiod.py), so its proxy Service stays ClusterIP
+and the domain, TLS and class are derived, never typed.
+
+Login: a shared password (JupyterHub's dummy authenticator) read from a Secret the user
+creates; `passwordSecret:` in values/<env>/jupyterhub.yaml names it, so no password is in
+Git and the chart renders nothing secret. Rendering without it is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from mlstack.errors import UserError
+from mlstack.lib.facts import INGRESS_CLASS, Facts
+from mlstack.lib.fields import DnsSubdomain
+from mlstack.lib.samples import Request, Sample
+
+RELEASE = "jupyterhub"
+#: The values key of the upstream chart (the dependency alias).
+KEY = "jupyterhub"
+HOST_LABEL = "jupyter"
+#: The key the password Secret must hold.
+PASSWORD_KEY = "password"
+PASSWORD_ENV = "MLSTACK_HUB_PASSWORD"
+#: The hub Deployment of the upstream chart (fixed name): what smoke waits for.
+HUB = "hub"
+SECRET_FIELD = "passwordSecret"
+#: Settings read at generate time, beside the upstream chart's values.
+FIELDS: dict[str, Any] = {
+    "password_secret": (
+        DnsSubdomain | None,
+        Field(
+            None,
+            alias=SECRET_FIELD,
+            description=(
+                "Name of a Secret you create in the jupyterhub namespace, key `password`: "
+                "the shared login password (dummy authenticator). Required unless auth is on."
+            ),
+        ),
+    )
+}
+
+
+def host(facts: Facts) -> str:
+    return f"{HOST_LABEL}.{facts.domain}"
+
+
+def _tls(facts: Facts) -> list[dict[str, Any]]:
+    """The Ingress's TLS block: the env's certificate for *.<domain>, which istiod reads
+    in the gateway's namespace (its generated Gateway lives there)."""
+    tls = facts.env.tls
+    if not tls.enabled:
+        return []
+    return [{"hosts": [host(facts)], "secretName": tls.secret_name}]
+
+
+def derive(facts: Facts) -> dict[str, Any]:
+    """Route `jupyter.<domain>` through the Istio gateway with an Ingress of class istio."""
+    return {
+        KEY: {
+            "ingress": {
+                "enabled": True,
+                "ingressClassName": INGRESS_CLASS,
+                "hosts": [host(facts)],
+                "pathType": "Prefix",
+                "tls": _tls(facts),
+            }
+        }
+    }
+
+
+def complete(facts: Facts, values: dict[str, Any]) -> dict[str, Any]:
+    """The login, from the release's own `passwordSecret` (an env var from the Secret that
+    a hub config snippet hands to the dummy authenticator: the password never enters the
+    chart or Git). Hook for the platform's Dex (`auth` in environment.yaml): it replaces
+    this with an OAuth login against the env's issuer."""
+    secret = values.get(SECRET_FIELD)
+    if not secret:
+        raise UserError(
+            f"{facts.file(RELEASE)}: {SECRET_FIELD}: not set: set {SECRET_FIELD}: <name> of a "
+            f"Secret in namespace {RELEASE} with key {PASSWORD_KEY} (kubectl -n {RELEASE} create "
+            f"secret generic <name> --from-literal={PASSWORD_KEY}=...)"
+        )
+    config = f"import os\nc.DummyAuthenticator.password = os.environ[{PASSWORD_ENV!r}]\n"
+    return {
+        KEY: {
+            "hub": {
+                "config": {
+                    "JupyterHub": {"authenticator_class": "dummy"},
+                    # Any user name with the shared password: the password is the gate.
+                    "Authenticator": {"allow_all": True},
+                },
+                "extraEnv": {
+                    PASSWORD_ENV: {
+                        "valueFrom": {"secretKeyRef": {"name": secret, "key": PASSWORD_KEY}}
+                    }
+                },
+                "extraConfig": {"mlstack-password": config},
+            }
+        }
+    }
+
+
+def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
+    """`make smoke`: the hub answers `GET /hub/health` with 200 through the gateway on its
+    own host (over HTTPS where the env serves TLS, like the models)."""
+    return (
+        Sample(
+            HUB,
+            RELEASE,
+            "health",
+            "apps/v1",
+            "Deployment",
+            facts.gateway.address,
+            host=host(facts),
+            request=Request("/hub/health", "GET"),
+            https=facts.env.tls.enabled,
+        ),
+    )

@@ -1,0 +1,202 @@
+"""Kubernetes Ingress on Istio and JupyterHub behind it: derived, refused, rendered.
+
+The facts come from the real registry and committed environments (a private copy of
+values/ is edited as a user would); rendering runs the real CLI with helm and the upstream
+JupyterHub schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import edit_env, gateway_variant, rename_values, values_copy, with_gateway
+from mlstack import REPO_ROOT, invariants, resolve, versions
+from mlstack.errors import UserError
+from mlstack.lib import facts
+
+
+@pytest.fixture
+def values(tmp_path: Path) -> Path:
+    """values/ with JupyterHub switched on in k3d and its password Secret named."""
+    out = values_copy(tmp_path / "values")
+    edit_env(out, "k3d", components={"jupyterhub": True})
+    (out / "k3d" / "jupyterhub.yaml").write_text("passwordSecret: hub-password\n")
+    return out
+
+
+def _hub(resolved: resolve.Resolved) -> dict:  # type: ignore[type-arg]
+    release = resolved.release("jupyterhub")
+    assert release is not None
+    return release.values["jupyterhub"]  # type: ignore[no-any-return]
+
+
+def test_jupyterhub_is_off_everywhere_unless_switched_on() -> None:
+    for resolved in resolve.all_envs():
+        assert "jupyterhub" not in resolved.ids
+        assert "istio-ingress-class" in resolved.ids
+
+
+def test_jupyterhub_routes_jupyter_domain_through_the_gateway(values: Path) -> None:
+    edit_env(values, "k3d", domain="ml.lab.test", components={"jupyterhub": True})
+    resolved = resolve.resolve("k3d", values)
+    ids = resolved.ids
+    assert ids.index("istio-gateway") < ids.index("istio-ingress-class") < ids.index("jupyterhub")
+    hub = _hub(resolved)
+    assert hub["ingress"] == {
+        "enabled": True,
+        "ingressClassName": "istio",
+        "hosts": ["jupyter.ml.lab.test"],
+        "pathType": "Prefix",
+        # k3d serves HTTPS (tls.mode self-signed): the env's certificate covers *.<domain>.
+        "tls": [{"hosts": ["jupyter.ml.lab.test"], "secretName": "knative-ingress-tls"}],
+    }
+    assert hub["proxy"]["service"]["type"] == "ClusterIP"
+    assert hub["singleuser"]["defaultUrl"] == "/lab"
+    secret = hub["hub"]["extraEnv"]["MLSTACK_HUB_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert secret == {"name": "hub-password", "key": "password"}
+    assert hub["hub"]["config"]["JupyterHub"]["authenticator_class"] == "dummy"
+    # No password in the values: the hub reads it from the Secret at start.
+    assert "DummyAuthenticator" not in hub["hub"]["config"]
+    assert "os.environ['MLSTACK_HUB_PASSWORD']" in hub["hub"]["extraConfig"]["mlstack-password"]
+    (sample,) = resolved.releases[ids.index("jupyterhub")].component.samples(  # type: ignore[misc]
+        resolved.facts,
+        resolved.release("jupyterhub").values,  # type: ignore[union-attr]
+    )
+    assert (sample.host, sample.request_path, sample.ingress) == (
+        "jupyter.ml.lab.test",
+        "/hub/health",
+        "istio-system/istio-gateway",
+    )
+
+
+@pytest.mark.parametrize(
+    ("tls", "secret"),
+    [
+        ({"mode": "off"}, None),
+        ({"mode": "self-signed"}, "knative-ingress-tls"),
+        ({"mode": "secret", "secretName": "my-cert"}, "my-cert"),
+    ],
+)
+def test_tls_mode_adds_the_envs_certificate_to_the_ingress(
+    values: Path, tls: dict[str, str], secret: str | None
+) -> None:
+    edit_env(values, "k3d", components={"jupyterhub": True}, tls=tls)
+    resolved = resolve.resolve("k3d", values)
+    expected = [{"hosts": ["jupyter.example.com"], "secretName": secret}] if secret else []
+    assert _hub(resolved)["ingress"]["tls"] == expected
+    release = resolved.release("jupyterhub")
+    assert release is not None and release.component.samples is not None
+    (sample,) = release.component.samples(resolved.facts, release.values)
+    assert sample.https == bool(secret)
+
+
+def test_without_password_secret_rendering_is_refused_in_one_line(values: Path) -> None:
+    (values / "k3d" / "jupyterhub.yaml").unlink()
+    with pytest.raises(UserError) as err:
+        resolve.resolve("k3d", values)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{values}/k3d/jupyterhub.yaml: passwordSecret: not set: set ")
+
+
+def test_a_hand_written_route_that_contradicts_the_domain_is_refused(values: Path) -> None:
+    (values / "k3d" / "jupyterhub.yaml").write_text(
+        "passwordSecret: hub-password\njupyterhub: {ingress: {hosts: [hub.other.test]}}\n"
+    )
+    with pytest.raises(UserError, match=r"jupyterhub\.ingress\.hosts is \['hub\.other\.test'\]"):
+        resolve.resolve("k3d", values)
+
+
+def test_istiod_binds_ingress_to_the_derived_gateway() -> None:
+    resolved = resolve.resolve("k3d")
+    istiod = resolved.release("istiod")
+    assert istiod is not None
+    mesh = istiod.values["istiod"]["meshConfig"]
+    assert mesh["ingressService"] == resolved.facts.gateway.service == "istio-gateway"
+    assert mesh["ingressSelector"] == resolved.facts.gateway.pod_labels["istio"] == "gateway"
+    assert mesh["ingressClass"] == facts.INGRESS_CLASS == "istio"
+    invariants.check_ingress(resolved)
+
+
+def test_renaming_the_gateway_moves_istiods_ingress_settings(tmp_path: Path) -> None:
+    components = with_gateway(gateway_variant("edge", labels={"istio": "edge-gw"}))
+    values = values_copy(tmp_path / "values")
+    rename_values(values, "istio-gateway", "edge")
+    resolved = resolve.resolve("k3d", values, components=components)
+    mesh = resolved.release("istiod").values["istiod"]["meshConfig"]  # type: ignore[union-attr]
+    assert (mesh["ingressService"], mesh["ingressSelector"]) == ("edge", "edge-gw")
+
+
+def test_invariant_names_both_sides_when_istiod_disagrees(values: Path) -> None:
+    resolved = resolve.resolve("k3d", values)
+    istiod = resolved.release("istiod")
+    assert istiod is not None
+    bad = {"istiod": {"meshConfig": {**istiod.values["istiod"]["meshConfig"]}}}
+    bad["istiod"]["meshConfig"]["ingressSelector"] = "ingressgateway"
+    broken = dataclasses.replace(
+        resolved,
+        releases=tuple(
+            dataclasses.replace(r, values=bad) if r.id == "istiod" else r for r in resolved.releases
+        ),
+    )
+    with pytest.raises(UserError, match=r"meshConfig\.ingressSelector is 'ingressgateway', but "
+                       r"the istio label of istio-gateway is 'gateway'"):  # fmt: skip
+        invariants.check_ingress(broken)
+
+
+def test_k3d_gateway_keeps_the_node_ports_the_cluster_maps() -> None:
+    gateway = resolve.resolve("k3d").release("istio-gateway")
+    assert gateway is not None
+    ports = {p["name"]: p for p in gateway.values["gateway"]["service"]["ports"]}
+    assert ports["http2"]["nodePort"] == 30080 and ports["https"]["nodePort"] == 30443
+    assert ports["status-port"] == {
+        "name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021
+    }  # fmt: skip
+    assert gateway.values["gateway"]["service"]["type"] == "LoadBalancer"  # MetalLB still
+    minikube = resolve.resolve("minikube").release("istio-gateway")
+    assert minikube is not None and "ports" not in minikube.values["gateway"]["service"]
+
+
+def test_render_with_jupyterhub_on_validates_against_the_upstream_schema(
+    values: Path, charts_copy: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "build"
+    dirs = ["--values-dir", str(values), "--charts-dir", str(charts_copy), "--out", str(out)]
+    render = subprocess.run(
+        [sys.executable, "-m", "mlstack", "render", "--generate", "--env", "k3d", *dirs],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert render.returncode == 0, render.stdout + render.stderr
+    rows = {line.split()[0]: line for line in render.stdout.splitlines() if line[:1].isalpha()}
+    assert " ok" in rows["jupyterhub"] and "FAILED" not in render.stdout
+    assert "istio-ingress-class: IngressClass: istio" in render.stdout
+    generated = yaml.safe_load((values / "k3d" / "generated" / "jupyterhub.yaml").read_text())
+    assert generated["jupyterhub"]["ingress"]["hosts"] == ["jupyter.example.com"]
+    (values / "k3d" / "jupyterhub.yaml").write_text(
+        "passwordSecret: hub-password\njupyterhub: {proxy: {service: {type: Bogus}}}\n"
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "mlstack", "render", "--env", "k3d", *dirs],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert bad.returncode != 0 and "jupyterhub.proxy.service.type" in bad.stdout + bad.stderr
+
+
+def test_only_a_project_with_its_own_version_line_may_differ_from_its_app() -> None:
+    data = versions.load()
+    hub = data.projects["jupyterhub"]
+    assert (hub.version, hub.app_version, hub.own_app_version) == ("4.4.0", "5.5.0", True)
+    metallb = data.projects["metallb"].model_copy(update={"app_version": "v0.17.0"})
+    broken = data.model_copy(update={"projects": {**data.projects, "metallb": metallb}})
+    with pytest.raises(UserError, match=r"projects\.metallb\.appVersion v0\.17\.0 is not version"):
+        versions._cross_check(broken)
