@@ -19,7 +19,9 @@ from constructs import Construct
 from pydantic import Field, create_model
 
 from mlstack import versions
+from mlstack.lib import mirror, podsecurity
 from mlstack.lib.component import spec_object
+from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
 from mlstack.lib.slots import slot
@@ -270,6 +272,8 @@ def container(runtime: Runtime) -> dict[str, Any]:
         "capabilities": {"drop": ["ALL"]},
         "privileged": False,
         "runAsNonRoot": True,
+        # The runtime spec has no pod securityContext: seccomp is set per container.
+        "seccompProfile": podsecurity.SECCOMP,
     }
     if runtime.run_as_user is not None:
         security["runAsUser"] = runtime.run_as_user
@@ -322,3 +326,15 @@ class ModelRuntimes(Construct):
                 when=f"runtimes.{runtime.key}.enabled",
                 annotations={"serving.kserve.io/server-type": runtime.server_type},
             )
+
+
+def derive(facts: Facts) -> dict[str, Any]:
+    """Each runtime's image from environment.yaml `imageRegistry` (air-gapped clusters)."""
+    if not facts.image_registry:
+        return {}
+    return {
+        "runtimes": {
+            r.key: {"image": mirror.moved(r.default_image(), facts.image_registry)}
+            for r in CATALOGUE
+        }
+    }

@@ -7,18 +7,19 @@ Every environment; installed last, after the serving operators and their runtime
 - `seldonIris`: a Seldon Core v1 SeldonDeployment using the prepackaged SKLEARN_SERVER.
   On exactly where the environment's `seldon:` mode is set (derived, never typed).
 - `plainServer`: no operator at all, for users who bring their own image: a Deployment
-  (RollingUpdate, 25% surge/unavailable) behind a LoadBalancer Service on port 80. Off
-  until an image is given.
+  (RollingUpdate, 25% surge/unavailable) behind a Service on port 80 (ClusterIP unless
+  `serviceType: LoadBalancer`), hardened by lib/podsecurity.py. Off until an image is given.
 """
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
 from mlstack.errors import UserError
+from mlstack.lib import podsecurity
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
@@ -75,6 +76,13 @@ class PlainServer(Values):
     resources: Resources = Field(  # type: ignore[valid-type]
         default_factory=Resources, description="Container resources."
     )
+    service_type: Literal["ClusterIP", "LoadBalancer"] = Field(
+        "ClusterIP",
+        description="ClusterIP (reach it through a port-forward) or LoadBalancer (public).",
+    )
+    health_path: str = Field(
+        "/", pattern=r"^/[^\s]*$", description="HTTP path the liveness/readiness probes GET."
+    )
 
     @model_validator(mode="after")
     def _image_when_enabled(self) -> Self:
@@ -113,7 +121,7 @@ class Models(Construct):
             "serving.kserve.io/v1beta1",
             "InferenceService",
             "sklearn-iris",
-            {"predictor": {"model": model}},
+            {"predictor": {"automountServiceAccountToken": False, "model": model}},
             when="sklearnIris.enabled",
         )
         graph = {
@@ -140,7 +148,7 @@ class Models(Construct):
             "protocol": "TCP",
             "targetPort": slot("plainServer.containerPort"),
         }
-        service = {"type": "LoadBalancer", "selector": _PLAIN_LABELS, "ports": [port]}
+        service = {"type": slot("plainServer.serviceType"), "selector": _PLAIN_LABELS, "ports": [port]}
         spec_object(self, _PLAIN + "-svc", "v1", "Service", _PLAIN, service, when=plain)
 
 
@@ -154,27 +162,23 @@ def _plain_deployment_spec() -> dict[str, Any]:
         },
         "template": {
             "metadata": {"labels": _PLAIN_LABELS},
-            "spec": {
-                "containers": [
-                    {
-                        "name": "server",
-                        "image": slot("plainServer.image"),
-                        "ports": [
-                            {
-                                "name": "http",
-                                "containerPort": slot("plainServer.containerPort"),
-                                "protocol": "TCP",
-                            }
-                        ],
-                        "resources": slot("plainServer.resources"),
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                    }
-                ]
-            },
+            "spec": podsecurity.hardened_pod([_plain_container()]),
         },
+    }
+
+
+def _plain_container() -> dict[str, Any]:
+    probe = {"httpGet": {"path": slot("plainServer.healthPath"), "port": "http"}}
+    return {
+        "name": "server",
+        "image": slot("plainServer.image"),
+        "imagePullPolicy": "Always",
+        "ports": [
+            {"name": "http", "containerPort": slot("plainServer.containerPort"), "protocol": "TCP"}
+        ],
+        "resources": slot("plainServer.resources"),
+        "livenessProbe": {**probe, "periodSeconds": 10},
+        "readinessProbe": {**probe, "periodSeconds": 5},
     }
 
 

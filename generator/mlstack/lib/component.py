@@ -82,6 +82,14 @@ class Component:
     #: sample models this release installs, called by `make smoke` with its merged values
     #: (so a sample switched off is not called).
     samples: Callable[[Facts, dict[str, Any]], tuple[Sample, ...]] | None = None
+    #: the strictest Pod Security level (lib/podsecurity.py) every pod of this release
+    #: passes; its namespace enforces the loosest level of the releases it holds.
+    pod_security: str = "restricted"
+    #: wrapper rows: upstream values path -> image path under environment.yaml
+    #: `imageRegistry` ("" = the registry itself), derived when a registry is set.
+    registry: tuple[tuple[str, str], ...] = ()
+    #: wrapper rows: upstream values paths that take the image pull secrets.
+    pull_secrets: tuple[tuple[str, str], ...] = ()
 
     @property
     def kind(self) -> str:

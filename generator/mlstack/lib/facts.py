@@ -12,7 +12,7 @@ these facts) and never import each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,12 @@ class Facts:
     ambassador_service: str
     #: the values/ folder the environment lives in (for paths in messages).
     values_dir: Path
+    #: namespace -> the Pod Security levels its enabled releases' pods pass.
+    namespaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: environment.yaml `imageRegistry` ("" = each image's own registry).
+    image_registry: str = ""
+    #: environment.yaml `imagePullSecrets`: Secret names every pod pulls with.
+    pull_secrets: tuple[str, ...] = ()
 
     @property
     def seldon(self) -> str:

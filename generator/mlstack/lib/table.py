@@ -18,7 +18,7 @@ import copy
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -28,6 +28,7 @@ from mlstack.errors import UserError
 from mlstack.lib import yamlfile
 from mlstack.lib.component import Component, Dependency
 from mlstack.lib.model import Values
+from mlstack.lib.podsecurity import Level
 
 TABLE = Path(__file__).parents[1] / "data" / "components.yaml"
 
@@ -56,6 +57,12 @@ class Row(BaseModel):
     check: str | None = None
     samples: str | None = None
     fields: str | None = None
+    #: the strictest Pod Security level every pod of the release passes.
+    pod_security: Level = Field("restricted", alias="podSecurity")
+    #: wrapper: upstream values path -> image path under environment.yaml imageRegistry.
+    registry: dict[str, str] = {}
+    #: wrapper: upstream values path -> how it lists pull secrets (names or {name: ...}).
+    pull_secrets: dict[str, Literal["names", "refs"]] = Field({}, alias="pullSecrets")
 
 
 def values_key(upstream_name: str) -> str:
@@ -162,6 +169,9 @@ def component(release: str, row: Row, source: str) -> Component:
         derive=refs.named(row.derive),
         check=refs.named(row.check),
         samples=refs.named(row.samples),
+        pod_security=row.pod_security,
+        registry=tuple(row.registry.items()),
+        pull_secrets=tuple(row.pull_secrets.items()),
     )
 
 
