@@ -36,7 +36,7 @@ REVISION ?= $(BRANCH)
 OUT ?= build/gitops
 GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
 
-.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs clean \
+.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs images clean \
 	gitops gitops-sync package publish benchmark \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
@@ -106,6 +106,9 @@ package: generate ## helm package every chart into dist/ + index.yaml (wrappers 
 
 publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
 	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
+
+images: generate ## every image ENV pulls, tagged, under its imageRegistry: make images ENV=k3d
+	@$(MLSTACK) images --env $(ENV)
 
 envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs

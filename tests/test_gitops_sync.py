@@ -176,7 +176,7 @@ def test_cli_sync_reports_and_errors_in_one_line(bare: Path, tmp_path: Path) -> 
     cmd = [sys.executable, "-m", "mlstack", "gitops-sync", "--env", "k3d", "--repo", str(bare)]
     proc = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"pushed [0-9a-f]{12} .*metallb 0.1.1, metallb-pool 0.1.0", proc.stdout)
+    assert re.search(r"pushed [0-9a-f]{12} .*metallb [0-9.]+, metallb-pool 0.1.0", proc.stdout)
     again = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "is up to date" in again.stdout
     local = subprocess.run(cmd, capture_output=True, text=True, check=False)  # URL = local path

@@ -220,7 +220,14 @@ def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -
         "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
     }
     assert deployment["spec"]["replicas"] == 2
-    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["type"] == "ClusterIP"
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    server = pod["containers"][0]
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    assert server["securityContext"]["runAsNonRoot"] is True
+    assert server["livenessProbe"]["httpGet"]["port"] == "http" and server["readinessProbe"]
     assert service["spec"]["ports"][0]["port"] == 80
     assert service["spec"]["ports"][0]["targetPort"] == 8080
     assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]

@@ -66,6 +66,12 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     return render.lint([_resolve(n, args) for n in names], Path(args.charts_dir))
 
 
+def _cmd_images(args: argparse.Namespace) -> int:
+    from mlstack import imagelist
+
+    return imagelist.main(_resolve(args.env, args))
+
+
 def _cmd_bump(args: argparse.Namespace) -> int:
     from mlstack.lib import releases
 
@@ -293,6 +299,10 @@ def parser() -> argparse.ArgumentParser:
     lint.add_argument("--charts-dir", default=str(_repo() / "charts"))
     lint.add_argument("--values-dir", default=str(_repo() / "values"))
     lint.set_defaults(func=_cmd_lint)
+    im = sub.add_parser("images", help="list every image an environment pulls (for mirroring)")
+    im.add_argument("--env", default=environments.DEFAULT_ENV)
+    im.add_argument("--values-dir", default=str(_repo() / "values"))
+    im.set_defaults(func=_cmd_images)
     b = sub.add_parser("bump", help="add a new version of a chart to chart-versions.yaml")
     b.add_argument("chart")
     b.add_argument("--part", choices=("major", "minor", "patch"), default="patch")

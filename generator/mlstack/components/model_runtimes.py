@@ -261,6 +261,7 @@ Runtimes: type[Values] = create_model(  # type: ignore[call-overload]
 
 
 class ModelRuntimesValues(Values):
+    image_pull_secrets: list[dict[str, str]] = mirror.pull_secrets_field()
     runtimes: Runtimes = Field(
         default_factory=Runtimes, description="ClusterServingRuntimes, one per model server."
     )
@@ -303,6 +304,7 @@ def spec(runtime: Runtime) -> dict[str, Any]:
         "supportedModelFormats": [f.spec() for f in runtime.formats],
         "protocolVersions": list(runtime.protocols),
         "containers": [container(runtime)],
+        "imagePullSecrets": slot("imagePullSecrets"),
     }
     if runtime.shm:
         out["hostIPC"] = False
@@ -330,9 +332,10 @@ class ModelRuntimes(Construct):
 
 def derive(facts: Facts) -> dict[str, Any]:
     """Each runtime's image from environment.yaml `imageRegistry` (air-gapped clusters)."""
+    secrets = mirror.glue_values(facts)
     if not facts.image_registry:
-        return {}
-    return {
+        return secrets
+    return secrets | {
         "runtimes": {
             r.key: {"image": mirror.moved(r.default_image(), facts.image_registry)}
             for r in CATALOGUE

@@ -19,7 +19,7 @@ from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
 from mlstack.errors import UserError
-from mlstack.lib import podsecurity
+from mlstack.lib import mirror, podsecurity
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
@@ -92,6 +92,7 @@ class PlainServer(Values):
 
 
 class ModelsValues(Values):
+    image_pull_secrets: list[dict[str, str]] = mirror.pull_secrets_field()
     sklearn_iris: SklearnIris = Field(  # type: ignore[valid-type]
         default_factory=SklearnIris, description="KServe sample (v2 protocol)."
     )
@@ -121,7 +122,17 @@ class Models(Construct):
             "serving.kserve.io/v1beta1",
             "InferenceService",
             "sklearn-iris",
-            {"predictor": {"automountServiceAccountToken": False, "model": model}},
+            {
+                "predictor": {
+                    "automountServiceAccountToken": False,
+                    "imagePullSecrets": slot("imagePullSecrets"),
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": podsecurity.SECCOMP,
+                    },
+                    "model": model,
+                }
+            },
             when="sklearnIris.enabled",
         )
         graph = {
@@ -148,7 +159,11 @@ class Models(Construct):
             "protocol": "TCP",
             "targetPort": slot("plainServer.containerPort"),
         }
-        service = {"type": slot("plainServer.serviceType"), "selector": _PLAIN_LABELS, "ports": [port]}
+        service = {
+            "type": slot("plainServer.serviceType"),
+            "selector": _PLAIN_LABELS,
+            "ports": [port],
+        }
         spec_object(self, _PLAIN + "-svc", "v1", "Service", _PLAIN, service, when=plain)
 
 
@@ -162,7 +177,9 @@ def _plain_deployment_spec() -> dict[str, Any]:
         },
         "template": {
             "metadata": {"labels": _PLAIN_LABELS},
-            "spec": podsecurity.hardened_pod([_plain_container()]),
+            "spec": podsecurity.hardened_pod(
+                [_plain_container()], imagePullSecrets=slot("imagePullSecrets")
+            ),
         },
     }
 
@@ -183,7 +200,7 @@ def _plain_container() -> dict[str, Any]:
 
 
 def derive(facts: Facts) -> dict[str, Any]:
-    return {
+    return mirror.glue_values(facts) | {
         "sklearnIris": {"enabled": "kserve" in facts.enabled},
         "seldonIris": {"enabled": SELDON in facts.enabled},
     }

@@ -97,7 +97,7 @@ class ModelsPolicy(Values):
 
 
 class NamespacesValues(Values):
-    namespaces: AllNamespaces = Field(  # type: ignore[valid-type]
+    namespaces: AllNamespaces = Field(
         default_factory=AllNamespaces, description="The platform's namespaces."
     )
     models_policy: ModelsPolicy = Field(

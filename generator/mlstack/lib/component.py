@@ -90,6 +90,9 @@ class Component:
     registry: tuple[tuple[str, str], ...] = ()
     #: wrapper rows: upstream values paths that take the image pull secrets.
     pull_secrets: tuple[tuple[str, str], ...] = ()
+    #: images pulled that the release's rendered objects do not name (upstream charts,
+    #: operators), tagged; `make images` lists them (moved to the env's registry).
+    images: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:

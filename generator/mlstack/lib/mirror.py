@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from mlstack.lib.component import Component
 from mlstack.lib.facts import Facts
 from mlstack.lib.validate import deep_merge
@@ -39,6 +41,20 @@ def nested(path: str, value: Any) -> dict[str, Any]:
 def pull_secrets(names: tuple[str, ...], style: str) -> list[Any]:
     """Pull secrets as the chart lists them: bare names, or `{name: ...}` references."""
     return list(names) if style == "names" else [{"name": n} for n in names]
+
+
+def glue_values(facts: Facts) -> dict[str, Any]:
+    """`imagePullSecrets` of a glue chart's pods, from environment.yaml (derived)."""
+    names = facts.pull_secrets
+    return {"imagePullSecrets": pull_secrets(names, "refs")} if names else {}
+
+
+def pull_secrets_field() -> Any:
+    """The `imagePullSecrets` values field of a glue chart (derived, never typed)."""
+    return Field(
+        default_factory=list,
+        description="Pull secrets of the pods (derived from environment.yaml imagePullSecrets).",
+    )
 
 
 def wrapper_values(component: Component, facts: Facts) -> dict[str, Any]:

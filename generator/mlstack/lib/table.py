@@ -63,6 +63,10 @@ class Row(BaseModel):
     registry: dict[str, str] = {}
     #: wrapper: upstream values path -> how it lists pull secrets (names or {name: ...}).
     pull_secrets: dict[str, Literal["names", "refs"]] = Field({}, alias="pullSecrets")
+    #: every image the release's pods pull that its rendered objects do not name (an
+    #: upstream chart's, an operator's): `repo[:tag]` ({version}/{appVersion} of the
+    #: project; default tag :{appVersion}), or `<module>.<name>` of such a tuple.
+    images: list[str] | str = []
 
 
 def values_key(upstream_name: str) -> str:
@@ -171,8 +175,21 @@ def component(release: str, row: Row, source: str) -> Component:
         samples=refs.named(row.samples),
         pod_security=row.pod_security,
         registry=tuple(row.registry.items()),
+        images=_images(row, project, refs),
         pull_secrets=tuple(row.pull_secrets.items()),
     )
+
+
+def _images(row: Row, project: str, refs: _Rows) -> tuple[str, ...]:
+    """The row's images with their tags filled in from versions.yaml's project."""
+    listed = refs.named(row.images) if isinstance(row.images, str) else row.images
+    pinned = versions.load().projects[project]
+    tags = {"version": pinned.version, "appVersion": pinned.app_version}
+    out = []
+    for image in listed:
+        tagged = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:{{appVersion}}"
+        out.append(tagged.format(**tags))
+    return tuple(out)
 
 
 def load(path: Path = TABLE) -> tuple[Component, ...]:
