@@ -36,7 +36,7 @@ REVISION ?= $(BRANCH)
 OUT ?= build/gitops
 GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
 
-.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs images clean \
+.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs images checkov clean \
 	gitops gitops-sync package publish benchmark \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
 	install-platform uninstall-platform smoke e2e
@@ -73,11 +73,15 @@ benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [R
 test: setup schemas ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
-lint: setup ## ruff, mypy and helm lint --strict per environment
+checkov: ## install checkov (its own venv, .tools/checkov; pin: pyproject.toml policy extra)
+	@scripts/setup-checkov.sh "$(PYTHON)"
+
+lint: setup checkov ## ruff, mypy, helm lint --strict and checkov (offline) per environment
 	@$(PY) -m ruff check generator tests
 	@$(PY) -m ruff format --check generator tests
 	@$(PY) -m mypy
 	@$(MLSTACK) lint
+	@$(MLSTACK) policy --env all
 
 drift: generate ## fail when charts/ differs from what the generator writes
 	@git diff --exit-code --stat -- charts values || { echo "error: charts/ or values/ differ from the generator: commit the regenerated files" >&2; exit 1; }

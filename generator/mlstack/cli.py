@@ -72,6 +72,13 @@ def _cmd_images(args: argparse.Namespace) -> int:
     return imagelist.main(_resolve(args.env, args))
 
 
+def _cmd_policy(args: argparse.Namespace) -> int:
+    from mlstack import policy
+
+    names = _env_names(args.env, Path(args.values_dir))
+    return policy.main([_resolve(n, args) for n in names])
+
+
 def _cmd_bump(args: argparse.Namespace) -> int:
     from mlstack.lib import releases
 
@@ -303,6 +310,10 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--env", default=environments.DEFAULT_ENV)
     im.add_argument("--values-dir", default=str(_repo() / "values"))
     im.set_defaults(func=_cmd_images)
+    pol = sub.add_parser("policy", help="checkov (offline) on each env's own rendered objects")
+    pol.add_argument("--env", default="all", help="an environment or 'all'")
+    pol.add_argument("--values-dir", default=str(_repo() / "values"))
+    pol.set_defaults(func=_cmd_policy)
     b = sub.add_parser("bump", help="add a new version of a chart to chart-versions.yaml")
     b.add_argument("chart")
     b.add_argument("--part", choices=("major", "minor", "patch"), default="patch")

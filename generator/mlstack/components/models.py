@@ -152,7 +152,13 @@ class Models(Construct):
         )
         plain = "plainServer.enabled"
         deployment = _plain_deployment_spec()
-        spec_object(self, _PLAIN, "apps/v1", "Deployment", _PLAIN, deployment, when=plain)
+        skips = podsecurity.checkov_skips(
+            CKV_K8S_43="the image is the user's plainServer.image: a tag is accepted, a digest "
+            "(image@sha256:...) pins it"
+        )
+        spec_object(
+            self, _PLAIN, "apps/v1", "Deployment", _PLAIN, deployment, when=plain, annotations=skips
+        )
         port = {
             "name": "http",
             "port": 80,
@@ -207,7 +213,15 @@ def derive(facts: Facts) -> dict[str, Any]:
 
 
 def check(facts: Facts, values: dict[str, Any]) -> None:
-    """A sample whose operator the environment lacks would be refused by the API server."""
+    """A sample whose operator the environment lacks would be refused by the API server;
+    an air-gapped cluster cannot pull the user's server from outside its registry."""
+    plain, registry = values["plainServer"], facts.image_registry
+    if plain["enabled"] and registry and not plain["image"].startswith(f"{registry}/"):
+        raise UserError(
+            f"{facts.file('models')}: plainServer.image: {plain['image']!r} is not under "
+            f"imageRegistry {registry} ({facts.env_file}): mirror it and name it "
+            f"{mirror.moved(plain['image'], registry)}"
+        )
     for key, needed in (("sklearnIris", "kserve"), ("seldonIris", SELDON)):
         if values[key]["enabled"] and needed not in facts.enabled:
             raise UserError(

@@ -66,3 +66,12 @@ def hardened_pod(containers: list[dict[str, Any]], **extra: Any) -> dict[str, An
         "volumes": [TMP_VOLUME],
         **extra,
     }
+
+
+def checkov_skips(**reasons: str) -> dict[str, str]:
+    """checkov's in-chart exceptions as object annotations: `checkov.io/skip<N>:
+    <CHECK>=<reason>`, e.g. checkov_skips(CKV_K8S_43="why")."""
+    return {
+        f"checkov.io/skip{i}": f"{check}={reason}"
+        for i, (check, reason) in enumerate(sorted(reasons.items()), start=1)
+    }
