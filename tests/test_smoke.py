@@ -182,7 +182,7 @@ def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     values = {
         "sklearnIris": {"enabled": False},
         "seldonIris": {"enabled": True},
-        "plainServer": {"enabled": True},
+        "plainServer": {"enabled": True, "serviceType": "LoadBalancer"},
     }
     facts = resolve.resolve("k3d").facts
     ambassador = dataclasses.replace(
@@ -192,6 +192,9 @@ def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     assert found["iris-model"].ingress == "emissary/emissary-ingress"
     assert found["iris-model"].request_path == "/seldon/models/iris-model/api/v1.0/predictions"
     assert found["model-server"].ingress == "models/model-server"
+    # A ClusterIP plain server (the default) has no address smoke could call.
+    values["plainServer"]["serviceType"] = "ClusterIP"
+    assert "model-server" not in {s.name for s in models.samples(ambassador, values)}
     istio = dataclasses.replace(facts, env=facts.env.model_copy(update={"seldon": "istio"}))
     assert models.samples(istio, values)[0].ingress == "istio-system/istio-gateway"
 

@@ -165,6 +165,15 @@ class Models(Construct):
             "protocol": "TCP",
             "targetPort": slot("plainServer.containerPort"),
         }
+        # The models namespace denies ingress by default (the namespaces release): the
+        # plain server is a Service of its own, reached on its port from anywhere.
+        allow = {
+            "podSelector": {"matchLabels": _PLAIN_LABELS},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"port": "http", "protocol": "TCP"}]}],
+        }
+        api = "networking.k8s.io/v1"
+        spec_object(self, _PLAIN + "-np", api, "NetworkPolicy", _PLAIN, allow, when=plain)
         service = {
             "type": slot("plainServer.serviceType"),
             "selector": _PLAIN_LABELS,
@@ -264,7 +273,8 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
                 via,
             )
         )
-    if values["plainServer"]["enabled"]:
+    plain = values["plainServer"]
+    if plain["enabled"] and plain["serviceType"] == "LoadBalancer":  # ClusterIP: not reachable
         found.append(
             Sample(_PLAIN, NAMESPACE, "plain", "apps/v1", "Deployment", f"{NAMESPACE}/{_PLAIN}")
         )
