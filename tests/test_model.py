@@ -37,4 +37,5 @@ def test_every_key_is_documented() -> None:
         table = model.parameter_table(component.values)
         for name, field in component.values.model_fields.items():
             assert field.description, f"{component.id}.{name} has no description"
-            assert f"`{field.alias or name}`" in table
+            assert f"| {field.alias or name} | " in table
+        assert table.startswith("| Key | Type | Default | Description |")

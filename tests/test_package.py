@@ -7,9 +7,11 @@ The wrapper path uses TEST FIXTURE charts built here (`test-fixture-upstream`, s
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlstack import package
+from mlstack import package, publish
 from mlstack.errors import UserError
 from mlstack.lib import helm
 
@@ -84,6 +86,50 @@ def test_offline_packages_glue_and_names_skipped_wrappers(
     )
     archives = sorted(p.name for p in dist.glob("*.tgz"))
     assert archives == sorted(f"{r.chart}-{r.version}.tgz" for r in results.values() if r.archive)
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_package_twice_gives_byte_identical_dist(
+    charts_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    _fixture_wrapper(charts_copy, tmp_path)
+    helm.run(["dependency", "update", "--skip-refresh", str(charts_copy / FIXTURE_WRAPPER)])
+    package.package(charts_copy, tmp_path / "one")
+    first = _bytes(tmp_path / "one")
+    (charts_copy / "models" / "values.yaml").touch()  # a new mtime must not matter
+    package.package(charts_copy, tmp_path / "two")
+    assert first == _bytes(tmp_path / "two")
+    assert f"{FIXTURE_WRAPPER}-0.3.0.tgz" in first and "index.yaml" in first
+    index = yaml.safe_load(first["index.yaml"])
+    assert index["generated"] == "1970-01-01T00:00:00Z"  # not a git checkout: the epoch
+    with tarfile.open(tmp_path / "one" / "models-{}.tgz".format(
+        _chart_yaml(charts_copy / "models")["version"])) as tar:  # fmt: skip
+        names = tar.getnames()
+        assert names[0] == "models/Chart.yaml" and names[1:] == sorted(names[1:])
+        assert {m.mtime for m in tar.getmembers()} == {0}
+
+
+def test_bench_reports_sameness(charts_copy: Path) -> None:
+    line = package.bench(charts_copy, 2)
+    assert line.startswith("bench-package: 2 runs, median ") and line.endswith("byte-identical")
+
+
+def test_source_date_epoch_sets_every_time(
+    charts_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    package.package(charts_copy, tmp_path / "dist")
+    index = yaml.safe_load((tmp_path / "dist" / "index.yaml").read_text())
+    assert index["generated"] == "2023-11-14T22:13:20Z"
+    created = {e["created"] for entries in index["entries"].values() for e in entries}
+    assert created == {"2023-11-14T22:13:20Z"}
+    archive = next((tmp_path / "dist").glob("*.tgz"))
+    with tarfile.open(archive) as tar:
+        assert {m.mtime for m in tar.getmembers()} == {1700000000}
 
 
 def test_dist_with_other_files_is_left_alone(charts_copy: Path, tmp_path: Path) -> None:
@@ -179,15 +225,73 @@ def test_helm_reads_the_index_back(
     assert (pulled / f"metallb-pool-{packaged['mlstack-test/metallb-pool']}.tgz").exists()
 
 
-def test_publish_dry_run_prints_helm_push(charts_copy: Path, tmp_path: Path) -> None:
+def test_publish_dry_run_plans_push_and_keyless_sign(
+    charts_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dist = tmp_path / "dist"
     package.package(charts_copy, dist)
-    commands = package.publish(dist, "oci://registry.example.test/mlstack/", dry_run=True)
-    assert commands == [
-        ["helm", "push", str(a), "oci://registry.example.test/mlstack"]
-        for a in sorted(dist.glob("*.tgz"))
-    ]
+    record = tmp_path / "published.yaml"
+    assert publish.publish(dist, "oci://registry.example.test/mlstack/", True, record=record) == {}
+    assert not record.exists()
+    out = capsys.readouterr().out.splitlines()
+    archives = sorted(dist.glob("*.tgz"))
+    assert len(out) == 2 * len(archives)
+    for archive, push, sign in zip(archives, out[::2], out[1::2], strict=True):
+        layer = hashlib.sha256(archive.read_bytes()).hexdigest()
+        assert push == (
+            f"would run: helm push {archive} oci://registry.example.test/mlstack"
+            f"   # chart layer sha256:{layer}"
+        )
+        chart = archive.name.rsplit("-", 1)[0]
+        assert sign == (
+            f"would run: cosign sign --yes registry.example.test/mlstack/{chart}@{publish.PENDING}"
+        )
+
+
+def test_publish_with_a_key_and_unsigned(charts_copy: Path, tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    package.package(charts_copy, dist)
+    keyed = publish.plan(dist, "oci://r.example.test/x", "env://COSIGN_PRIVATE_KEY")
+    assert all(s.sign and s.sign[:5] == ["cosign", "sign", "--yes", "--key",
+               "env://COSIGN_PRIVATE_KEY"] for s in keyed)  # fmt: skip
+    assert all(s.sign is None for s in publish.plan(dist, "oci://r.example.test/x", None, False))
     with pytest.raises(UserError, match="must be an OCI registry reference"):
-        package.publish(dist, "https://charts.example.test", dry_run=True)
+        publish.plan(dist, "https://charts.example.test", None)
     with pytest.raises(UserError, match="run `make package` first"):
-        package.publish(tmp_path / "empty", "oci://registry.example.test/x", dry_run=True)
+        publish.plan(tmp_path / "empty", "oci://registry.example.test/x", None)
+
+
+def test_digest_is_read_from_helm_push_output() -> None:
+    digest = "sha256:" + "ab" * 32
+    text = f"Pushed: r.example.test/x/models:0.2.0\nDigest: {digest}\n"
+    assert publish.digest_from(text) == digest
+    with pytest.raises(UserError, match="printed no `Digest"):
+        publish.digest_from("Pushed: r.example.test/x/models:0.2.0\n")
+
+
+def test_real_push_to_an_unreachable_registry_fails_in_one_line(
+    charts_copy: Path, tmp_path: Path
+) -> None:
+    dist = tmp_path / "dist"
+    package.package(charts_copy, dist)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    registry_url = f"oci://127.0.0.1:{port}/charts"
+    cmd = [sys.executable, "-m", "mlstack", "publish", "--dist", str(dist), "--no-sign",
+           "--registry", registry_url, "--record", str(tmp_path / "r.yaml")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: helm push ") and len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "r.yaml").exists()
+
+
+def test_signing_without_cosign_stops_before_any_push(charts_copy: Path, tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    package.package(charts_copy, dist)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no cosign there
+    cmd = [sys.executable, "-m", "mlstack", "publish", "--dist", str(dist),
+           "--registry", "oci://127.0.0.1:1/charts"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    assert proc.returncode == 2 and "cosign is not on PATH" in proc.stderr
+    assert "helm push" not in proc.stdout

@@ -1,11 +1,12 @@
 """The install plan: order, exact helm commands per env (pinned), values layering, and the
-pure decisions of a live install (up to date, rollback, last event, keep-CRDs renderer)."""
+pure decisions of a live install (up to date, rollback, last event, cluster checks) and the
+plain-helm path parsed by the real helm 4 and kubectl."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ import pytest
 import yaml
 
 from helpers import committed_envs, enabled, values_copy
-from mlstack import resolve
+from mlstack import REPO_ROOT, resolve
 from mlstack.errors import UserError
 from mlstack.lib import helm
-from mlstack.lifecycle import plan
+from mlstack.lifecycle import autodomain, install, plan, readiness
 
 GOLDEN = Path(__file__).parent / "golden" / "plan"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -33,8 +34,10 @@ def _plan(env: str, values_dir: Path = resolve.VALUES_DIR, start: str | None = N
 
 
 @pytest.mark.parametrize("env_name", committed_envs())
-def test_dry_run_plan_is_pinned(env_name: str, values: Path) -> None:
-    text = "\n".join(plan.describe(_plan(env_name, values))) + "\n"
+def test_dry_run_plan_is_pinned(env_name: str, values: Path, schema_dir: Path) -> None:
+    the_plan = _plan(env_name, values)
+    gates = install.offline_gates(the_plan, schema_dir)
+    text = "\n".join(plan.describe(the_plan, gates=gates)) + "\n"
     text = text.replace(f"{values.parent}/", "")
     golden = GOLDEN / f"{env_name}.txt"
     if UPDATE:
@@ -168,43 +171,197 @@ def test_seconds() -> None:
         plan.seconds("soon")
 
 
-def test_keep_crds_post_renderer_through_real_helm(tmp_path: Path) -> None:
-    """`helm template --post-renderer scripts/helm-keep-crds`: CRDs gain the keep policy."""
-    chart = tmp_path / "demo"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"kind": "Widget", "plural": "widgets"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object"}},
-                }
-            ],
-        },
-    }
-    (chart / "templates" / "crd.yaml").write_text(yaml.safe_dump(crd))
-    (chart / "templates" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  t: '{{ \"{{x}}\" }}'\n"
+def _helm4() -> str:
+    assert helm.version(str(helm.LOCAL_HELM)) == (4, 1), "run `make setup` (helm 4.1.4)"
+    return str(helm.LOCAL_HELM)
+
+
+def _unreachable(tmp_path: Path) -> dict[str, str]:
+    """A kubeconfig whose API server refuses connections: commands parse, then fail."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "k3d-mlstack",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "k3d-mlstack", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
     )
+    return {**os.environ, "KUBECONFIG": str(config), "HELM_CACHE_HOME": str(tmp_path / "c")}
+
+
+PARSE_ERRORS = (
+    "unknown flag",
+    "unknown shorthand",
+    "invalid argument",
+    "accepts ",
+    "unknown command",
+)
+
+
+@pytest.mark.parametrize("env_name", committed_envs())
+def test_plain_path_is_valid_helm4_and_kubectl(
+    env_name: str, schema_dir: Path, tmp_path: Path
+) -> None:
+    """Every command of the dry run is parsed by the real helm 4.1.4 / kubectl 1.35.2 and
+    fails only on the missing cluster; none names a script or the project's Python."""
+    the_plan = plan.build(resolve.resolve(env_name))
+    gates = install.offline_gates(the_plan, schema_dir)
+    commands = []
+    for step in the_plan.steps:
+        commands.append(step.upgrade())
+        commands += [plan.wait_command(g, "10m") for g in gates[step.release] or []]
+    if the_plan.resolved.env.auto_domain:  # how install.sh reads the gateway's address
+        commands.append(autodomain.address_command(the_plan.resolved))
+    assert any(c[0] == "kubectl" for c in commands), "no kubectl wait at all"
+    step = the_plan.steps[0]  # the undo commands the installer may run after a failed gate
+    commands.append(plan.rollback([{"revision": 1, "status": "deployed"}, {"revision": 2}], step))
+    commands.append(plan.rollback([{"revision": 1, "status": "failed"}], step))
+    env = _unreachable(tmp_path)
+    tools = {"helm": _helm4(), "kubectl": str(helm.LOCAL_KUBECTL)}
+    for cmd in commands:
+        text = " ".join(cmd)
+        assert "scripts/" not in text and "python" not in text and ".py" not in text, text
+        proc = subprocess.run(
+            [tools[cmd[0]], *cmd[1:]], capture_output=True, text=True, env=env, cwd=REPO_ROOT
+        )
+        assert proc.returncode != 0, text  # nothing to install into
+        assert not any(e in proc.stderr for e in PARSE_ERRORS), f"{text}: {proc.stderr}"
+        assert re.search(
+            r"unreachable|connection refused|missing in charts/ directory", proc.stderr
+        ), f"{text}: {proc.stderr}"
+
+
+def test_webhook_endpoint_wait_is_valid_kubectl(tmp_path: Path) -> None:
+    gate = readiness.Gate(
+        "endpoints", readiness.Ref("v1", "Service", "cert-manager-webhook", "cert-manager")
+    )
+    cmd = plan.wait_command(gate, "5m")
     proc = subprocess.run(
-        [helm.binary(), "template", "demo", str(chart), "--post-renderer", str(plan.KEEP_CRDS)],
+        [str(helm.LOCAL_KUBECTL), *cmd[1:]],
         capture_output=True,
         text=True,
-        env={**os.environ, "MLSTACK_PYTHON": sys.executable},
+        env=_unreachable(tmp_path),
     )
+    assert proc.returncode != 0 and "connection refused" in proc.stderr, proc.stderr
+    assert not any(e in proc.stderr for e in PARSE_ERRORS), proc.stderr
+    with pytest.raises(ValueError, match="helm --wait judges"):
+        plan.wait_command(readiness.Gate("available", gate.ref), "5m")
+
+
+def test_install_script_has_only_helm_and_kubectl(schema_dir: Path) -> None:
+    the_plan = plan.build(resolve.resolve("k3d"))
+    text = plan.install_script(the_plan, "10m", install.offline_gates(the_plan, schema_dir))
+    domain = "\n".join(autodomain.shell_lines(the_plan.resolved, plan.seconds("10m")))
+    assert domain and domain in text  # k3d has domain: auto: the block tested below
+    assert text.index(domain) < text.index("helm upgrade --install knative-serving")
+    lines = [ln for ln in text.replace(domain, "").splitlines() if ln and not ln.startswith("#")]
+    assert lines[0] == "set -euo pipefail"
+    for line in lines[1:]:
+        first = line.split()[0]
+        assert first in ("helm", "kubectl", "["), line
+        if first == "[":  # fetch a wrapper's upstream chart only when missing
+            assert line.split("|| ")[1].startswith("helm dependency build charts/"), line
+    assert "kubectl wait --for=condition=Ready inferenceservice.serving.kserve.io/" in text
+
+
+def test_levels_follow_needs() -> None:
+    steps = plan.build(resolve.resolve("k3d")).steps
+    depth = plan.levels(steps)
+    assert {r for r, d in depth.items() if d == 0} == {"namespaces"}
+    # Everything else waits for its namespace to be labelled, then starts in parallel.
+    assert {r for r, d in depth.items() if d == 1} == {
+        "metallb", "istio-base", "cert-manager", "knative-operator", "kserve-crd"
+    }  # fmt: skip
+    for step in steps:
+        assert all(depth[n] < depth[step.release] for n in step.needs)
+
+
+@pytest.mark.parametrize(
+    ("version", "problem"),
+    [
+        ("v1.35.8+k3s1", None),
+        ("v1.34.2-eks-113cf36", None),
+        ("v1.33.5", "the cluster runs Kubernetes v1.33.5, outside k3d's supported 1.34-1.35"),
+        ("v1.36.0", "the cluster runs Kubernetes v1.36.0, outside k3d's supported 1.34-1.35"),
+        ("garbage", "cannot read the Kubernetes version of the cluster ('garbage')"),
+    ],
+)
+def test_server_version_window(version: str, problem: str | None) -> None:
+    found = plan.server_problem(resolve.resolve("k3d"), version)
+    assert found == problem if problem is None else (found or "").startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("context", "marker", "ok"),
+    [
+        ("k3d-mlstack", "k3d", True),
+        ("mlstack", None, True),
+        ("arn:aws:eks:eu-west-1:123456789012:cluster/mlstack", "eks", True),
+        ("me@mlstack.eu-west-1.eksctl.io", "eks", True),
+        ("k3d-other", "k3d", False),
+        ("mlstack", "k3d", False),  # minikube's context while installing k3d
+        ("prod-eu", None, False),
+    ],
+)
+def test_context_must_look_like_the_cluster(context: str, marker: str | None, ok: bool) -> None:
+    problem = plan.context_problem(context, "mlstack", marker)
+    assert (problem is None) == ok
+    if problem:
+        assert problem.endswith("or set FORCE=1") and "\n" not in problem
+
+
+def test_install_script_obtains_the_auto_domain_like_make(tmp_path: Path) -> None:
+    """The script's `domain: auto` block, run by bash with a kubectl that answers the
+    gateway's address on its second call, writes exactly the overlays make writes."""
+    script_values = values_copy(tmp_path / "script" / "values")
+    make_values = values_copy(tmp_path / "make" / "values")
+    resolved = resolve.resolve("k3d", script_values, local=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "kubectl"  # stands in for the cluster only: the command is parsed below
+    shim.write_text(
+        f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
+        f'[ "$(wc -l < {tmp_path}/calls)" -ge 2 ] && printf 192.0.2.77\n'
+    )
+    shim.chmod(0o755)
+    block = "\n".join(["set -euo pipefail", *autodomain.shell_lines(resolved, 10)])
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    proc = subprocess.run(
+        ["bash", "-c", block.replace("sleep 2", "sleep 0")],
+        capture_output=True, text=True, env={**os.environ, "PATH": path},
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    docs = {d["kind"]: d for d in yaml.safe_load_all(proc.stdout) if d}
-    assert docs["CustomResourceDefinition"]["metadata"]["annotations"] == {
-        "helm.sh/resource-policy": "keep"
-    }
-    assert "annotations" not in docs["ConfigMap"]["metadata"]
-    assert docs["ConfigMap"]["data"] == {"t": "{{x}}"}
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].split() == autodomain.address_command(resolved)[1:]
+    autodomain.apply(resolve.resolve("k3d", make_values, local=True), "192.0.2.77")
+    made = sorted(p.name for p in (make_values / "k3d" / "local").iterdir())
+    assert made == sorted(p.name for p in (script_values / "k3d" / "local").iterdir())
+    for name in made:
+        written = (script_values / "k3d" / "local" / name).read_text()
+        assert written == (make_values / "k3d" / "local" / name).read_text(), name
+    assert resolve.resolve("k3d", script_values, local=True).env.domain == "192.0.2.77.sslip.io"
+
+
+def test_install_script_without_an_address_stops_in_one_line(tmp_path: Path) -> None:
+    resolved = resolve.resolve("k3d", values_copy(tmp_path / "values"), local=True)
+    (tmp_path / "kubectl").write_text("#!/bin/sh\nexit 1\n")  # API down: no address
+    (tmp_path / "kubectl").chmod(0o755)
+    block = "\n".join(["set -euo pipefail", *autodomain.shell_lines(resolved, 2)])
+    proc = subprocess.run(
+        ["bash", "-c", block.replace("sleep 2", "sleep 0")], capture_output=True, text=True,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "domain auto: Service istio-system/istio-gateway has no load-balancer IP after 2s"
+    ]
+    assert not (tmp_path / "values" / "k3d" / "local").exists()
+
+
+def test_fixed_domain_needs_no_address_step() -> None:
+    assert autodomain.shell_lines(resolve.resolve("eks"), 600) == []

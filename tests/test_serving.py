@@ -209,8 +209,10 @@ def test_models_plain_server_and_pvc_storage(tmp_path: Path, schema_dir: Path) -
     count, problems = render.check_manifest(
         text, resolved.minors, schemas.upstream_crds(schema_dir)
     )
-    assert problems == [] and count == 4
+    assert problems == [] and count == 6  # + the helm test Pods of both samples
     docs = {d["kind"]: d for d in yaml.safe_load_all(text) if d}
+    tests = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Pod"]
+    assert {t["metadata"]["annotations"]["helm.sh/hook"] for t in tests} == {"test"}
     # models denies ingress by default: the plain server's own policy opens its port.
     allow = docs["NetworkPolicy"]["spec"]
     assert allow["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]

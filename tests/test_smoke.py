@@ -12,6 +12,7 @@ import pytest
 from helpers import edit_env, values_copy
 from mlstack import environments, registry, resolve
 from mlstack.errors import UserError
+from mlstack.lib import samples
 from mlstack.lib.samples import Sample
 from mlstack.lifecycle import autodomain, smoke
 
@@ -51,9 +52,9 @@ def test_requests_per_protocol() -> None:
     assert r.headers["Host"] == "sklearn-iris.models.example.com"
     s = smoke.request_for(SELDON)
     assert s.path == "/seldon/models/iris/api/v1.0/predictions"
-    assert s.body == {"data": {"ndarray": smoke.IRIS}} and "Host" not in s.headers
+    assert s.body == {"data": {"ndarray": samples.IRIS}} and "Host" not in s.headers
     p = smoke.request_for(PLAIN)
-    assert p.path == "/iris/predict" and p.body == {"instances": smoke.IRIS}
+    assert p.path == "/iris/predict" and p.body == {"instances": samples.IRIS}
     curl = r.curl("172.18.255.200")
     assert "-H 'Host: sklearn-iris.models.example.com'" in curl
     assert curl.endswith("http://172.18.255.200/v2/models/sklearn-iris/infer")

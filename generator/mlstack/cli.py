@@ -147,6 +147,25 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oci(args: argparse.Namespace) -> Any:
+    """GitOps OCI mode: the registry (project.yaml unless given) and `make publish`'s
+    record of digests, when it exists and names that registry."""
+    from mlstack import project, publish
+    from mlstack.gitops.plan import OciCharts
+
+    if not args.oci:
+        return None
+    publisher = project.load()
+    registry_url = args.oci_registry or publisher.registry
+    return OciCharts(
+        registry=registry_url,
+        issuer=publisher.signing.issuer,
+        subject=publisher.signing.subject,
+        digests=publish.recorded_digests(Path(args.published), registry_url, Path(args.charts_dir)),
+        key_secret=args.cosign_secret or None,
+    )
+
+
 def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
     from mlstack.gitops.plan import Settings
 
@@ -158,6 +177,9 @@ def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
         argocd_project=args.argocd_project,
         destination_server=args.destination_server,
         flux_namespace=args.flux_namespace,
+        oci=_oci(args),
+        fleet=args.fleet,
+        clusters=tuple(args.clusters.split()) if args.clusters else (),
     )
 
 
@@ -213,13 +235,18 @@ def _cmd_gitops_sync(args: argparse.Namespace) -> int:
 def _cmd_package(args: argparse.Namespace) -> int:
     from mlstack import package
 
+    if args.bench:
+        print(package.bench(Path(args.charts_dir), args.bench))
+        return 0
     return package.main(Path(args.charts_dir), Path(args.dist), args.url, args.strict)
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from mlstack import package
+    from mlstack import project, publish
 
-    package.publish(Path(args.dist), args.registry, args.dry_run)
+    registry_url = args.registry or project.load().registry
+    record = Path(args.record) if args.record else None
+    publish.publish(Path(args.dist), registry_url, args.dry_run, args.key, not args.no_sign, record)
     return 0
 
 
@@ -233,6 +260,13 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--destination-server", default="https://kubernetes.default.svc")
     p.add_argument("--flux-namespace", default="flux-system")
     p.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
+    p.add_argument("--oci", action="store_true", help="pull published OCI charts, not Git copies")
+    p.add_argument("--oci-registry", default="", help="oci://host/path (default: project.yaml)")
+    p.add_argument("--published", default=str(_repo() / "build" / "published.yaml"),
+                   help="`make publish` record of digests to pin")  # fmt: skip
+    p.add_argument("--cosign-secret", default="", help="Flux verifies with this public key Secret")
+    p.add_argument("--fleet", action="store_true", help="also write fleet manifests")
+    p.add_argument("--clusters", default="", help="Flux fleet: space-separated cluster names")
     p.add_argument("--charts-dir", default=str(_repo() / "charts"))
     p.add_argument("--values-dir", default=str(_repo() / "values"))
 
@@ -253,7 +287,14 @@ def _lifecycle(args: argparse.Namespace, command: str, **options: Any) -> int:
 
 
 def _cmd_install(args: argparse.Namespace) -> int:
-    return _lifecycle(args, "install", start=args.start, charts_dir=Path(args.charts_dir))
+    return _lifecycle(
+        args,
+        "install",
+        start=args.start,
+        charts_dir=Path(args.charts_dir),
+        parallel=args.parallel,
+        force=args.force,
+    )
 
 
 def _cmd_uninstall(args: argparse.Namespace) -> int:
@@ -269,13 +310,6 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
     compare = ["--compare", args.compare] if args.compare else []
     return bench.main(["--root", args.root, "--runs", str(args.runs), *compare])
-
-
-def _cmd_keep_crds(args: argparse.Namespace) -> int:
-    from mlstack.lifecycle import plan
-
-    sys.stdout.write(plan.keep_crds(sys.stdin.read()))
-    return 0
 
 
 def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
@@ -345,11 +379,18 @@ def parser() -> argparse.ArgumentParser:
     pk.add_argument("--dist", default=str(_repo() / "dist"))
     pk.add_argument("--url", default=None, help="base URL written into index.yaml")
     pk.add_argument("--strict", action="store_true", help="fail when a chart was skipped")
+    pk.add_argument("--bench", type=int, default=0, help="package N times; print median, sameness")
     pk.set_defaults(func=_cmd_package)
     pub = sub.add_parser("publish", help="helm push every archive in dist/ to an OCI registry")
-    pub.add_argument("--registry", required=True, help="oci://host/path")
+    pub.add_argument("--registry", default="", help="oci://host/path (default: project.yaml)")
     pub.add_argument("--dist", default=str(_repo() / "dist"))
-    pub.add_argument("--dry-run", action="store_true", help="print the helm push commands")
+    pub.add_argument("--dry-run", action="store_true", help="print the push and sign commands")
+    pub.add_argument(
+        "--key", default=None, help="cosign key (file, env://VAR, KMS URI); else keyless"
+    )
+    pub.add_argument("--no-sign", action="store_true", help="push without cosign signatures")
+    pub.add_argument("--record", default=str(_repo() / "build" / "published.yaml"),
+                     help="where to write the pushed digests")  # fmt: skip
     pub.set_defaults(func=_cmd_publish)
     c = sub.add_parser("cluster", help="create (or reuse) / delete the env's cluster")
     c.add_argument("action", choices=("create", "delete"))
@@ -360,6 +401,8 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("install", help="install the env's releases in order, with readiness gates")
     _lifecycle_args(i)
     i.add_argument("--from", dest="start", default=None, help="resume at this release")
+    i.add_argument("--parallel", type=int, default=4, help="releases installing at once")
+    i.add_argument("--force", action="store_true", help="install into a context of another name")
     i.set_defaults(func=_cmd_install)
     u = sub.add_parser("uninstall", help="uninstall the env's releases in reverse order")
     _lifecycle_args(u)
@@ -369,8 +412,6 @@ def parser() -> argparse.ArgumentParser:
     _lifecycle_args(sm, timeout="5m")
     sm.add_argument("--ingress", default=None, help="host[:port] instead of the detected one")
     sm.set_defaults(func=_cmd_smoke)
-    k = sub.add_parser("keep-crds", help="helm post-renderer: mark CRDs resource-policy keep")
-    k.set_defaults(func=_cmd_keep_crds)
     bench = sub.add_parser("benchmark", help="speed figures (medians of whole-process runs)")
     bench.add_argument("--root", default=str(_repo()), help="repository checkout to measure")
     bench.add_argument("--compare", default=None, help="another checkout, interleaved")

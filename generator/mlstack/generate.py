@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlstack import REPO_ROOT, environments, invariants, registry, resolve, versions
+from mlstack import REPO_ROOT, environments, invariants, project, registry, resolve, versions
 from mlstack.lib import chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
 from mlstack.resolve import Components, Resolved
@@ -23,12 +23,14 @@ VALUES_DIR = environments.VALUES_DIR
 
 def build_all(charts_dir: Path, components: Components) -> list[BuiltChart]:
     data = versions.load()
+    publisher = project.load()
     defaults = resolve.chart_defaults(components)
     built = []
     for component in components:
         entry = releases.for_chart(component.id)
+        next_up = tuple(c for c in components if component.id in c.needs)
         chart = chartgen.build_chart(
-            component, data, entry.current, entry.changelog(component.id), defaults[component.id]
+            component, data, entry, publisher, next_up, defaults[component.id]
         )
         old = chartgen.read_chart_meta(charts_dir / component.id)
         if old and "version" in old:

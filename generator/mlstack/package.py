@@ -5,12 +5,15 @@ wrapper charts' upstream archives come only from `make deps` (network). So offli
 glue charts are packaged and each wrapper is skipped with the reason; `--strict` turns a
 skip into a failure (for release pipelines, which run `make deps` first). Archives are
 built in a staging directory with `helm repo index`, and replace `dist/` only when all
-succeeded. `publish` pushes every archive with `helm push` (OCI), or prints the commands.
+succeeded. Archives and index are byte-reproducible (see lib/reproducible.py), so a
+digest names content, not the moment of packaging. `publish` lives in publish.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import statistics
 import sys
 import tarfile
 import tempfile
@@ -23,7 +26,7 @@ import yaml
 
 from mlstack import REPO_ROOT, registry
 from mlstack.errors import UserError
-from mlstack.lib import helm
+from mlstack.lib import helm, reproducible
 
 CHARTS_DIR = REPO_ROOT / "charts"
 DIST_DIR = REPO_ROOT / "dist"
@@ -92,6 +95,7 @@ def package(
             )
     dist.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dist.", dir=dist.parent))
+    epoch = reproducible.source_date(charts_dir)
     try:
         results = []
         for chart_dir in chart_dirs(charts_dir):
@@ -103,39 +107,19 @@ def package(
                 results.append(Packaged(name, version, skipped=reason))
                 continue
             archive = package_one(chart_dir, meta, staging)
+            reproducible.normalize_archive(archive, epoch)
             results.append(Packaged(name, version, dist / archive.name))
         index = ["repo", "index", str(staging)] + (["--url", url] if url else [])
         proc = helm.run(index)
         if proc.returncode != 0:
             raise UserError(f"helm repo index failed: {proc.stderr.strip()}")
+        reproducible.stamp_index(staging / "index.yaml", epoch)
         if dist.exists():
             shutil.rmtree(dist)
         staging.rename(dist)
         return results
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def publish(dist: Path, registry_url: str, dry_run: bool) -> list[list[str]]:
-    """`helm push` of every archive in `dist/`; returns the commands (run unless dry_run)."""
-    if not registry_url.startswith("oci://"):
-        raise UserError(
-            f"REGISTRY={registry_url or '(empty)'} must be an OCI registry reference such as "
-            "oci://ghcr.io/<org>/charts"
-        )
-    archives = sorted(dist.glob("*.tgz"))
-    if not archives:
-        raise UserError(f"no chart archives in {dist}: run `make package` first")
-    commands = [["helm", "push", str(a), registry_url.rstrip("/")] for a in archives]
-    for command in commands:
-        print(("would run: " if dry_run else "") + " ".join(command))
-        if dry_run:
-            continue
-        proc = helm.run(command[1:])
-        if proc.returncode != 0:
-            last = (proc.stderr.strip() or "no output").splitlines()[-1]
-            raise UserError(f"helm push {Path(command[2]).name} failed: {last}")
-    return commands
 
 
 def table(results: list[Packaged], seconds: float, dist: Path) -> str:
@@ -161,3 +145,24 @@ def main(charts_dir: Path, dist: Path, url: str | None, strict: bool) -> int:
         print(f"error: STRICT=1 and skipped: {', '.join(skipped)}", file=sys.stderr)
         return 1
     return 0
+
+
+def bench(charts_dir: Path, runs: int) -> str:
+    """`make bench-package`: package `runs` times into fresh folders; the median time and
+    whether every run's dist/ was byte-identical (the reproducibility claim, measured)."""
+    seconds, digests = [], set()
+    with tempfile.TemporaryDirectory(prefix="mlstack-bench-") as tmp:
+        for run in range(runs):
+            dist = Path(tmp) / f"dist-{run}"
+            started = time.perf_counter()
+            package(charts_dir, dist)
+            seconds.append(time.perf_counter() - started)
+            h = hashlib.sha256()
+            for path in sorted(dist.iterdir()):
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
+            digests.add(h.hexdigest())
+    same = "byte-identical" if len(digests) == 1 else f"{len(digests)} different outputs"
+    return (
+        f"bench-package: {runs} runs, median {statistics.median(seconds):.2f}s "
+        f"(min {min(seconds):.2f}s, max {max(seconds):.2f}s), dist/ {same}"
+    )

@@ -78,7 +78,13 @@ def check_passthrough(component: Component, values: dict[str, Any], schema_dir: 
     return problems
 
 
-def template(release: Release, resolved: Resolved, charts_dir: Path = CHARTS_DIR) -> str:
+def template(
+    release: Release,
+    resolved: Resolved,
+    charts_dir: Path = CHARTS_DIR,
+    helm_binary: str | None = None,
+) -> str:
+    """`helm template` of one release (with `helm_binary` instead of the default helm)."""
     component = release.component
     args = [
         "template",
@@ -92,7 +98,7 @@ def template(release: Release, resolved: Resolved, charts_dir: Path = CHARTS_DIR
     ]
     for path in release.files:
         args += ["--values", str(path)]
-    proc = helm.run(args)
+    proc = helm.run(args, binary_path=helm_binary)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
         raise UserError(f"helm template {component.id} ({resolved.name}) failed: {last}")
@@ -201,6 +207,7 @@ def main(
     resolved: Resolved, out_dir: Path, schema_dir_arg: str | None, charts_dir: Path = CHARTS_DIR
 ) -> int:
     started = time.perf_counter()
+    helm.warn_skew(resolved.env.kubernetes)
     directory = schemas.schema_dir(schema_dir_arg)
     results = render_env(resolved, directory, charts_dir)
     write_outputs(resolved.name, results, out_dir)

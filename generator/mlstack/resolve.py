@@ -95,6 +95,12 @@ class Release:
     def namespace(self) -> str:
         return self.component.namespace
 
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The values files merged, without the chart defaults: what a tool that takes
+        values inline (Flux with an OCI chart) gets instead of the files."""
+        return _merge({}, list(self.files), {p: load_values(p) for p in self.files})
+
 
 @dataclass(frozen=True)
 class Resolved:

@@ -18,13 +18,14 @@ from typing import Any, Literal, Self
 from constructs import Construct
 from pydantic import Field, create_model, model_validator
 
+from mlstack import versions
 from mlstack.errors import UserError
-from mlstack.lib import mirror, podsecurity
+from mlstack.lib import helmtest, mirror, podsecurity
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
-from mlstack.lib.samples import Sample
+from mlstack.lib.samples import RESPONSE_KEY, Protocol, Sample, request_body
 from mlstack.lib.slots import slot
 
 NAMESPACE = "models"
@@ -91,6 +92,18 @@ class PlainServer(Values):
         return self
 
 
+def _curl() -> str:
+    return versions.load().images["curl"].ref
+
+
+class Tests(Values):
+    image: str = Field(
+        default_factory=_curl,
+        pattern=_IMAGE,
+        description="Image of the `helm test` Pods that call each enabled sample in-cluster.",
+    )
+
+
 class ModelsValues(Values):
     image_pull_secrets: list[dict[str, str]] = mirror.pull_secrets_field()
     sklearn_iris: SklearnIris = Field(  # type: ignore[valid-type]
@@ -102,6 +115,7 @@ class ModelsValues(Values):
     plain_server: PlainServer = Field(
         default_factory=PlainServer, description="Plain Deployment + LoadBalancer Service."
     )
+    tests: Tests = Field(default_factory=Tests, description="`helm test` of the samples.")
 
 
 _PLAIN = "model-server"
@@ -180,6 +194,50 @@ class Models(Construct):
             "ports": [port],
         }
         spec_object(self, _PLAIN + "-svc", "v1", "Service", _PLAIN, service, when=plain)
+        SampleTests(self)
+
+
+#: In-cluster address of each sample (the same request smoke sends through the gateway):
+#: KServe's cluster-local route (Knative local gateway), Seldon's predictor Service
+#: `<deployment>-<predictor>` on its REST port, the plain server's Service.
+_IN_CLUSTER: tuple[tuple[str, str, Protocol, str], ...] = (
+    (
+        "sklearn-iris",
+        "sklearnIris.enabled",
+        "kserve-v2",
+        f"http://sklearn-iris.{NAMESPACE}.svc.cluster.local/v2/models/sklearn-iris/infer",
+    ),
+    (
+        "iris-model",
+        "seldonIris.enabled",
+        "seldon",
+        f"http://iris-model-default.{NAMESPACE}.svc.cluster.local:8000/api/v1.0/predictions",
+    ),
+    (
+        _PLAIN,
+        "plainServer.enabled",
+        "plain",
+        f"http://{_PLAIN}.{NAMESPACE}.svc.cluster.local/predict",
+    ),
+)
+
+
+class SampleTests(Construct):
+    """`helm test models`: one Pod per enabled sample, calling it from inside the cluster."""
+
+    def __init__(self, scope: Construct, id: str = "tests") -> None:
+        super().__init__(scope, id)
+        for sample, condition, protocol, url in _IN_CLUSTER:
+            helmtest.request_test(
+                self,
+                f"test-{sample}",
+                url=url,
+                body=request_body(protocol),
+                expect=RESPONSE_KEY[protocol],
+                image_path="tests.image",
+                condition=condition,
+                pod={"imagePullSecrets": slot("imagePullSecrets")},
+            )
 
 
 def _plain_deployment_spec() -> dict[str, Any]:
@@ -215,10 +273,15 @@ def _plain_container() -> dict[str, Any]:
 
 
 def derive(facts: Facts) -> dict[str, Any]:
-    return mirror.glue_values(facts) | {
-        "sklearnIris": {"enabled": "kserve" in facts.enabled},
-        "seldonIris": {"enabled": SELDON in facts.enabled},
-    }
+    moved = {"tests": {"image": mirror.moved(_curl(), facts.image_registry)}}
+    return (
+        mirror.glue_values(facts)
+        | (moved if facts.image_registry else {})
+        | {
+            "sklearnIris": {"enabled": "kserve" in facts.enabled},
+            "seldonIris": {"enabled": SELDON in facts.enabled},
+        }
+    )
 
 
 def check(facts: Facts, values: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -19,11 +20,17 @@ from typing import Any
 import cdk8s
 
 from mlstack.errors import UserError
-from mlstack.lib import model, slots, yamlfile
+from mlstack.lib import chartdocs, model, slots, yamlfile
 from mlstack.lib.component import CONDITION_ATTR, ID_ATTR, Component
+from mlstack.lib.releases import ChartReleases
+from mlstack.project import Project
 from mlstack.versions import Versions
 
-PART_OF = "mlstack"
+PART_OF = chartdocs.PART_OF
+#: Placeholder label key the writer replaces by `include "mlstack.labels"`, so Helm fills
+#: the release-dependent labels (instance, managed-by, helm.sh/chart) at install time.
+_LABELS_MARK = "@@mlstack-labels@@"
+_LABELS_RE = re.compile(rf"^( *)'?{_LABELS_MARK}'?: ''$", re.MULTILINE)
 DIGEST_ANNOTATION = "mlstack.dev/content-digest"
 #: Fixed so Chart.lock is byte-for-byte reproducible; helm only parses it as a time.
 LOCK_GENERATED = "1970-01-01T00:00:00Z"
@@ -47,26 +54,58 @@ def _dump(data: Any) -> str:
     return yamlfile.dumps(data, sort_keys=False, default_flow_style=False, width=1_000_000)
 
 
+@dataclass(frozen=True)
+class Synthesized:
+    """A glue chart's templates and (apiVersion, kind, name, condition) of each object."""
+
+    files: dict[str, str]
+    objects: tuple[tuple[str, str, str, str | None], ...]
+
+
+def _with_labels(component: Component, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The object with the labels mark first among its labels (see chartdocs.HELPERS)."""
+    metadata = manifest.setdefault("metadata", {})
+    own = metadata.get("labels") or {}
+    clash = sorted(set(own) & chartdocs.LABEL_KEYS)
+    if clash:
+        raise UserError(
+            f"{component.source}: {manifest['kind']} {metadata.get('name')} sets label "
+            f"{clash[0]}, which the chart writer sets for every object: remove it"
+        )
+    metadata["labels"] = {_LABELS_MARK: "", **own}
+    return manifest
+
+
 def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]:
-    """Templates of a glue component: one file per object, slots and escapes applied;
-    every slot must name a key of the chart's `defaults`."""
+    """Templates of a glue component: one file per object, slots and escapes applied."""
+    return synthesize_objects(component, defaults).files
+
+
+def synthesize_objects(component: Component, defaults: dict[str, Any]) -> Synthesized:
+    """A glue component's templates and object list; every slot must name a key of the
+    chart's `defaults`."""
     if component.build is None:
-        return {}
+        return Synthesized({}, ())
     app = cdk8s.App()
-    chart = cdk8s.Chart(
-        app,
-        component.id,
-        disable_resource_name_hashes=True,
-        labels={"app.kubernetes.io/name": component.id, "app.kubernetes.io/part-of": PART_OF},
-    )
+    chart = cdk8s.Chart(app, component.id, disable_resource_name_hashes=True)
     component.build(chart)
     files: dict[str, str] = {}
+    listed = []
     objects = [n for n in chart.node.find_all() if isinstance(n, cdk8s.ApiObject)]
     for obj in objects:
-        manifest = obj.to_json()
+        manifest = _with_labels(component, obj.to_json())
         object_id = getattr(obj, ID_ATTR, None) or obj.node.id
         name = f"templates/{manifest['kind'].lower()}-{object_id}.yaml"
         condition: str | None = getattr(obj, CONDITION_ATTR, None)
+        if "helm.sh/hook" not in (manifest["metadata"].get("annotations") or {}):
+            listed.append(  # what the release installs (hooks come and go)
+                (
+                    manifest["apiVersion"],
+                    manifest["kind"],
+                    str(manifest["metadata"].get("name")),
+                    condition,
+                )
+            )
         text = _dump(manifest)
         used = slots.slot_paths(text) + ([condition.removeprefix("!")] if condition else [])
         missing = slots.missing_paths(used, defaults)
@@ -78,8 +117,15 @@ def synthesize(component: Component, defaults: dict[str, Any]) -> dict[str, str]
         if name in files:
             raise UserError(f"{component.source}: two objects would both write {name}")
         body = slots.wrap_condition(slots.to_template(text), condition)
+        body = _LABELS_RE.sub(
+            lambda m: (
+                f'{m.group(1)}{{{{- include "{chartdocs.LABELS_TEMPLATE}" . '
+                f"| nindent {len(m.group(1))} }}}}"
+            ),
+            body,
+        )
         files[name] = _header(component) + body
-    return files
+    return Synthesized(files, tuple(listed))
 
 
 def _chart_lock(deps: list[dict[str, Any]]) -> str:
@@ -103,15 +149,20 @@ def _chart_lock(deps: list[dict[str, Any]]) -> str:
 def build_chart(
     component: Component,
     versions: Versions,
-    version: str,
-    changelog: str,
+    releases: ChartReleases,
+    project: Project,
+    next_up: tuple[Component, ...] = (),
     defaults: dict[str, Any] | None = None,
 ) -> BuiltChart:
     """All files of one chart; `version` and the content digest go into Chart.yaml.
+
+    `next_up`: the releases that need this one (named in NOTES.txt as the next command).
     `defaults`: the chart's values.yaml data (mlstack.resolve.chart_defaults), else the
-    model's own defaults."""
+    model's own defaults.
+    """
     defaults = defaults if defaults is not None else model.defaults(component.values)
-    project = versions.projects[component.project]
+    version = releases.current
+    upstream_project = versions.projects[component.project]
     deps = []
     for dep in component.dependencies:
         upstream = versions.charts[dep.chart]
@@ -121,33 +172,51 @@ def build_chart(
             entry["condition"] = dep.condition
         entry["alias"] = dep.alias
         deps.append(entry)
+    synthesized = synthesize_objects(component, defaults)
+    files: dict[str, str] = dict(synthesized.files)
+    if files:  # the labels template the synthesized objects include
+        files["templates/_helpers.tpl"] = (
+            _header(component, "{{/*").replace("\n", " */}}\n") + chartdocs.HELPERS
+        )
+    annotations = {
+        "mlstack.dev/kind": component.kind,
+        "mlstack.dev/licence": upstream_project.licence,
+        **chartdocs.artifacthub(project, releases, files, defaults),
+    }
     meta: dict[str, Any] = {
         "apiVersion": "v2",
         "name": component.id,
+        "version": version,
         "description": component.description,
         "type": "application",
-        "appVersion": project.app_version,
-        "kubeVersion": project.kubernetes.constraint(),
+        "appVersion": upstream_project.app_version,
+        "kubeVersion": upstream_project.kubernetes.constraint(),
+        "home": project.home,
+        "sources": list(project.sources),
+        "maintainers": [m.model_dump(exclude_none=True) for m in project.maintainers],
+        "icon": project.icon,
         "keywords": list(component.keywords) or None,
         "dependencies": deps or None,
-        "annotations": {"mlstack.dev/kind": component.kind, "mlstack.dev/licence": project.licence},
+        "annotations": annotations,
     }
     meta = {k: v for k, v in meta.items() if v is not None}
-    files: dict[str, str] = synthesize(component, defaults)
     schema = model.json_schema(component.values, f"Generated by mlstack from {component.source}.")
     files["values.schema.json"] = json.dumps(schema, indent=2, sort_keys=False) + "\n"
     files["values.yaml"] = model.values_yaml(component.values, _header(component), defaults)
-    files["README.md"] = _readme(component, meta, defaults)
+    readme_header = _header(component, "<!--").replace("\n", " -->\n")
+    files["README.md"] = chartdocs.readme(component, meta, project, readme_header, defaults)
+    tested = any("helm.sh/hook: test" in text for text in synthesized.files.values())
+    files["templates/NOTES.txt"] = chartdocs.notes(
+        component, deps, synthesized.objects, next_up, project, tested
+    )
     if deps:
         files["Chart.lock"] = _header(component) + _chart_lock(deps)
+    # The digest covers every file (Chart.yaml without its version, which the digest
+    # annotation then joins) but CHANGELOG.md, the release history itself.
+    digest = content_digest({**files, "Chart.yaml": _dump({**meta, "version": ""})})
+    annotations[DIGEST_ANNOTATION] = digest
     files["Chart.yaml"] = _header(component) + _dump(meta)
-    digest = content_digest(files)
-    meta["version"] = version
-    meta["annotations"][DIGEST_ANNOTATION] = digest
-    ordered: dict[str, Any] = {k: meta[k] for k in ("apiVersion", "name", "version")}
-    ordered.update({k: v for k, v in meta.items() if k not in ordered})
-    files["Chart.yaml"] = _header(component) + _dump(ordered)
-    files["CHANGELOG.md"] = changelog
+    files["CHANGELOG.md"] = releases.changelog(component.id)
     return BuiltChart(component.id, version, digest, dict(sorted(files.items())))
 
 
@@ -157,27 +226,6 @@ def content_digest(files: Mapping[str, str]) -> str:
     for path in sorted(files):
         h.update(path.encode() + b"\0" + files[path].encode() + b"\0")
     return "sha256:" + h.hexdigest()
-
-
-def _readme(component: Component, meta: dict[str, Any], defaults: dict[str, Any]) -> str:
-    deps = meta.get("dependencies", [])
-    dep_lines = "".join(
-        f"| `{d['alias']}` | {d['name']} | {d['version']} | {d['repository']} |\n" for d in deps
-    )
-    upstream = (
-        "## Upstream charts\n\n| Alias | Chart | Version | Repository |\n|---|---|---|---|\n"
-        f"{dep_lines}\nRun `make deps` (needs network) to fetch them into `charts/`.\n\n"
-        if deps
-        else ""
-    )
-    return (
-        _header(component, "<!--").replace("\n", " -->\n")
-        + f"# {component.id}\n\n{component.description}\n\n"
-        f"- Kind: {component.kind}\n- Namespace: `{component.namespace}`\n"
-        f"- App version: {meta['appVersion']}\n- Kubernetes: `{meta['kubeVersion']}`\n"
-        f"- Installed after: {', '.join(component.needs) or 'nothing'}\n\n"
-        f"{upstream}## Parameters\n\n{model.parameter_table(component.values, defaults)}"
-    )
 
 
 def read_chart_meta(chart_dir: Path) -> dict[str, Any] | None:

@@ -64,34 +64,52 @@ def json_schema(model: type[Values], comment: str) -> dict[str, Any]:
     return {"$schema": DRAFT_07, "$comment": comment, **schema}
 
 
+def _helm_type(value: Any) -> str:
+    """The type helm-docs shows for a default value (it infers types the same way)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return "string"
+
+
 def _walk_fields(
     model: type[BaseModel], prefix: str = "", data: dict[str, Any] | None = None
-) -> list[tuple[str, str, str]]:
-    """(dotted key, description, JSON default or "" for sections), depth first.
+) -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, JSON default or "" for sections, description), depth first.
 
     Nested sections take their defaults from the parent's (a field default may differ
     from the nested model's own, and a nested model need not have defaults at all).
     """
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, str, str, str]] = []
     instance_defaults = data if data is not None else model().model_dump(by_alias=True, mode="json")
     for name, field in model.model_fields.items():
         key = field.alias or name
         annotation = field.annotation
+        value = instance_defaults[key]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows.append((prefix + key, field.description or "", ""))
-            rows.extend(_walk_fields(annotation, f"{prefix}{key}.", instance_defaults[key]))
+            rows.append((prefix + key, "object", "", field.description or ""))
+            rows.extend(_walk_fields(annotation, f"{prefix}{key}.", value))
         else:
-            rows.append((prefix + key, field.description or "", json.dumps(instance_defaults[key])))
+            rows.append(
+                (prefix + key, _helm_type(value), json.dumps(value), field.description or "")
+            )
     return rows
 
 
 def parameter_table(model: type[Values], data: dict[str, Any] | None = None) -> str:
-    """Markdown table of every key, its description and default (`data`: the chart's
-    defaults when they differ from the model's, e.g. derived ones), for the chart README."""
-    lines = ["| Key | Description | Default |", "|---|---|---|"]
-    for path, description, default in _walk_fields(model, data=data):
+    """The README's parameters in helm-docs' shape: key, type, default, description
+    (`data`: the chart's defaults when they differ from the model's, e.g. derived ones)."""
+    lines = ["| Key | Type | Default | Description |", "|-----|------|---------|-------------|"]
+    for path, kind, default, description in _walk_fields(model, data=data):
         shown = f"`{default}`" if default else ""
-        lines.append(f"| `{path}` | {description.replace('|', '/')} | {shown} |")
+        lines.append(f"| {path} | {kind} | {shown} | {description.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -9,9 +9,23 @@ sample's protocol with its Host header. Adding a sample needs no change to the s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Protocol = Literal["kserve-v2", "seldon", "plain"]
+#: Two iris flowers (sepal length/width, petal length/width): a versicolor and a setosa.
+IRIS = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
+#: A key every successful prediction response of the protocol carries.
+RESPONSE_KEY: dict[str, str | None] = {"kserve-v2": "outputs", "seldon": "ndarray", "plain": None}
+
+
+def request_body(protocol: Protocol) -> dict[str, Any]:
+    """The iris request in `protocol` (smoke from outside and `helm test` inside send it)."""
+    if protocol == "kserve-v2":
+        shape = [len(IRIS), 4]
+        return {"inputs": [{"name": "input-0", "shape": shape, "datatype": "FP32", "data": IRIS}]}
+    if protocol == "seldon":
+        return {"data": {"ndarray": IRIS}}
+    return {"instances": IRIS}
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,11 @@ def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
     return index
 
 
+def crd_documents(folder: Path) -> list[dict[str, Any]]:
+    """Every CRD in one folder under crds/ (parsed once, cached as JSON)."""
+    return _crd_docs(folder, f"no CRDs at {folder}: run `make schemas` or set {ENV_VAR}")
+
+
 def _crd_docs(folder: Path, missing: str) -> list[dict[str, Any]]:
     """Every CustomResourceDefinition in the YAML files of one folder under crds/.
 

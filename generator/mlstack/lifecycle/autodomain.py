@@ -134,3 +134,52 @@ def forget(values_dir: Path, env: str) -> None:
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         if path.read_text().startswith(HEADER):
             path.unlink()
+
+
+#: Stands for the domain while the overlays are dumped for a shell heredoc (an RFC 2606
+#: name, so it cannot be a real domain a component might already carry).
+_SHELL_PLACEHOLDER = "mlstack-domain.invalid"
+
+
+def address_command(resolved: Resolved) -> list[str]:
+    """`kubectl` printing the gateway Service's load-balancer IP (empty while it has none)."""
+    gateway = resolved.facts.gateway
+    return ["kubectl", "get", "service", gateway.service, "-n", gateway.namespace,
+            "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"]  # fmt: skip
+
+
+def shell_lines(resolved: Resolved, seconds: int) -> list[str]:
+    """What `build/<env>/install.sh` runs before the first release that needs the domain:
+    wait for the gateway Service's load-balancer IP (kubectl jsonpath), then write the same
+    overlays `apply` writes, so the helm commands are the ones make runs."""
+    from mlstack.lifecycle.shell import display
+
+    found = targets(resolved)
+    if not found:
+        return []
+    gateway = resolved.facts.gateway
+    get_ip = display(address_command(resolved))
+    lines = [
+        f"\n# domain: auto -> <load-balancer IP of Service {gateway.address}>."
+        f"{environments.MAGIC_DNS_SUFFIX}",
+        'ip=""',
+        f"for _ in $(seq {max(1, seconds // 2)}); do",
+        f"  ip=$({get_ip} || true)",
+        '  [ -n "$ip" ] && break',
+        "  sleep 2",
+        "done",
+        f'[ -n "$ip" ] || {{ echo "domain auto: Service {gateway.address} has no '
+        f'load-balancer IP after {seconds}s" >&2; exit 1; }}',
+        f'domain="$ip.{environments.MAGIC_DNS_SUFFIX}"',
+    ]
+    data_of = overlays(resolved, _SHELL_PLACEHOLDER)
+    written = [(found[rid], data) for rid, data in data_of.items()]
+    written.append((local_file(resolved, environments.FILE), {"domain": _SHELL_PLACEHOLDER}))
+    lines.append(f"mkdir -p {display([str(local_file(resolved, ''))])}")
+    for path, data in written:
+        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+        if any(c in text for c in "$`\\"):
+            raise ValueError(f"{path.name}: overlay text would be expanded by the shell")
+        body = (HEADER + text).replace(_SHELL_PLACEHOLDER, "${domain}")
+        lines.append(f"cat > {display([str(path)])} <<EOF\n{body}EOF")
+    return lines

@@ -51,6 +51,19 @@ class Kube:
                 "is the cluster running?"
             ) from None
 
+    def server_version(self) -> str:
+        """The API server's gitVersion (GET /version), e.g. v1.35.8+k3s1."""
+        from kubernetes import client
+
+        try:
+            return str(client.VersionApi(self._client.client).get_code().git_version)
+        except Exception as err:  # urllib3 / ApiException variants
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UserError(
+                f"cannot read the Kubernetes version of context {self.context}: {first}: "
+                "is the cluster running?"
+            ) from None
+
     def _resource(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 

@@ -1,32 +1,35 @@
-"""The install plan: which releases, in which order, with which exact helm commands.
+"""The install plan: which releases, which needs between them, which exact commands.
 
 Pure: built from the resolved environment (mlstack.resolve: its releases in order and each
-release's values files, layered in the one place layering is decided), so `--dry-run` and
-the tests see exactly what a live install runs. Also the pure decisions around each
-release: is it already up to date (so a second run changes nothing), what to roll back to,
-which event to report.
+release's values files, layered in the one place layering is decided), so `--dry-run`, the
+generated `build/<env>/install.sh` and the tests see exactly what a live install runs.
+Every command is plain `helm` or `kubectl`: no project script or Python takes part in an
+install, so a user without make (or a GitOps controller) installs the same thing. Also the
+pure decisions around each release: is it already up to date (a second run changes
+nothing), what to roll back to, which event to report, whether the cluster is the env's.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, resolve
+from mlstack import resolve
 from mlstack.errors import UserError
 from mlstack.lib import validate
 from mlstack.lib.component import Component
-from mlstack.lifecycle import autodomain
+from mlstack.lifecycle import autodomain, readiness
 from mlstack.resolve import Resolved
 
-#: Helm post-renderer that marks every CRD `helm.sh/resource-policy: keep`, so uninstalling
-#: a release never deletes CRDs (and with them every custom resource in the cluster).
-KEEP_CRDS = REPO_ROOT / "scripts" / "helm-keep-crds"
 DEFAULT_TIMEOUT = "10m"
+#: Releases installing at once: the laptop envs' API servers and image pulls saturate
+#: beyond this, and no level of the dependency graph is wider.
+DEFAULT_PARALLEL = 4
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Step:
     component: Component
     chart: Path
     files: tuple[Path, ...]
+    #: releases of this plan (or skipped by FROM=) that must be ready first.
+    needs: tuple[str, ...] = ()
 
     @property
     def release(self) -> str:
@@ -56,20 +61,52 @@ class Step:
             else None
         )
 
-    def upgrade(self, timeout: str = DEFAULT_TIMEOUT) -> list[str]:
+    def upgrade(self, timeout: str = DEFAULT_TIMEOUT, helm_major: int = 4) -> list[str]:
+        """`helm upgrade --install`: Helm 4 waits with kstatus (`--wait=watcher`: workloads,
+        CRDs Established, Jobs) and undoes a failed install or upgrade itself
+        (`--rollback-on-failure`); Helm 3 spells those `--wait --atomic`."""
         args = ["helm", "upgrade", "--install", self.release, str(self.chart)]
         args += ["--namespace", self.namespace, "--create-namespace"]
         for path in self.files:
             args += ["--values", str(path)]
-        args += ["--post-renderer", str(KEEP_CRDS)]
-        return [*args, "--wait", "--timeout", timeout]
+        modern = helm_major >= 4
+        waits = ["--wait=watcher", "--rollback-on-failure"] if modern else ["--wait", "--atomic"]
+        return [*args, *waits, "--timeout", timeout]
 
     def desired_values(self) -> dict[str, Any]:
-        """What `helm get values` reports after this step: the files merged, no defaults."""
+        """What `helm get values` reports after this step: the files merged, no defaults
+        (an overlay the installer has not written yet counts as empty)."""
         merged: dict[str, Any] = {}
-        for path in self.files:
+        for path in (p for p in self.files if p.exists()):
             merged = validate.deep_merge(merged, resolve.load_values(path))
         return merged
+
+
+#: Gates `helm --wait` judges itself (Helm 4's kstatus watcher and Helm 3's ready checker
+#: both wait for CRDs Established and Deployments / DaemonSets / StatefulSets ready).
+JUDGED_BY_HELM = frozenset({"established", "available", "rolled-out"})
+
+
+def beyond_helm(gates: list[readiness.Gate]) -> list[readiness.Gate]:
+    """The gates left after `helm upgrade --wait`: webhook Services with a ready endpoint
+    and custom resources Ready (an operator reconciling after helm returned)."""
+    return [g for g in gates if g.what not in JUDGED_BY_HELM]
+
+
+def wait_command(gate: readiness.Gate, timeout: str) -> list[str]:
+    """The `kubectl` equivalent of a gate beyond helm's wait, for the plain-helm path."""
+    ref = gate.ref
+    where = ["-n", ref.namespace] if ref.namespace else []
+    limit = f"--timeout={timeout}"
+    if gate.what == "endpoints":
+        return ["kubectl", "wait", "--for=jsonpath={.endpoints[0].conditions.ready}=true",
+                "endpointslice", "-l", f"kubernetes.io/service-name={ref.name}", *where,
+                limit]  # fmt: skip
+    if gate.what != "ready":
+        raise ValueError(f"helm --wait judges {gate.describe()}: no kubectl wait needed")
+    group = readiness.group_of(ref.api_version)
+    return ["kubectl", "wait", "--for=condition=Ready", f"{ref.kind.lower()}.{group}/{ref.name}",
+            *where, limit]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,6 +123,8 @@ class Plan:
 def build(
     resolved: Resolved, start: str | None = None, charts_dir: Path = resolve.CHARTS_DIR
 ) -> Plan:
+    """The env's releases from FROM= on, each with the needs that are releases of the env
+    (a need the env does not enable is no edge)."""
     ids = resolved.ids
     index = 0
     if start:
@@ -100,6 +139,7 @@ def build(
             r.component,
             charts_dir / r.id,
             tuple(dict.fromkeys([*r.files, *([domain[r.id]] if r.id in domain else [])])),
+            tuple(n for n in r.component.needs if n in ids),
         )
         for r in resolved.releases[index:]
     )
@@ -160,48 +200,128 @@ def last_event(events: list[dict[str, Any]]) -> str:
     return f"{event.get('type', '')} {event.get('reason', '')} {what}: {message}".strip()
 
 
-_DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)
+def levels(steps: tuple[Step, ...]) -> dict[str, int]:
+    """Depth of each release in the needs graph (0: needs nothing in the plan)."""
+    depth: dict[str, int] = {}
+    for step in steps:  # steps come in registry order, which respects every edge
+        depth[step.release] = 1 + max((depth[n] for n in step.needs if n in depth), default=-1)
+    return depth
 
 
-def keep_crds(manifest: str) -> str:
-    """Helm post-renderer: add `helm.sh/resource-policy: keep` to every CRD.
-
-    Helm decides what `uninstall` deletes from the stored (post-rendered) manifest, so the
-    annotation must be there at install time; other documents pass through untouched.
-    """
-    out = []
-    for doc in _DOC_SPLIT.split(manifest):
-        data = yaml.safe_load(doc) if doc.strip() else None
-        if isinstance(data, dict) and data.get("kind") == "CustomResourceDefinition":
-            annotations = data.setdefault("metadata", {}).setdefault("annotations", {}) or {}
-            annotations["helm.sh/resource-policy"] = "keep"
-            data["metadata"]["annotations"] = annotations
-            doc = "\n" + yaml.safe_dump(data, sort_keys=False)
-        out.append(doc)
-    return "---".join(out)
-
-
-def describe(plan: Plan, timeout: str = DEFAULT_TIMEOUT) -> list[str]:
-    """The plan as printed by `--dry-run`: every release and its exact commands."""
+def describe(
+    plan: Plan,
+    timeout: str = DEFAULT_TIMEOUT,
+    gates: dict[str, list[readiness.Gate] | None] | None = None,
+    parallel: int = DEFAULT_PARALLEL,
+) -> list[str]:
+    """The plan as printed by `--dry-run`: every release, what it waits for, its exact
+    commands. `gates[release]` are its readiness gates as kubectl commands; None when its
+    chart cannot be read here (an upstream chart not downloaded)."""
     from mlstack.lifecycle.shell import display
 
     first, n = len(plan.skipped) + 1, len(plan.skipped) + len(plan.steps)
-    lines = [f"install-platform {plan.env.name}: {n} release(s), Kubernetes {plan.env.kubernetes}"]
+    lines = [
+        f"install-platform {plan.env.name}: {n} release(s), Kubernetes {plan.env.kubernetes} "
+        f"(cluster must run {window(plan.resolved)}); up to {parallel} at once along the "
+        "needs graph"
+    ]
     lines += autodomain.describe(plan.resolved)
     if plan.skipped:
         lines.append(f"resuming: skipping {', '.join(plan.skipped)} (already installed)")
+    depth = levels(plan.steps)
     for i, step in enumerate(plan.steps, first):
-        needs = f" (after {', '.join(step.component.needs)})" if step.component.needs else ""
-        lines.append(f"[{i}/{n}] {step.release} -> namespace {step.namespace}{needs}")
+        needs = f"after {', '.join(step.needs)}" if step.needs else "needs nothing: starts at once"
+        lines.append(
+            f"[{i}/{n}] {step.release} -> namespace {step.namespace} "
+            f"(level {depth[step.release]}; {needs})"
+        )
         build = step.dependency_build()
         if build:
             lines.append(f"  $ {display(build)}  # when its upstream chart is not downloaded")
         lines.append(f"  $ {display(step.upgrade(timeout))}")
-        lines.append("  then wait: gates from its manifest (CRDs Established, Deployments "
-                     "available, webhook endpoints ready, custom resources Ready)")  # fmt: skip
+        found = (gates or {}).get(step.release, [])
+        if found is None:
+            lines.append("  # more waits come from its manifest once its chart is downloaded")
+        for gate in found or []:
+            lines.append(f"  $ {display(wait_command(gate, timeout))}")
     if not plan.steps:
         lines.append("nothing to install: the environment enables no releases")
     return lines
+
+
+def install_script(plan: Plan, timeout: str, gates: dict[str, list[readiness.Gate] | None]) -> str:
+    """`build/<env>/install.sh`: the plan as a shell script of helm and kubectl commands
+    (run from the repository root), for users who do not run make."""
+    from mlstack.lifecycle.shell import display
+
+    out = [
+        "#!/usr/bin/env bash",
+        f"# Install the {plan.env.name} platform with helm and kubectl only (generated by",
+        f"# `make install-platform ENV={plan.env.name} DRY_RUN=1`; run it from the repository"
+        " root).",
+        "# Releases run one after another in an order that respects every need; make runs",
+        "# independent ones in parallel.",
+        "set -euo pipefail",
+        f"kubectl version  # the cluster must run Kubernetes {window(plan.resolved)}",
+    ]
+    domain = autodomain.shell_lines(plan.resolved, seconds(timeout))
+    for step in plan.steps:
+        if domain and step.release in autodomain.targets(plan.resolved):
+            out += domain
+            domain = []
+        after = f" (after {', '.join(step.needs)})" if step.needs else ""
+        out.append(f"\n# {step.release}{after}")
+        build = step.dependency_build()
+        if build:
+            out.append(
+                f"[ -d {shlex.quote(display([str(step.chart / 'charts')]))} ] || {display(build)}"
+            )
+        out.append(display(step.upgrade(timeout)))
+        found = gates.get(step.release, [])
+        if found is None:
+            out.append(
+                f"# {step.release}: waits beyond helm's own come from its manifest: run"
+                " `make install-platform DRY_RUN=1` after `make deps` to list them"
+            )
+        out += [display(wait_command(g, timeout)) for g in found or []]
+    return "\n".join(out) + "\n"
+
+
+SERVER_VERSION = re.compile(r"^v?1\.(\d+)")
+
+
+def window(resolved: Resolved) -> str:
+    """The Kubernetes minors the env's components all support, as `1.34-1.35`."""
+    return f"{resolved.minors[0]}-{resolved.minors[-1]}"
+
+
+def server_problem(resolved: Resolved, git_version: str) -> str | None:
+    """One line when the cluster's Kubernetes version is outside the env's window."""
+    match = SERVER_VERSION.match(git_version.strip())
+    if not match:
+        return f"cannot read the Kubernetes version of the cluster ({git_version!r})"
+    if f"1.{match.group(1)}" in resolved.minors:
+        return None
+    return (
+        f"the cluster runs Kubernetes {git_version.strip()}, outside {resolved.name}'s "
+        f"supported {window(resolved)}: nothing was installed; use a cluster in that window "
+        f"(make cluster ENV={resolved.name})"
+    )
+
+
+def context_problem(context: str, cluster_name: str, marker: str | None) -> str | None:
+    """One line when the kube context does not look like the env's cluster: the context
+    must name the cluster (k3d-mlstack, mlstack, arn:...:cluster/mlstack, me@mlstack.<region>
+    .eksctl.io) and, where the tool writes one, the tool's marker (k3d, eks)."""
+    tokens = set(re.split(r"[^a-z0-9]+", context.lower()))
+    if cluster_name.lower() in tokens and (
+        marker is None or any(t.startswith(marker) for t in tokens)
+    ):
+        return None
+    return (
+        f"kube context {context!r} does not look like the {cluster_name!r} cluster of this "
+        "environment: switch context (kubectl config use-context ...) or set FORCE=1"
+    )
 
 
 def seconds(timeout: str) -> int:

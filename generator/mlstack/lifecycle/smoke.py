@@ -18,12 +18,10 @@ from typing import Any
 
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib.samples import Sample
+from mlstack.lib.samples import IRIS, Sample, request_body
 from mlstack.lifecycle import plan, readiness
 from mlstack.resolve import Resolved
 
-#: Two iris flowers (sepal length/width, petal length/width): a versicolor and a setosa.
-IRIS = [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
 IRIS_CLASSES = {0, 1, 2}
 #: Host ports the k3d load balancer maps to the gateway (platform/k3d.yaml).
 K3D_MAPPED = "127.0.0.1:8080"
@@ -58,17 +56,9 @@ def samples(resolved: Resolved) -> list[Sample]:
 
 
 def request_for(sample: Sample) -> Request:
-    if sample.protocol == "kserve-v2":
-        body: dict[str, Any] = {
-            "inputs": [
-                {"name": "input-0", "shape": [len(IRIS), 4], "datatype": "FP32", "data": IRIS}
-            ]
-        }
-    elif sample.protocol == "seldon":
-        body = {"data": {"ndarray": IRIS}}
-    else:
-        body = {"instances": IRIS}
-    return Request(sample, sample.request_path, body)
+    """The one iris request of the sample's protocol (lib/samples.py; `helm test` sends it
+    too), on the sample's path with its Host header."""
+    return Request(sample, sample.request_path, request_body(sample.protocol))
 
 
 def _is_class(value: Any) -> bool:

@@ -3,9 +3,10 @@
 Before a release goes, its custom resources (sample models, KnativeServing...) are deleted
 and awaited while the controllers of earlier releases still run, so their finalizers
 complete; then the admission webhook configurations its Services serve are deleted, so no
-request hangs on a webhook whose pods are gone. CRDs are kept (install marks them
-`helm.sh/resource-policy: keep`) unless PURGE=1, because deleting a CRD deletes every
-custom resource of that kind in the cluster.
+request hangs on a webhook whose pods are gone. CRDs that the charts mark
+`helm.sh/resource-policy: keep` (cert-manager `crds.keep`, Seldon `crd.annotations`,
+Istio upstream) survive `helm uninstall`; PURGE=1 deletes every CRD the releases brought,
+because deleting a CRD deletes every custom resource of that kind in the cluster.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def describe(resolved: Resolved, purge: bool, timeout: str) -> list[str]:
     lines.append(
         "then: delete the CRDs these releases brought (PURGE=1)"
         if purge
-        else "CRDs are kept (PURGE=1 deletes them)"
+        else "CRDs the charts mark keep stay (PURGE=1 deletes them)"
     )
     return lines
 

@@ -1,0 +1,180 @@
+"""The real installer (install.main: Kube client, cluster checks, scheduler, gates) against
+the simulated cluster of mlstack.lifecycle.simulate: a fake API on 127.0.0.1 and a fake
+helm. Scaled times keep each run to a few seconds."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import edit_env
+from mlstack import environments, resolve
+from mlstack.errors import UserError
+from mlstack.lifecycle import autodomain, install, plan, simulate
+from mlstack.resolve import Resolved
+
+SCALE = 0.01  # 1 simulated second = 10 ms
+
+
+def _times(**override: dict[str, float]) -> dict[str, dict[str, float]]:
+    times = simulate.load_times()
+    times.update(override)
+    return times
+
+
+@pytest.fixture
+def k3d(tmp_path: Path) -> Resolved:
+    """k3d (domain: auto) resolved from a values copy the installer may write overlays to."""
+    return resolve.resolve("k3d", simulate.sim_values(tmp_path / "values"), local=True)
+
+
+def _install(
+    capsys: pytest.CaptureFixture[str], resolved: Resolved, **kwargs: object
+) -> tuple[str, str]:
+    # resolved again, as the CLI does per run: the first run's overlays are local now
+    again = resolve.resolve(resolved.name, resolved.values_dir, local=True)
+    install.main(again, poll=install.POLL_SECONDS * SCALE, **kwargs)  # type: ignore[arg-type]
+    out = capsys.readouterr()
+    return out.out, out.err
+
+
+def _started(out: str) -> list[str]:
+    return re.findall(r"\[([a-z-]+)\] installing chart", out)
+
+
+def test_parallel_along_needs_then_nothing_to_do(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path, k3d: Resolved
+) -> None:
+    with simulate.fake_cluster(k3d, SCALE, _times(), schema_dir=schema_dir) as state:
+        out, _ = _install(capsys, k3d)
+        records = {p.stem: json.loads(p.read_text()) for p in (state / "releases").glob("*.json")}
+        needs = {s.release: s.needs for s in plan.build(k3d).steps}
+        for release, record in records.items():  # nothing starts before its needs are deployed
+            for need in needs[release]:
+                assert record["started_at"] >= records[need]["installed_at"], (release, need)
+        ready = records["knative-serving"]["installed_at"] + 95 * SCALE  # its KnativeServing
+        assert records["kserve"]["started_at"] >= ready, "kserve started before its needs' gates"
+        events = sorted(
+            [(r["started_at"], 1) for r in records.values()]
+            + [(r["installed_at"], -1) for r in records.values()]
+        )
+        running = [sum(d for _, d in events[: i + 1]) for i in range(len(events))]
+        assert 3 <= max(running) <= plan.DEFAULT_PARALLEL, running  # parallel, and bounded
+        assert len(list((state / "releases").glob("*.json"))) == 12
+        summary = out.split("summary:\n")[1].splitlines()[:12]
+        assert all(line.rstrip().endswith("installed") for line in summary), summary
+        assert "waiting for KnativeServing knative-serving/knative-serving Ready" in out
+        # domain: auto read once, in the first release carrying the domain, before its helm
+        domain = environments.magic_dns_domain(autodomain.EXAMPLE_ADDRESS)
+        assert out.count(f"domain auto: {domain}") == 1
+        assert re.search(
+            r"\[knative-serving\] domain auto: .*\n(.*\n)*?.*\[knative-serving\] inst", out
+        )
+        assert records["knative-serving"]["started_at"] >= records["istio-gateway"]["installed_at"]
+        for release, path in autodomain.targets(k3d).items():
+            assert path.read_text().startswith(autodomain.HEADER), release
+            assert domain in path.read_text(), release
+        again, _ = _install(capsys, k3d)
+        assert _started(again) == []
+        assert again.count("up to date") >= 12
+
+
+def test_failure_stops_new_starts_and_names_the_release(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path, k3d: Resolved
+) -> None:
+    with simulate.fake_cluster(k3d, SCALE, _times(), fail="istiod", schema_dir=schema_dir) as state:
+        with pytest.raises(UserError, match="fix istiod and re-run with FROM=istiod"):
+            _install(capsys, k3d)
+        out, err = capsys.readouterr()
+        assert "release istiod failed: Error: UPGRADE FAILED" in err
+        assert "helm rolled it back (--rollback-on-failure)" in err
+        assert re.search(r"istiod +- +failed", out) and re.search(r"models +- +not started", out)
+        installed = {p.stem for p in (state / "releases").glob("*.json")}
+        assert "istio-gateway" not in installed and "models" not in installed
+        assert not (state / "undone").exists()  # helm undid istiod; nothing else touched
+
+
+def test_gate_timeout_rolls_back_only_this_runs_change(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path, k3d: Resolved
+) -> None:
+    slow = _times(models={"helm": 3, "ready": 100000})
+    with simulate.fake_cluster(k3d, SCALE, slow, schema_dir=schema_dir) as state:
+        with pytest.raises(UserError, match="FROM=models"):
+            _install(capsys, k3d, timeout="2s")
+        _, err = capsys.readouterr()
+        assert "InferenceService models/sklearn-iris Ready not reached in 2s" in err
+        assert "rolled back (`helm uninstall models --namespace models --wait`)" in err
+        assert sorted(p.name for p in (state / "undone").iterdir()) == ["models"]
+        # resume: only models is attempted again, everything before stays
+        with pytest.raises(UserError, match="FROM=models"):
+            _install(capsys, k3d, timeout="2s", start="models")
+        assert sorted(p.name for p in (state / "undone").iterdir()) == ["models"]
+
+
+@pytest.mark.parametrize(
+    ("version", "context", "force", "message"),
+    [
+        ("1.33.4", "k3d-mlstack", False, "the cluster runs Kubernetes v1.33.4, outside k3d's"),
+        ("1.36.0", "k3d-mlstack", True, "outside k3d's supported 1.34-1.35"),
+        ("1.35.8", "kind-prod", False, "kube context 'kind-prod' does not look like"),
+    ],
+)
+def test_cluster_checked_before_anything(
+    capsys: pytest.CaptureFixture[str],
+    schema_dir: Path,
+    k3d: Resolved,
+    version: str,
+    context: str,
+    force: bool,
+    message: str,
+) -> None:
+    with simulate.fake_cluster(
+        k3d, SCALE, _times(), server_version=version, context=context, schema_dir=schema_dir
+    ) as state:
+        with pytest.raises(UserError, match=re.escape(message)) as err:
+            _install(capsys, k3d, force=force)
+        assert "\n" not in str(err.value)
+        assert not (state / "releases").exists()
+
+
+def test_force_installs_into_another_context(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path, k3d: Resolved
+) -> None:
+    with simulate.fake_cluster(k3d, SCALE, _times(), context="kind-lab", schema_dir=schema_dir):
+        out, _ = _install(capsys, k3d, force=True, start="models")
+        assert "FORCE=1: installing into context kind-lab" in out
+        assert _started(out) == ["models"]
+
+
+def test_existing_cluster_is_the_current_context(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path, k3d: Resolved
+) -> None:
+    """`cluster: existing` brings its own cluster: any context, only the version is checked."""
+    edit_env(k3d.values_dir, "k3d", cluster="existing")
+    mine = resolve.resolve("k3d", k3d.values_dir, local=True)
+    with simulate.fake_cluster(mine, SCALE, _times(), context="kind-prod", schema_dir=schema_dir):
+        out, _ = _install(capsys, mine, start="models")
+        assert "FORCE=1" not in out and _started(out) == ["models"]
+    with (
+        simulate.fake_cluster(
+            mine,
+            SCALE,
+            _times(),
+            context="kind-prod",
+            server_version="1.33.1",
+            schema_dir=schema_dir,
+        ),
+        pytest.raises(UserError, match=re.escape("outside k3d's supported 1.34-1.35")),
+    ):
+        _install(capsys, mine)
+
+
+def test_benchmark_line(schema_dir: Path) -> None:
+    line = simulate.benchmark("k3d", 0.01, 4, quiet=True)
+    match = re.fullmatch(r"install: wall=(\d+)s critical-path=(\d+)s serial=(\d+)s", line)
+    assert match, line
+    wall, critical, serial = map(int, match.groups())
+    assert critical < serial and wall >= critical  # figures only: the target is the benchmark's
