@@ -194,7 +194,8 @@ def release_facts(
     meta = chartgen.read_chart_meta(chart_dir)
     if meta is None:
         raise UserError(f"no chart at {chart_dir}: run `make generate`")
-    objects = _objects(chart_files(chart_dir))
+    files = chart_files(chart_dir)
+    objects = _objects(files)
     custom = any(
         _is_custom(api, kind, resolved.env.kubernetes)
         for api, kind in objects
