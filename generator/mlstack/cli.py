@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from mlstack import environments
+from mlstack import environments, errors
 from mlstack.errors import UserError
+from mlstack.lib import argcheck
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -253,7 +255,9 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _gitops_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=environments.DEFAULT_ENV)
     p.add_argument("--repo-url", default="", help="Git URL Argo CD and Flux pull from")
-    p.add_argument("--revision", default="", help="branch, tag or commit they follow")
+    p.add_argument(
+        "--revision", default="", type=argcheck.revision, help="branch, tag or commit they follow"
+    )
     p.add_argument("--path", default="mlstack", help="directory of the layout in the repo")
     p.add_argument("--argocd-namespace", default="argocd")
     p.add_argument("--argocd-project", default="default")
@@ -267,8 +271,8 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cosign-secret", default="", help="Flux verifies with this public key Secret")
     p.add_argument("--fleet", action="store_true", help="also write fleet manifests")
     p.add_argument("--clusters", default="", help="Flux fleet: space-separated cluster names")
-    p.add_argument("--charts-dir", default=str(_repo() / "charts"))
-    p.add_argument("--values-dir", default=str(_repo() / "values"))
+    p.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
+    p.add_argument("--values-dir", type=argcheck.path, default=str(_repo() / "values"))
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
@@ -320,20 +324,27 @@ def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
     p.add_argument("--timeout", default=timeout, help="per release / wait, e.g. 300s, 10m")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (a bad flag value included) in one line, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlstack", description=__doc__.splitlines()[0])
+    p = _Parser(prog="mlstack", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="write every chart under charts/")
-    g.add_argument("--charts-dir", default=str(_repo() / "charts"))
-    g.add_argument("--values-dir", default=str(_repo() / "values"))
+    g.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
+    g.add_argument("--values-dir", type=argcheck.path, default=str(_repo() / "values"))
     g.set_defaults(func=_cmd_generate)
     r = sub.add_parser("render", help="helm template + validate every release of an env")
     r.add_argument("--env", default=environments.DEFAULT_ENV, help="an environment or 'all'")
     r.add_argument("--generate", action="store_true", help="run generate first")
-    r.add_argument("--out", default=str(_repo() / "build"))
+    r.add_argument("--out", type=argcheck.path, default=str(_repo() / "build"))
     r.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
-    r.add_argument("--charts-dir", default=str(_repo() / "charts"))
-    r.add_argument("--values-dir", default=str(_repo() / "values"))
+    r.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
+    r.add_argument("--values-dir", type=argcheck.path, default=str(_repo() / "values"))
     r.set_defaults(func=_cmd_render)
     lint = sub.add_parser("lint", help="helm lint --strict every chart with each env's values")
     lint.add_argument("--env", action="append")
@@ -349,7 +360,7 @@ def parser() -> argparse.ArgumentParser:
     pol.add_argument("--values-dir", default=str(_repo() / "values"))
     pol.set_defaults(func=_cmd_policy)
     b = sub.add_parser("bump", help="add a new version of a chart to chart-versions.yaml")
-    b.add_argument("chart")
+    b.add_argument("chart", type=argcheck.chart_id)
     b.add_argument("--part", choices=("major", "minor", "patch"), default="patch")
     b.add_argument("-m", "--message", required=True, help="what changed (one line)")
     b.set_defaults(func=_cmd_bump)
@@ -358,7 +369,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--values-dir", default=str(_repo() / "values"))
     e.set_defaults(func=_cmd_envs)
     s = sub.add_parser("schemas", help="download the upstream schemas (needs network)")
-    s.add_argument("--dest", default=str(_repo() / ".cache" / "upstream"))
+    s.add_argument("--dest", type=argcheck.path, default=str(_repo() / ".cache" / "upstream"))
     s.add_argument("--url", default=None, help="raw-file base URL (else $MLSTACK_UPSTREAM_URL)")
     s.add_argument(
         "--record-sums", action="store_true", help="after a version bump: record new files' sums"
@@ -366,24 +377,30 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_schemas)
     go = sub.add_parser("gitops", help="write Argo CD + Flux manifests, charts and values")
     _gitops_args(go)
-    go.add_argument("--out", default=str(_repo() / "build" / "gitops"))
+    go.add_argument("--out", type=argcheck.path, default=str(_repo() / "build" / "gitops"))
     go.set_defaults(func=_cmd_gitops)
     gs = sub.add_parser("gitops-sync", help="commit and push an env's GitOps layout")
     _gitops_args(gs)
-    gs.add_argument("--repo", required=True, help="GitOps repository: URL or local path")
-    gs.add_argument("--branch", default="main")
-    gs.add_argument("--checkout", default=None, help="keep a checkout here between runs")
+    gs.add_argument(
+        "--repo", required=True, type=argcheck.git_remote, help="GitOps repository: URL or path"
+    )
+    gs.add_argument("--branch", default="main", type=argcheck.branch)
+    gs.add_argument(
+        "--checkout", default=None, type=argcheck.path, help="keep a checkout here between runs"
+    )
     gs.set_defaults(func=_cmd_gitops_sync)
     pk = sub.add_parser("package", help="helm package every chart into dist/ with index.yaml")
-    pk.add_argument("--charts-dir", default=str(_repo() / "charts"))
-    pk.add_argument("--dist", default=str(_repo() / "dist"))
-    pk.add_argument("--url", default=None, help="base URL written into index.yaml")
+    pk.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
+    pk.add_argument("--dist", type=argcheck.path, default=str(_repo() / "dist"))
+    pk.add_argument(
+        "--url", default=None, type=argcheck.http_url, help="base URL written into index.yaml"
+    )
     pk.add_argument("--strict", action="store_true", help="fail when a chart was skipped")
     pk.add_argument("--bench", type=int, default=0, help="package N times; print median, sameness")
     pk.set_defaults(func=_cmd_package)
     pub = sub.add_parser("publish", help="helm push every archive in dist/ to an OCI registry")
     pub.add_argument("--registry", default="", help="oci://host/path (default: project.yaml)")
-    pub.add_argument("--dist", default=str(_repo() / "dist"))
+    pub.add_argument("--dist", type=argcheck.path, default=str(_repo() / "dist"))
     pub.add_argument("--dry-run", action="store_true", help="print the push and sign commands")
     pub.add_argument(
         "--key", default=None, help="cosign key (file, env://VAR, KMS URI); else keyless"
@@ -410,7 +427,9 @@ def parser() -> argparse.ArgumentParser:
     u.set_defaults(func=_cmd_uninstall)
     sm = sub.add_parser("smoke", help="call every enabled sample model through the ingress")
     _lifecycle_args(sm, timeout="5m")
-    sm.add_argument("--ingress", default=None, help="host[:port] instead of the detected one")
+    sm.add_argument(
+        "--ingress", default=None, type=argcheck.host_port, help="host[:port] instead of detected"
+    )
     sm.set_defaults(func=_cmd_smoke)
     bench = sub.add_parser("benchmark", help="speed figures (medians of whole-process runs)")
     bench.add_argument("--root", default=str(_repo()), help="repository checkout to measure")
@@ -427,12 +446,36 @@ def _repo() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    previous = errors.install()
     try:
+        args = parser().parse_args(argv)
         return int(args.func(args))
     except UserError as err:
         for line in str(err).splitlines() or [""]:
             print(f"error: {line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as err:
+        return _interrupted(getattr(err, "signum", signal.SIGINT))
+    except OSError as err:  # a file system failure no writer anticipated: still one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(
+            f"error: {where}{err.strerror or err}: check the path and its permissions",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception:
+        if errors.received:  # a tool (helm, git, jsii's node) died of the same signal
+            return _interrupted(errors.received[0])
+        raise
+    finally:
+        errors.restore(previous)  # __main__ then guards the interpreter's shutdown
+
+
+def _interrupted(signum: int) -> int:
+    name = signal.Signals(signum).name
+    print(
+        f"error: interrupted by {name}: every output is replaced as a whole, so each is "
+        "either as it was or complete; run the command again",
+        file=sys.stderr,
+    )
+    return 128 + signum

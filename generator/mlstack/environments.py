@@ -14,7 +14,7 @@ import functools
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 from mlstack import REPO_ROOT
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
+from mlstack.lib.fields import DnsSubdomain
 
 VALUES_DIR = REPO_ROOT / "values"
 #: The file that makes a folder of values/ an environment.
@@ -122,7 +123,7 @@ class Environment(_Strict):
             "it); `make images ENV=<env>` lists what to mirror. Empty: each image's own."
         ),
     )
-    image_pull_secrets: list[Annotated[str, Field(pattern=_DNS_LABEL)]] = Field(
+    image_pull_secrets: list[DnsSubdomain] = Field(
         default_factory=list,
         description=(
             "Names of docker-registry Secrets (created by you in each namespace) that "

@@ -12,8 +12,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlstack import REPO_ROOT, environments, invariants, project, registry, resolve, versions
-from mlstack.lib import chartgen, envvalues, releases
+from mlstack import (
+    REPO_ROOT,
+    environments,
+    invariants,
+    preflight,
+    project,
+    registry,
+    resolve,
+    versions,
+)
+from mlstack.lib import atomic, chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
 from mlstack.resolve import Components, Resolved
 
@@ -63,14 +72,25 @@ def generate(
 
     `values_dir=None` skips the environments (chart-only output).
     """
+    targets = [charts_dir, *([values_dir] if values_dir else [])]
+    with atomic.lock(*targets):  # one generate at a time per output (checks included)
+        return _generate(charts_dir, values_dir, components)
+
+
+def _generate(charts_dir: Path, values_dir: Path | None, components: Components) -> list[str]:
     registry.check_order(components)
-    envs = resolve.all_envs(values_dir, components) if values_dir else []
-    invariants.check(envs)
+    if values_dir is not None:
+        preflight.check_passthrough(values_dir, components)
+    with preflight.cross_checks(values_dir or VALUES_DIR):
+        envs = resolve.all_envs(values_dir, components) if values_dir else []
+        invariants.check(envs)
     charts = build_all(charts_dir, components)
     derived = derived_files(envs)
-    changed = chartgen.write_charts(charts_dir, charts)
+    with atomic.Transaction() as txn:  # charts/ and values/*/generated swap together
+        changed = chartgen.write_charts(charts_dir, charts, txn)
+        if values_dir is not None:
+            changed += envvalues.write(values_dir, environments.names(values_dir), derived, txn)
     if values_dir is not None:
-        changed += envvalues.write(values_dir, environments.names(values_dir), derived)
         schema = values_dir / environments.SCHEMA_FILE
         text = environments.json_schema()
         if not schema.exists() or schema.read_text() != text:

@@ -12,7 +12,6 @@ digest names content, not the moment of packaging. `publish` lives in publish.py
 from __future__ import annotations
 
 import hashlib
-import shutil
 import statistics
 import sys
 import tarfile
@@ -26,7 +25,7 @@ import yaml
 
 from mlstack import REPO_ROOT, registry
 from mlstack.errors import UserError
-from mlstack.lib import helm, reproducible
+from mlstack.lib import atomic, helm, reproducible, yamlfile
 
 CHARTS_DIR = REPO_ROOT / "charts"
 DIST_DIR = REPO_ROOT / "dist"
@@ -60,9 +59,19 @@ def missing_dependencies(chart_dir: Path, meta: dict[str, Any]) -> list[str]:
 
 
 def _read_meta(chart_dir: Path) -> dict[str, Any]:
-    meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-    if not isinstance(meta, dict) or "version" not in meta:
-        raise UserError(f"{chart_dir / 'Chart.yaml'}: no version: run `make generate`")
+    meta = yamlfile.read(chart_dir / "Chart.yaml")
+    deps = meta.get("dependencies") if isinstance(meta, dict) else None
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("version"), str)
+        or not isinstance(meta.get("name"), str)
+        or not isinstance(deps or [], list)
+        or not all(isinstance(d, dict) and {"name", "version"} <= set(d) for d in deps or [])
+    ):
+        raise UserError(
+            f"{yamlfile.shown(chart_dir / 'Chart.yaml')}: no name, version or valid "
+            "dependencies: run `make generate`"
+        )
     return meta
 
 
@@ -93,10 +102,9 @@ def package(
                 f"{dist} holds {foreign[0]}, which package did not write: use an empty or "
                 "dedicated --dist directory (package replaces it)"
             )
-    dist.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".dist.", dir=dist.parent))
     epoch = reproducible.source_date(charts_dir)
-    try:
+    with atomic.lock(dist), atomic.Transaction() as txn:
+        staging = txn.stage(dist)
         results = []
         for chart_dir in chart_dirs(charts_dir):
             meta = _read_meta(chart_dir)
@@ -114,12 +122,7 @@ def package(
         if proc.returncode != 0:
             raise UserError(f"helm repo index failed: {proc.stderr.strip()}")
         reproducible.stamp_index(staging / "index.yaml", epoch)
-        if dist.exists():
-            shutil.rmtree(dist)
-        staging.rename(dist)
-        return results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return results
 
 
 def table(results: list[Packaged], seconds: float, dist: Path) -> str:

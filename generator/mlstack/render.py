@@ -21,7 +21,7 @@ import yaml
 
 from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
-from mlstack.lib import helm, schemas, validate, yamlfile
+from mlstack.lib import atomic, chartgen, helm, schemas, upstream, validate, yamlfile
 from mlstack.lib.component import Component
 from mlstack.resolve import Release, Resolved
 
@@ -67,14 +67,23 @@ def missing_dependencies(component: Component, charts_dir: Path = CHARTS_DIR) ->
 
 
 def check_passthrough(component: Component, values: dict[str, Any], schema_dir: Path) -> list[str]:
-    """Offline check of wrapper values: upstream defaults + ours against upstream's schema."""
+    """Offline check of wrapper values: upstream defaults + ours against upstream's schema
+    when the chart ships one, else against the keys and types of its values.yaml; and the
+    conventions every chart shares (lib/upstream). Never a silent pass."""
     problems = []
     for dep in component.dependencies:
-        defaults, schema = schemas.upstream_values(schema_dir, dep.chart)
-        if schema is None:
+        block = values.get(dep.alias) or {}
+        if not isinstance(block, dict):
+            problems.append(f"{dep.alias}: {block!r} is not a map of the upstream chart's values")
             continue
-        merged = validate.deep_merge(defaults, values.get(dep.alias, {}))
-        problems += [f"{dep.alias}.{p}" for p in validate.schema_errors(merged, schema)]
+        defaults, schema = schemas.upstream_values(schema_dir, dep.chart)
+        if schema is not None:
+            merged = validate.deep_merge(defaults, block)
+            found = validate.schema_errors(merged, schema)
+        else:
+            found = upstream.key_problems(block, upstream.effective_defaults(defaults))
+        found += upstream.convention_problems(block)
+        problems += [f"{dep.alias}.{p}" for p in dict.fromkeys(found)]
     return problems
 
 
@@ -142,11 +151,18 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
                 f"{_rel(charts_dir / release.id)} has no Chart.yaml: run `make generate`"
             )
     resolved.check_generated()
+    problems = []
+    for release in resolved.releases:  # upstream checks for every wrapper, downloaded or not
+        found = check_passthrough(release.component, release.values, schema_dir)
+        where = _rel(release.files[-1]) if release.files else f"{release.id} chart defaults"
+        problems += [f"{where}: {p}" for p in found]
+    if problems:
+        raise UserError("\n".join(problems))
     crds = schemas.upstream_crds(schema_dir)
     results = []
     for release in resolved.releases:
-        meta = yaml.safe_load((charts_dir / release.id / "Chart.yaml").read_text())
-        result = Result(release.id, str(meta["version"]))
+        meta = chartgen.read_chart_meta(charts_dir / release.id) or {}
+        result = Result(release.id, str(meta.get("version", "?")))
         missing = missing_dependencies(release.component, charts_dir)
         if missing:
             result.status = f"values only: {', '.join(missing)} not downloaded (make deps)"
@@ -158,18 +174,18 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
     return results
 
 
-def write_outputs(env: str, results: list[Result], out_dir: Path) -> None:
-    folder = out_dir / env
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{r.release}.yaml" for r in results if r.manifest is not None}
-    for stale in folder.glob("*.yaml"):
-        if stale.name not in wanted:
-            stale.unlink()
-    for result in results:
-        if result.manifest is not None:
-            tmp = folder / f".{result.release}.yaml.tmp"
-            tmp.write_text(result.manifest)
-            tmp.replace(folder / f"{result.release}.yaml")
+def write_outputs(env: str, results: list[Result], out_dir: Path) -> bool:
+    """Replace `out_dir/<env>/` as a whole with the rendered manifests (lib/atomic).
+
+    Output that failed validation is never written: build/<env> keeps the last good
+    render. Returns whether it was written.
+    """
+    if any(not r.ok for r in results):
+        return False
+    files = {f"{r.release}.yaml": r.manifest for r in results if r.manifest is not None}
+    with atomic.lock(out_dir / env), atomic.Transaction() as txn:
+        txn.write(out_dir / env, files)
+    return True
 
 
 def table(results: list[Result]) -> str:
@@ -210,7 +226,7 @@ def main(
     helm.warn_skew(resolved.env.kubernetes)
     directory = schemas.schema_dir(schema_dir_arg)
     results = render_env(resolved, directory, charts_dir)
-    write_outputs(resolved.name, results, out_dir)
+    written = write_outputs(resolved.name, results, out_dir)
     print(table(results))
     for line in contents(results):
         print(line)
@@ -222,7 +238,7 @@ def main(
     where = _rel(out_dir / resolved.name)
     print(
         f"render {resolved.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
-        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+        + (f"; FAILED: {', '.join(failed)}; {where}/ left as it was" if not written else "")
     )
     return 1 if failed else 0
 

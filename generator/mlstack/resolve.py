@@ -67,12 +67,7 @@ def layers(values_dir: Path, env: str, release: str, *, local: bool = False) -> 
 
 
 def load_values(path: Path) -> dict[str, Any]:
-    data = yamlfile.read(path)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{yamlfile.shown(path)}: top level must be a mapping of chart keys")
-    return data
+    return yamlfile.read_mapping(path, "a mapping of chart keys")
 
 
 @dataclass(frozen=True)
@@ -228,6 +223,16 @@ def stray_files(env: Environment, ids: set[str], values_dir: Path) -> list[str]:
         f"file or switch it on in {env.shown(values_dir)} `components:`"
         for p in sorted((values_dir / env.name).glob("*.yaml"))
         if p.stem not in ids and p.name != environments.FILE
+    ] + misnamed_files(env, values_dir)
+
+
+def misnamed_files(env: Environment, values_dir: Path) -> list[str]:
+    """`metallb-pool.yml` would be silently ignored: only `<id>.yaml` files are read."""
+    folder = values_dir / env.name
+    return [
+        f"{yamlfile.shown(p)}: not read (values files end in .yaml): rename it to {p.stem}.yaml"
+        for p in sorted(folder.iterdir() if folder.is_dir() else [])
+        if p.suffix != ".yaml" and not p.name.startswith(".") and p.name not in (GENERATED, LOCAL)
     ]
 
 

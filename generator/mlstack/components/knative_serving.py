@@ -16,7 +16,7 @@ so that the plain-HTTP variant keeps net-istio's own server list untouched.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from constructs import Construct
 from pydantic import Field
@@ -26,7 +26,9 @@ from mlstack.lib import facts as names
 from mlstack.lib import mirror
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
+from mlstack.lib.fields import DnsLabel, DnsName, DnsSubdomain, Labels
 from mlstack.lib.model import Values
+from mlstack.lib.resources import Ordered, Quantity
 from mlstack.lib.slots import json_string_slot, keyed_slot, slot
 
 PROJECT = "knative-serving"
@@ -35,11 +37,6 @@ DOMAIN_TEMPLATE = "{{.Name}}-{{.Namespace}}.{{.Domain}}"
 #: Upstream maxReplicas of the activator HPA in Serving 1.23 (2-serving-core.yaml).
 ACTIVATOR_HPA_MAX = 20
 
-_DNS_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-_QUANTITY = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"  # noqa: E501
-Quantity = Annotated[str, Field(pattern=_QUANTITY)]
 
 #: values key -> (Deployment, container) that KnativeServing `spec.workloads` overrides.
 WORKLOADS: dict[str, tuple[str, str]] = {
@@ -84,7 +81,7 @@ class Amounts(Values):
     memory: Quantity = Field(description="Memory (Kubernetes quantity).")
 
 
-class ContainerResources(Values):
+class ContainerResources(Ordered):
     requests: Amounts = Field(description="Resource requests.")
     limits: Amounts = Field(description="Resource limits.")
 
@@ -123,7 +120,7 @@ class Activator(Values):
 
 
 class GatewaySelector(Values):
-    selector: dict[str, Annotated[str, Field(pattern=_LABEL_VALUE)]] = Field(
+    selector: Labels = Field(
         default_factory=dict,
         json_schema_extra={"minProperties": 1},
         description="Pod labels of the Istio gateway (derived from the istio-gateway release).",
@@ -131,9 +128,9 @@ class GatewaySelector(Values):
 
 
 class GatewayEntry(Values):
-    name: str = Field(pattern=_DNS_LABEL, description="Knative's Istio Gateway name.")
-    namespace: str = Field(pattern=_DNS_LABEL, description="Namespace of that Gateway.")
-    service: str = Field(pattern=_DNS_NAME, description="FQDN of the gateway's Service.")
+    name: DnsLabel = Field(description="Knative's Istio Gateway name.")
+    namespace: DnsLabel = Field(description="Namespace of that Gateway.")
+    service: DnsName = Field(description="FQDN of the gateway's Service.")
 
 
 class Gateways(Values):
@@ -151,9 +148,8 @@ class Gateways(Values):
 
 class Tls(Values):
     enabled: bool = Field(False, description="Serve HTTPS on knative-ingress-gateway.")
-    credential_name: str = Field(
+    credential_name: DnsSubdomain = Field(
         "knative-ingress-tls",
-        pattern=_DNS_NAME.replace(")+", ")*"),
         description="TLS secret (in the gateway's namespace) holding the certificate.",
     )
     https_redirect: bool = Field(True, description="Redirect plain HTTP to HTTPS.")
@@ -182,9 +178,8 @@ class KnativeServingValues(Values):
         pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$",
         description="Knative Serving version the operator installs (versions.yaml).",
     )
-    domain: str = Field(
+    domain: DnsName = Field(
         "example.com",
-        pattern=_DNS_NAME,
         description="The environment's domain (config-domain); set per env by generate.",
     )
     domain_template: str = Field(

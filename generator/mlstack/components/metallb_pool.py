@@ -9,34 +9,24 @@ typical range and `make cluster-*` writes the detected one into a local overlay.
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
 from constructs import Construct
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
+from mlstack.errors import UserError
+from mlstack.lib import netcheck
 from mlstack.lib.component import spec_object
+from mlstack.lib.facts import Facts
+from mlstack.lib.fields import DnsLabel
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-
 
 def check_address_range(text: str) -> str:
-    """Accept a CIDR (`10.0.0.0/24`) or an inclusive range (`10.0.0.10-10.0.0.20`)."""
-    try:
-        if "-" in text:
-            start, end = (ipaddress.ip_address(part.strip()) for part in text.split("-", 1))
-            if start.version != end.version or int(start) > int(end):
-                raise ValueError
-        else:
-            ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an address range: use a CIDR such as 172.18.255.0/28 "
-            "or FIRST-LAST such as 172.18.255.200-172.18.255.250"
-        ) from None
-    return text
+    """A CIDR (`10.0.0.0/24`) or inclusive range (`10.0.0.10-10.0.0.20`) of ordinary
+    unicast addresses a pool may hand out (lib/netcheck says what is refused and why)."""
+    return netcheck.check_pool_range(text)
 
 
 AddressRange = Annotated[
@@ -47,7 +37,7 @@ AddressRange = Annotated[
 
 
 class Pool(Values):
-    name: str = Field("default-pool", pattern=_DNS_LABEL, description="IPAddressPool name.")
+    name: DnsLabel = Field("default-pool", description="IPAddressPool name.")
     addresses: list[AddressRange] = Field(
         default_factory=list,
         json_schema_extra={"minItems": 1},
@@ -58,10 +48,17 @@ class Pool(Values):
         False, alias="avoidBuggyIPs", description="Skip .0 and .255 addresses."
     )
 
+    @model_validator(mode="after")
+    def _disjoint(self) -> Pool:
+        problems = netcheck.overlap_problems(self.addresses)
+        if problems:
+            raise ValueError(f"addresses: {problems[0]}")
+        return self
+
 
 class L2(Values):
     enabled: bool = Field(True, description="Announce the pool in layer-2 (ARP/NDP) mode.")
-    interfaces: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")]] = Field(
+    interfaces: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$", max_length=15)]] = Field(
         default_factory=list,
         description="Host interfaces to announce from; empty means all.",
     )
@@ -86,3 +83,11 @@ class MetallbPool(Construct):
         spec_object(self, "pool", api, "IPAddressPool", name, pool)
         l2 = {"ipAddressPools": [name], "interfaces": slot("l2.interfaces")}
         spec_object(self, "l2", api, "L2Advertisement", name, l2, when="l2.enabled")
+
+
+def check_cluster_networks(facts: Facts, values: dict[str, Any]) -> None:
+    """The pool must not shadow the cluster's own pod or Service network (where known)."""
+    ranges = [str(r) for r in values.get("pool", {}).get("addresses", [])]
+    problems = netcheck.overlap_problems(ranges, netcheck.cluster_networks(facts.env.cluster))
+    if problems:
+        raise UserError(f"{facts.file('metallb-pool')}: pool.addresses: {problems[0]}")

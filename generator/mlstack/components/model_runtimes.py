@@ -22,6 +22,7 @@ from mlstack import versions
 from mlstack.lib import mirror, podsecurity
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
+from mlstack.lib.fields import ImageRef
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
 from mlstack.lib.slots import slot
@@ -235,10 +236,9 @@ def _runtime_model(runtime: Runtime) -> type[Values]:
         __base__=Values,
         enabled=(bool, Field(True, description=f"Register {runtime.name}.")),
         image=(
-            str,
+            ImageRef,
             Field(
                 runtime.default_image(),
-                min_length=1,
                 description="Container image (default pinned in data/versions.yaml images:).",
             ),
         ),

@@ -23,6 +23,7 @@ from mlstack.errors import UserError
 from mlstack.lib import helmtest, mirror, podsecurity
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
+from mlstack.lib.fields import MAX_REPLICAS, ImageRef, Port
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
 from mlstack.lib.samples import RESPONSE_KEY, Protocol, Sample, request_body
@@ -31,7 +32,6 @@ from mlstack.lib.slots import slot
 NAMESPACE = "models"
 SELDON = "seldon-core-operator"
 _URI = r"^(gs|s3|https?|pvc|hf|oci)://[^\s]+$"
-_IMAGE = r"^$|^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$"
 
 
 def _sample(name: str, enabled: bool, what: str, uri: tuple[str, str, str]) -> type[Values]:
@@ -71,9 +71,9 @@ Resources = resources("ServerResources", requests=("100m", "256Mi"), limits=("1"
 
 class PlainServer(Values):
     enabled: bool = Field(False, description="Deploy the bring-your-own-image model server.")
-    image: str = Field("", pattern=_IMAGE, description="Your model server image (required).")
-    replicas: int = Field(1, ge=1, description="Pods behind the Service.")
-    container_port: int = Field(8080, ge=1, le=65535, description="Port the server listens on.")
+    image: ImageRef | Literal[""] = Field("", description="Your model server image (required).")
+    replicas: int = Field(1, ge=1, le=MAX_REPLICAS, description="Pods behind the Service.")
+    container_port: Port = Field(8080, description="Port the server listens on.")
     resources: Resources = Field(  # type: ignore[valid-type]
         default_factory=Resources, description="Container resources."
     )
@@ -97,9 +97,8 @@ def _curl() -> str:
 
 
 class Tests(Values):
-    image: str = Field(
+    image: ImageRef = Field(
         default_factory=_curl,
-        pattern=_IMAGE,
         description="Image of the `helm test` Pods that call each enabled sample in-cluster.",
     )
 

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import SELDON_GATEWAY_NAME, Facts
+from mlstack.lib.fields import Labels
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
 
@@ -30,7 +31,7 @@ class Server(Values):
 
 
 class SeldonGatewayValues(Values):
-    selector: dict[str, str] = Field(
+    selector: Labels = Field(
         default_factory=dict,
         json_schema_extra={"minProperties": 1},
         description="Pod labels of the Istio ingress gateway (derived; do not set by hand).",

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import yaml
 
 from mlstack.errors import UserError
+from mlstack.lib import atomic, yamlfile
 
 MANIFEST = ".mlstack-owned.yaml"
+#: The manifest a write in progress announces (see `write`).
+PENDING = ".mlstack-owned.pending.yaml"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HEADER = (
     "# Written by mlstack (generator/mlstack/gitops/owned.py): the files mlstack owns here\n"
     "# and the sha256 of what it wrote. mlstack never overwrites or deletes other files.\n"
@@ -49,17 +54,36 @@ def manifest_path(layout: str) -> str:
     return str(PurePosixPath(layout, MANIFEST))
 
 
-def read_manifest(root: Path, layout: str) -> dict[str, str]:
-    path = root / manifest_path(layout)
-    if not path.exists():
+def read_manifest(root: Path, layout: str, name: str = MANIFEST) -> dict[str, str]:
+    path = root / PurePosixPath(layout, name)
+    if not path.exists() and not path.is_symlink():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yamlfile.read(path)
     files = data.get("files") if isinstance(data, dict) else None
-    if data.get("owner") != "mlstack" or not isinstance(files, dict):
+    if not isinstance(data, dict) or data.get("owner") != "mlstack" or not isinstance(files, dict):
         raise UserError(
             f"{path}: not an mlstack ownership manifest: move it away or choose another GITOPS_PATH"
         )
-    return {str(k): str(v) for k, v in files.items()}
+    for rel, digest in files.items():
+        if not isinstance(rel, str) or not isinstance(digest, str) or not _SHA256.match(digest):
+            raise UserError(
+                f"{path}: files.{rel}: not a sha256 digest: the manifest is corrupt; restore it "
+                "from git (`git checkout -- <file>`) or move it away"
+            )
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise UserError(f"{path}: files.{rel}: path leaves the repository: restore it from git")
+    return dict(files)
+
+
+def _accepted(root: Path, layout: str) -> dict[str, set[str]]:
+    """Digests each owned file may have: the manifest's, and those of a write that was
+    interrupted after announcing them (PENDING) but before its manifest was replaced."""
+    accepted: dict[str, set[str]] = {}
+    for name in (MANIFEST, PENDING):
+        for rel, digest in read_manifest(root, layout, name).items():
+            accepted.setdefault(rel, set()).add(digest)
+    return accepted
 
 
 def _in_scope(rel: str, scopes: tuple[str, ...]) -> bool:
@@ -79,7 +103,7 @@ def _on_disk(root: Path, scopes: tuple[str, ...]) -> list[str]:
 
 def problems(root: Path, layout: str, files: dict[str, str], scopes: tuple[str, ...]) -> list[str]:
     """Why writing `files` would touch something mlstack does not own (empty: safe)."""
-    owned = read_manifest(root, layout)
+    owned = _accepted(root, layout)
     where = manifest_path(layout)
     found = []
     for rel in _on_disk(root, scopes) + [r for r in files if not _in_scope(r, scopes)]:
@@ -91,7 +115,7 @@ def problems(root: Path, layout: str, files: dict[str, str], scopes: tuple[str, 
                 f"{path}: not written by mlstack (not in {where}): move or delete it; "
                 "mlstack owns this directory"
             )
-        elif path.is_symlink() or sha(path.read_bytes()) != owned[rel]:
+        elif path.is_symlink() or not path.is_file() or sha(path.read_bytes()) not in owned[rel]:
             found.append(
                 f"{path}: changed since mlstack wrote it: revert it (edit the generator "
                 "or values/ instead)"
@@ -100,39 +124,64 @@ def problems(root: Path, layout: str, files: dict[str, str], scopes: tuple[str, 
 
 
 def write(root: Path, layout: str, files: dict[str, str], scopes: tuple[str, ...]) -> Changes:
-    """Make the owned scopes under `root` hold exactly `files`; refuse if not ours."""
-    found = problems(root, layout, files, scopes)
-    if found:
-        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise UserError(found[0] + more)
+    """Make the owned scopes under `root` hold exactly `files`; refuse if not ours.
+
+    The new manifest is first written as PENDING, then the files, then PENDING replaces
+    the manifest: a run killed half-way leaves files the next run still recognises as its
+    own (their digest is in PENDING), so it is never blocked by its own partial write.
+    """
+    with atomic.lock(root):
+        found = problems(root, layout, files, scopes)
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise UserError(found[0] + more)
+        try:
+            return _write(root, layout, files, scopes)
+        except OSError as err:
+            raise atomic.os_error(err, str(root)) from None
+
+
+def _write(root: Path, layout: str, files: dict[str, str], scopes: tuple[str, ...]) -> Changes:
     owned = read_manifest(root, layout)
+    kept = {r: h for r, h in owned.items() if not _in_scope(r, scopes) and r not in files}
+    kept.update({rel: sha(text.encode()) for rel, text in files.items()})
+    body = yaml.safe_dump({"owner": "mlstack", "files": dict(sorted(kept.items()))}, width=1000)
+    target = root / manifest_path(layout)
+    pending = root / PurePosixPath(layout, PENDING)
+    unchanged = target.exists() and not pending.exists()
+    unchanged = unchanged and yamlfile.read_text(target) == _HEADER + body
+    if unchanged and all(_has(root / rel, text) for rel, text in files.items()):
+        return Changes()
+    _replace(pending, (_HEADER + body).encode())
     changes = Changes()
     for rel, text in files.items():
         path = root / rel
         data = text.encode()
         if path.exists():
-            if path.read_bytes() == data:
+            if path.is_file() and path.read_bytes() == data:
                 continue
             changes.modified.append(rel)
         else:
             changes.added.append(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.mlstack-tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        _replace(path, data)
     for rel in sorted(owned):
         if _in_scope(rel, scopes) and rel not in files:
             (root / rel).unlink(missing_ok=True)
             changes.removed.append(rel)
             _prune_empty((root / rel).parent, root)
-    kept = {r: h for r, h in owned.items() if not _in_scope(r, scopes) and r not in files}
-    kept.update({rel: sha(text.encode()) for rel, text in files.items()})
-    body = yaml.safe_dump({"owner": "mlstack", "files": dict(sorted(kept.items()))}, width=1000)
-    target = root / manifest_path(layout)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists() or target.read_text() != _HEADER + body:
-        target.write_text(_HEADER + body)
+    os.replace(pending, target)
     return changes
+
+
+def _has(path: Path, text: str) -> bool:
+    return path.is_file() and not path.is_symlink() and path.read_bytes() == text.encode()
+
+
+def _replace(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.mlstack-tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _prune_empty(folder: Path, root: Path) -> None:

@@ -31,7 +31,7 @@ import yaml
 from mlstack import REPO_ROOT, resolve, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import chartgen, validate
+from mlstack.lib import chartgen, validate, yamlfile
 from mlstack.lib.component import Component
 from mlstack.resolve import Resolved
 
@@ -155,7 +155,7 @@ class Release:
 def chart_files(chart_dir: Path) -> dict[str, str]:
     """The generated files of one chart (never the upstream archives `make deps` fetches)."""
     return {
-        str(p.relative_to(chart_dir)): p.read_text()
+        str(p.relative_to(chart_dir)): yamlfile.read_text(p)
         for p in sorted(chart_dir.rglob("*"))
         if p.is_file() and p.relative_to(chart_dir).parts[0] not in chartgen.UNOWNED
     }

@@ -11,6 +11,7 @@ repository, so a first sync can start from nothing.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -19,14 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.gitops import owned
 from mlstack.gitops.plan import Settings
 from mlstack.gitops.tree import Tree
-from mlstack.lib import releases
+from mlstack.lib import atomic, releases, yamlfile
 
 _REMOTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")
 IDENTITY = ("-c", "user.name=mlstack", "-c", "user.email=mlstack@localhost")
@@ -116,7 +115,7 @@ def chart_versions(root: Path, settings: Settings) -> dict[str, str]:
     """{chart id: version} of the charts in a layout on disk."""
     found = {}
     for meta in sorted((root / settings.at("charts")).glob("*/Chart.yaml")):
-        data = yaml.safe_load(meta.read_text()) or {}
+        data = yamlfile.read_mapping(meta)
         found[meta.parent.name] = str(data.get("version", "?"))
     return found
 
@@ -161,32 +160,74 @@ def sync(
     else:
         work = checkout.resolve()
     layout = settings.path or "."
+    with atomic.lock(work):  # one sync at a time per checkout
+        try:
+            recover(work, layout)
+            prepare(work, remote, branch)
+            _begin(work, branch)
+            before = chart_versions(work, settings)
+            changes = owned.write(work, layout, tree.files, tree.scopes)
+            # The checkout was clean, so everything that changed under the layout is ours.
+            git(work, "add", "--all", "--", layout)
+            if not git(work, "status", "--porcelain", "--", layout).stdout.strip():
+                return Outcome(None, None, changes, time.perf_counter() - started)
+            text = message(env, before, chart_versions(work, settings))
+            head = git(work, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
+            has_identity = git(work, "config", "user.email", check=False).stdout.strip()
+            identity = () if has_identity else IDENTITY
+            git(work, *identity, "commit", "--quiet", "-m", text)
+            push = git(work, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", check=False)
+            if push.returncode != 0:
+                _undo(work, head, branch)
+                last = (push.stderr.strip() or "no output").splitlines()[-1]
+                raise UserError(
+                    f"push to {remote} ({branch}) refused, nothing pushed: {last}: the remote "
+                    "branch moved or diverged; run gitops-sync again"
+                )
+            commit = git(work, "rev-parse", "HEAD").stdout.strip()
+            (work / ".git" / IN_PROGRESS).unlink(missing_ok=True)
+            return Outcome(commit, text, changes, time.perf_counter() - started)
+        finally:
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
+            else:
+                recover(work, layout)  # no-op after success; undoes a failed or interrupted run
+
+
+#: Marker in a kept checkout's .git/ while a sync changes it: {"branch", "head"}.
+IN_PROGRESS = "mlstack-sync-in-progress"
+
+
+def _begin(work: Path, branch: str) -> None:
+    """Record where the clean checkout was before this run changes it."""
+    head = git(work, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
+    (work / ".git" / IN_PROGRESS).write_text(json.dumps({"branch": branch, "head": head}))
+
+
+def recover(work: Path, layout: str) -> None:
+    """Put a kept checkout back where an interrupted (even SIGKILLed) sync found it.
+
+    Only acts when this run's marker is there, so a checkout someone else made dirty is
+    still refused by `prepare`, never cleaned: the files under the layout are ours (the
+    checkout was clean when the marker was written), and so is a commit not yet pushed.
+    """
+    marker = work / ".git" / IN_PROGRESS
+    if not marker.exists():
+        return
     try:
-        prepare(work, remote, branch)
-        before = chart_versions(work, settings)
-        changes = owned.write(work, layout, tree.files, tree.scopes)
-        # The checkout was clean, so everything that changed under the layout is ours.
-        git(work, "add", "--all", "--", layout)
-        if not git(work, "status", "--porcelain", "--", layout).stdout.strip():
-            return Outcome(None, None, changes, time.perf_counter() - started)
-        text = message(env, before, chart_versions(work, settings))
-        head = git(work, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
-        has_identity = git(work, "config", "user.email", check=False).stdout.strip()
-        identity = () if has_identity else IDENTITY
-        git(work, *identity, "commit", "--quiet", "-m", text)
-        push = git(work, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", check=False)
-        if push.returncode != 0:
-            _undo(work, head, branch)
-            last = (push.stderr.strip() or "no output").splitlines()[-1]
-            raise UserError(
-                f"push to {remote} ({branch}) refused, nothing pushed: {last}: the remote "
-                "branch moved or diverged; run gitops-sync again"
-            )
-        commit = git(work, "rev-parse", "HEAD").stdout.strip()
-        return Outcome(commit, text, changes, time.perf_counter() - started)
-    finally:
-        if temp is not None:
-            shutil.rmtree(temp, ignore_errors=True)
+        state = json.loads(marker.read_text())
+        head, branch = str(state["head"]), str(state["branch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        head, branch = "", ""
+    (work / ".git" / "index.lock").unlink(missing_ok=True)  # left by a killed git
+    if head:
+        git(work, "reset", "--quiet", "--hard", head, check=False)
+    else:
+        git(work, "rm", "-r", "-q", "--cached", "--ignore-unmatch", ".", check=False)
+        if branch:
+            git(work, "update-ref", "-d", f"refs/heads/{branch}", check=False)
+    git(work, "clean", "-fdq", "--", layout, check=False)
+    marker.unlink(missing_ok=True)
 
 
 def _undo(work: Path, head: str, branch: str) -> None:

@@ -26,7 +26,7 @@ from mlstack.gitops.plan import (
     manifest_problems,
     releases,
 )
-from mlstack.lib import schemas
+from mlstack.lib import schemas, yamlfile
 from mlstack.resolve import Resolved
 
 
@@ -57,7 +57,8 @@ def tree(
                 files[settings.at("charts", component.id, rel)] = text
     for release in plan:
         for rel in release.values_files:
-            files[settings.at("values", env.name, rel)] = (values_dir / env.name / rel).read_text()
+            source = values_dir / env.name / rel
+            files[settings.at("values", env.name, rel)] = yamlfile.read_text(source)
     manifests = {**argocd.manifests(env, settings, plan), **flux.manifests(env, settings, plan)}
     crds = schemas.extra_crds(schema_dir, CRD_FOLDERS)
     problems = [

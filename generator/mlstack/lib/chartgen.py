@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +17,7 @@ from typing import Any
 import cdk8s
 
 from mlstack.errors import UserError
-from mlstack.lib import chartdocs, model, slots, yamlfile
+from mlstack.lib import atomic, chartdocs, model, slots, yamlfile
 from mlstack.lib.component import CONDITION_ATTR, ID_ATTR, Component
 from mlstack.lib.releases import ChartReleases
 from mlstack.project import Project
@@ -232,45 +229,54 @@ def read_chart_meta(chart_dir: Path) -> dict[str, Any] | None:
     path = chart_dir / "Chart.yaml"
     if not path.exists():
         return None
-    data = yamlfile.loads(path.read_text())
-    return data if isinstance(data, dict) else None
+    restore = f"restore it with `git checkout -- {yamlfile.shown(chart_dir)}`"
+    try:
+        data = yamlfile.read(path)
+    except UserError as err:
+        raise UserError(f"{err}; or {restore}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("version", ""), str):
+        raise UserError(f"{yamlfile.shown(path)}: not a chart's metadata: {restore}")
+    return data
 
 
-def write_charts(root: Path, charts: list[BuiltChart]) -> list[str]:
-    """Replace the generated files under `root`; returns the chart ids whose files changed.
+def write_charts(
+    root: Path, charts: list[BuiltChart], txn: atomic.Transaction | None = None
+) -> list[str]:
+    """Replace `root` as a whole; returns the chart ids whose files changed.
 
-    Each chart is assembled in a temporary sibling directory and swapped in with renames.
-    Files generate does not own (`charts/<id>/charts/`, fetched by `make deps`) move across.
-    Chart directories of components that no longer exist are removed.
+    The new tree is built beside `root` and swapped in (lib/atomic), inside `txn` when the
+    caller writes more trees in the same step. Files generate does not own
+    (`charts/<id>/charts/`, fetched by `make deps`, and anything that is not a chart) are
+    carried over; chart directories of components that no longer exist are dropped, and
+    so are hidden leftovers of interrupted runs.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    changed = []
     wanted = {c.id for c in charts}
-    for chart in charts:
-        target = root / chart.id
-        if _same(target, chart.files):
-            continue
-        changed.append(chart.id)
-        staging = Path(tempfile.mkdtemp(prefix=f".{chart.id}.", dir=root))
-        for rel, text in chart.files.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        for keep in UNOWNED:
-            if (target / keep).exists():
-                os.replace(target / keep, staging / keep)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{chart.id}.old.", dir=root))
-            os.replace(target, old / chart.id)
-            os.replace(staging, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, target)
-    for stale in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if stale.name not in wanted and (stale / "Chart.yaml").exists():
-            shutil.rmtree(stale)
-            changed.append(stale.name)
-    return changed
+    changed = [c.id for c in charts if not _same(root / c.id, c.files)]
+    present = sorted(root.iterdir()) if root.is_dir() else []
+    stale = [p.name for p in present if p.name not in wanted and (p / "Chart.yaml").exists()]
+    hidden = [p for p in present if p.name.startswith(".")]
+    if not changed and not stale and not hidden:
+        return []
+    own = txn or atomic.Transaction()
+    try:
+        staging = own.write(
+            root, {f"{c.id}/{rel}": t for c in charts for rel, t in c.files.items()}
+        )
+        for entry in present:
+            if entry.name in wanted:
+                for keep in UNOWNED:
+                    atomic.carry(entry / keep, staging / entry.name / keep)
+            elif entry.name not in stale and entry not in hidden:
+                atomic.carry(entry, staging / entry.name)
+    except OSError as err:
+        own.abort()
+        raise atomic.os_error(err, str(root)) from None
+    except BaseException:
+        own.abort()
+        raise
+    if txn is None:
+        own.commit()
+    return changed + stale
 
 
 def _same(target: Path, files: Mapping[str, str]) -> bool:
@@ -279,8 +285,11 @@ def _same(target: Path, files: Mapping[str, str]) -> bool:
     present = {
         str(p.relative_to(target))
         for p in target.rglob("*")
-        if p.is_file() and p.relative_to(target).parts[0] not in UNOWNED
+        if not p.is_dir() and p.relative_to(target).parts[0] not in UNOWNED
     }
     if present != set(files):
         return False
-    return all((target / rel).read_text() == text for rel, text in files.items())
+    return all(
+        (target / rel).is_file() and (target / rel).read_bytes() == text.encode()
+        for rel, text in files.items()
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstack.errors import UserError
-from mlstack.lib import validate, yamlfile
+from mlstack.lib import atomic, validate, yamlfile
 from mlstack.lib.component import Component
 
 GENERATED = "generated"
@@ -33,21 +33,41 @@ def render(
     return header + yamlfile.dumps(derived, sort_keys=False, default_flow_style=False)
 
 
-def write(values_dir: Path, envs: Iterable[str], files: dict[Path, str]) -> list[str]:
-    """Write changed files (atomic per file) and delete generated files no longer wanted."""
+def write(
+    values_dir: Path,
+    envs: Iterable[str],
+    files: dict[Path, str],
+    txn: atomic.Transaction | None = None,
+) -> list[str]:
+    """Replace each env's generated/ folder as a whole (lib/atomic) when it changed."""
     changed = []
-    for env in envs:
-        folder = values_dir / env / GENERATED
-        for stale in sorted(folder.glob("*.yaml")) if folder.exists() else []:
-            if stale not in files:
-                stale.unlink()
-                changed.append(str(stale.relative_to(values_dir)))
-    for target, text in sorted(files.items()):
-        if target.exists() and target.read_text() == text:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".yaml.tmp")
-        tmp.write_text(text)
-        tmp.replace(target)
-        changed.append(str(target.relative_to(values_dir)))
+    own = txn or atomic.Transaction()
+    try:
+        for env in envs:
+            folder = values_dir / env / GENERATED
+            mine = {p.name: text for p, text in files.items() if p.parent == folder}
+            if atomic.same_tree(folder, mine):
+                continue
+            present = sorted(folder.iterdir()) if folder.is_dir() else []
+            for path in present:
+                if mine.get(path.name) != _text(path):
+                    changed.append(str(path.relative_to(values_dir)))
+            changed += [
+                str((folder / name).relative_to(values_dir))
+                for name in sorted(mine)
+                if not (folder / name).exists()
+            ]
+            own.write(folder, mine)
+    except BaseException:
+        own.abort()
+        raise
+    if txn is None:
+        own.commit()
     return changed
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode()
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -12,27 +12,36 @@ import functools
 import json
 import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
 
 RELEASES_FILE = Path(__file__).resolve().parents[1] / "data" / "chart-versions.yaml"
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+#: ASCII digits only (`\\d` would take full-width digits) and no leading zeros (`00.2.0`):
+#: Helm compares chart versions as SemVer 2, where both are invalid.
+_SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", re.ASCII)
 
 
 def semver(text: str) -> tuple[int, int, int]:
-    match = _SEMVER.match(text)
+    match = _SEMVER.fullmatch(text) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"{text!r} is not MAJOR.MINOR.PATCH")
+        raise ValueError(
+            f"{text!r} is not MAJOR.MINOR.PATCH (ASCII digits, no leading zeros; 'latest' is "
+            "not a version)"
+        )
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
+Change = Annotated[str, Field(min_length=1, pattern=r"^[^\n]*\S[^\n]*$")]
+
+
 class Release(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     version: str
-    changes: list[str]
+    changes: list[Change] = Field(min_length=1)
 
     @field_validator("version")
     @classmethod
@@ -42,8 +51,8 @@ class Release(BaseModel):
 
 
 class ChartReleases(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    releases: list[Release]
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    releases: list[Release] = Field(min_length=1)
 
     @property
     def current(self) -> str:
@@ -60,24 +69,34 @@ class ChartReleases(BaseModel):
 
 
 @functools.cache
-def load(path: Path = RELEASES_FILE) -> dict[str, ChartReleases]:
-    raw = yamlfile.read(path) or {}
+def load(path: Path | None = None) -> dict[str, ChartReleases]:
+    """Every chart's releases, each list schema-checked before its order is compared."""
+    path = path or RELEASES_FILE
+    where = yamlfile.shown(path)
+    raw = yamlfile.read_mapping(path, "a mapping of chart id to its list of releases")
     result = {}
     for chart_id, releases in raw.items():
+        if not isinstance(releases, list) or not releases:
+            raise UserError(
+                f"{where}: {chart_id}: must be a non-empty list of releases "
+                "(- version: X.Y.Z / changes: [...]), newest first"
+            )
         try:
             entry = ChartReleases(releases=releases)
         except ValidationError as err:
             first = err.errors()[0]
             loc = ".".join(str(p) for p in first["loc"][1:])
-            raise UserError(f"{path}: {chart_id}.{loc}: {first['msg']}") from None
+            msg = first["msg"].removeprefix("Value error, ")
+            raise UserError(f"{where}: {chart_id}.{loc}: {msg}") from None
         versions = [semver(r.version) for r in entry.releases]
         if versions != sorted(versions, reverse=True) or len(set(versions)) != len(versions):
-            raise UserError(f"{path}: {chart_id}: list releases newest first, each version once")
-        result[chart_id] = entry
+            raise UserError(f"{where}: {chart_id}: list releases newest first, each version once")
+        result[str(chart_id)] = entry
     return result
 
 
-def for_chart(chart_id: str, path: Path = RELEASES_FILE) -> ChartReleases:
+def for_chart(chart_id: str, path: Path | None = None) -> ChartReleases:
+    path = path or RELEASES_FILE
     releases = load(path)
     if chart_id not in releases:
         raise UserError(
@@ -103,13 +122,14 @@ def check_bump(
         )
 
 
-def bump(chart_id: str, part: str, message: str, path: Path = RELEASES_FILE) -> str:
+def bump(chart_id: str, part: str, message: str, path: Path | None = None) -> str:
     """Add a release to the data file (keeps the rest of the file's text as it is)."""
+    path = path or RELEASES_FILE
     current = semver(for_chart(chart_id, path).current)
     index = ("major", "minor", "patch").index(part)
     parts = [*current[:index], current[index] + 1] + [0] * (2 - index)
     new = ".".join(str(p) for p in parts)
-    text = path.read_text()
+    text = yamlfile.read_text(path)
     anchor = re.search(rf"^{re.escape(chart_id)}:\n", text, re.MULTILINE)
     if anchor is None:
         raise UserError(f"{path}: no top-level key {chart_id!r}")

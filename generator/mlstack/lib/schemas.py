@@ -19,10 +19,12 @@ import yaml
 
 from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
+from mlstack.lib import upstream, yamlfile
 
 #: libyaml's parser when PyYAML has it: CRD files are megabytes (Argo CD's alone takes
 #: seconds with the pure-Python one). Both are safe loaders.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER = LOADER  # the earlier private name, for callers elsewhere
 DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
 CRD_CACHE = REPO_ROOT / ".cache" / "crd-json"
 ENV_VAR = "MLSTACK_SCHEMA_DIR"
@@ -116,7 +118,7 @@ def _crd_docs(folder: Path, missing: str) -> list[dict[str, Any]]:
     for data in texts:
         docs.extend(
             d
-            for d in yaml.load_all(data, Loader=_LOADER)
+            for d in yaml.load_all(data, Loader=LOADER)
             if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
         )
     try:
@@ -161,18 +163,29 @@ def extra_crds(directory: Path, folders: tuple[str, ...]) -> dict[tuple[str, str
     return crd_schemas(docs)
 
 
+@functools.cache
 def upstream_values(
     directory: Path, chart_key: str
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(default values, values schema or None) of a pinned upstream chart."""
+    """(default values, values schema or None) of a pinned upstream chart.
+
+    Read once per process (upstream files are hundreds of KB; libyaml parses them): the
+    schema directory is data for the pinned versions, not something a run edits.
+    """
     chart = versions.load().charts[chart_key]
     folder = directory / "chart-values" / (chart.values or "")
     if not chart.values or not (folder / "values.yaml").exists():
         raise UserError(f"no upstream values for chart {chart_key} at {folder}: run `make schemas`")
+    path = folder / "values.yaml"
+    # Some upstream values files are templates of their release tooling (knative-operator's
+    # `tag: {{ tag }}`); the placeholders become empty strings, the keys stay.
+    try:
+        defaults = yaml.load(upstream.untemplate(yamlfile.read_text(path)), Loader=LOADER)
+    except yaml.YAMLError:
+        raise UserError(f"{path}: not valid YAML: run `make schemas` again") from None
+    if not isinstance(defaults, dict):
+        defaults = {}
     schema_path = folder / "values.schema.json"
     if not schema_path.exists():
-        # Nothing to validate against; the defaults are not read (some upstream values
-        # files are templates themselves, e.g. knative-operator's `tag: {{ tag }}`).
-        return {}, None
-    defaults = yaml.load((folder / "values.yaml").read_text(), Loader=_LOADER) or {}
-    return defaults, json.loads(schema_path.read_text())
+        return defaults, None
+    return defaults, yamlfile.read_json(schema_path)

@@ -53,6 +53,12 @@ def _describe(error: jsonschema.ValidationError) -> str:
         if extra:
             where = _path([*error.absolute_path, extra[0]])
             return f"{where}: unknown key: use one of {', '.join(sorted(allowed)) or 'none'}"
+    if error.validator == "pattern" and len(str(error.validator_value)) > 60:
+        # A long grammar (an image reference) says nothing to users; the key's own
+        # description says what is expected.
+        described = schema.get("description", "") if isinstance(schema, dict) else ""
+        what = f" ({described.rstrip('.')})" if described else ""
+        return f"{_path(error.absolute_path)}: {error.instance!r} is malformed{what}"
     return f"{_path(error.absolute_path)}: {_short(error.message)}"
 
 
