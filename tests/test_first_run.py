@@ -10,6 +10,7 @@ host gets one line saying what to do. The clone reuses this checkout's .venv and
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -55,9 +56,20 @@ def standin(schema_dir: Path) -> Iterator[Standin]:
         yield running
 
 
+def _venv_stamp() -> Path:
+    """This checkout's venv stamp for the current pyproject.toml. The clone names it so that
+    make never reinstalls into the shared venv: a `pip install -e` from the clone would point
+    the venv's editable install at a temporary directory that is deleted after the test."""
+    digest = hashlib.sha256((REPO_ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = REPO_ROOT / ".venv" / f".installed-{digest}"
+    assert stamp.exists(), f"{stamp} missing: run `make setup` first"
+    return stamp
+
+
 def _make(clone: Path, env: dict[str, str], *targets: str) -> subprocess.CompletedProcess[str]:
+    venv = f"VENV={REPO_ROOT / '.venv'}"
     return subprocess.run(
-        ["make", "--no-print-directory", f"VENV={REPO_ROOT / '.venv'}", *targets],
+        ["make", "--no-print-directory", venv, f"VENV_STAMP={_venv_stamp()}", *targets],
         cwd=clone,
         env=env,
         capture_output=True,
