@@ -43,7 +43,7 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
-.PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs clean \
+.PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs images checkov clean \
 	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish benchmark benchmark-catalogue \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
@@ -86,7 +86,7 @@ benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [R
 benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catalogue entries: medians, ratio (target <= 4x) [RUNS=5]
 	@$(PY) -m mlstack.catbench --runs $(or $(RUNS),5)
 
-test: setup schemas helm-compat-tools $(RENOVATE_SCHEMA) ## run the test suite (offline)
+test: setup schemas helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 helm-compat-tools: setup
@@ -95,11 +95,15 @@ helm-compat-tools: setup
 helm-compat: setup schemas helm-compat-tools ## render every env with helm 4.1.4 and helm 3.17.3; fail on any difference
 	@$(PY) -m pytest -q tests/test_helm_compat.py
 
-lint: setup ## ruff, mypy and helm lint --strict per environment
+checkov: ## install checkov (its own venv, .tools/checkov; pin: pyproject.toml policy extra)
+	@scripts/setup-checkov.sh "$(PYTHON)"
+
+lint: setup checkov ## ruff, mypy, helm lint --strict and checkov (offline) per environment
 	@$(PY) -m ruff check generator tests
 	@$(PY) -m ruff format --check generator tests
 	@$(PY) -m mypy
 	@$(MLSTACK) lint
+	@$(MLSTACK) policy --env all
 
 drift: generate ## fail when charts/ differs from what the generator writes
 	@git diff --exit-code --stat -- charts values || { echo "error: charts/ or values/ differ from the generator: commit the regenerated files" >&2; exit 1; }
@@ -136,6 +140,9 @@ publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://
 registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | make registry-login REGISTRY=oci://host/path USERNAME=...
 	@host="$$(echo "$(REGISTRY)" | sed -E 's#^oci://([^/]+).*#\1#')"; \
 	  helm registry login "$$host" --username "$(USERNAME)" --password-stdin
+
+images: generate ## every image ENV pulls, tagged, under its imageRegistry: make images ENV=k3d
+	@$(MLSTACK) images --env $(ENV)
 
 envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs

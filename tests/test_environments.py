@@ -41,7 +41,7 @@ def test_a_copied_folder_is_a_new_environment_with_no_python_edited(
     out = tmp_path / "build"
     render = _cli("render", "--generate", "--env", "lab", "--out", str(out), *dirs)
     assert render.returncode == 0, render.stderr
-    assert "render lab: 16 releases" in render.stdout and "FAILED" not in render.stdout
+    assert "render lab: 17 releases" in render.stdout and "FAILED" not in render.stdout
     assert "seldon-gateway: Gateway: seldon-gateway" in render.stdout
     (serving,) = [
         d for d in yaml.safe_load_all((out / "lab" / "knative-serving.yaml").read_text()) if d
@@ -52,7 +52,7 @@ def test_a_copied_folder_is_a_new_environment_with_no_python_edited(
     assert kserve["kserveResources"]["kserve"]["controller"]["gateway"]["domain"] == "ml.lab.test"
     install = _cli("install", "--env", "lab", "--dry-run", *dirs)
     assert install.returncode == 0, install.stderr
-    assert install.stdout.startswith("install-platform lab: 16 release(s)")
+    assert install.stdout.startswith("install-platform lab: 17 release(s)")
     for release in ("seldon-core-operator", "seldon-gateway"):
         assert f"helm upgrade --install {release} " in install.stdout
     assert "domain auto" not in install.stdout  # a fixed domain needs no address

@@ -56,9 +56,15 @@ def test_catalogue_covers_the_required_runtimes() -> None:
 
 
 def _facts(obj: dict[str, Any]) -> dict[str, Any]:
-    """What must agree with KServe: everything but image tag, resources, labels, pull policy."""
+    """What must agree with KServe: everything but image tag, resources, labels, pull policy,
+    and what we add for hardening and air-gapped clusters (seccomp, pull secrets)."""
     spec = dict(obj["spec"])
+    spec.pop("imagePullSecrets", None)
     container = dict(spec.pop("containers")[0])
+    if "securityContext" in container:
+        security = dict(container["securityContext"])
+        security.pop("seccompProfile", None)
+        container["securityContext"] = security
     repository = container.pop("image").rsplit(":", 1)[0]
     container.pop("resources")
     container.pop("imagePullPolicy", None)
@@ -141,3 +147,13 @@ def test_no_dead_values_keys() -> None:
     assert dead_values_keys(templates, model_runtimes.ModelRuntimesValues) == []
     assert len(templates) == len(REQUIRED)
     assert all("{{- if .Values.runtimes." in t for t in templates.values())
+
+
+def test_every_runtime_runs_with_seccomp_runtime_default(
+    rendered: dict[str, dict[str, Any]],
+) -> None:
+    for name, obj in rendered.items():
+        for container in obj["spec"]["containers"]:
+            assert container["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, (
+                name
+            )

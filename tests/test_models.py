@@ -53,6 +53,14 @@ def test_three_entries_render_three_valid_inference_services_with_exactly_their_
     docs = _objects(_render(values, schema_dir))
     assert [d["kind"] for d in docs] == ["InferenceService"] * 3
     specs = {d["metadata"]["name"]: d["spec"]["predictor"] for d in docs}
+    # Every predictor pod is hardened for the restricted models namespace (no token).
+    hardened = {
+        "automountServiceAccountToken": False,
+        "imagePullSecrets": [],
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    }
+    for spec in specs.values():
+        assert {k: spec.pop(k) for k in hardened} == hardened
     assert specs == {
         "fraud-xgb": {
             "minReplicas": 1,
@@ -114,11 +122,12 @@ def test_samples_are_switchable_default_entries(tmp_path: Path, schema_dir: Path
     assert mnist["spec"]["predictor"]["model"]["protocolVersion"] == "v1"
 
 
-def test_plain_server_is_a_rolling_deployment_behind_a_load_balancer(
+def test_plain_server_is_a_rolling_deployment_behind_its_own_service(
     tmp_path: Path, schema_dir: Path
 ) -> None:
     values = values_copy(tmp_path / "values")
     server = {"name": "scorer", "image": "ghcr.io/team/scorer:1.0", "replicas": 2, "port": 9000}
+    server |= {"serviceType": "LoadBalancer", "healthPath": "/healthz"}
     server["resources"] = {"requests": {"cpu": "250m"}, "limits": {"cpu": "1"}}
     (values / "k3d" / "models.yaml").write_text(
         yaml.safe_dump({"inferenceServices": [], "knativeServices": [], "plainServers": [server]})
@@ -132,6 +141,7 @@ def test_plain_server_is_a_rolling_deployment_behind_a_load_balancer(
     assert deployment["spec"]["replicas"] == 2
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"] == server["resources"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert service["spec"]["type"] == "LoadBalancer"
     assert service["spec"]["ports"][0] == {
         "name": "http",
@@ -145,7 +155,8 @@ def test_plain_server_is_a_rolling_deployment_behind_a_load_balancer(
 def test_every_entry_key_reaches_the_object_or_smoke() -> None:
     """No dead catalogue keys: each is read by its template or is smoke's `request`."""
     built = synth(registry.by_id()["models"])
-    assert len(built) == 9  # 4 lists + a plain server's Service + a test Pod per list
+    # 4 lists + a plain server's Service and NetworkPolicy + a test Pod per list
+    assert len(built) == 10
     for structure, entry in (
         (models._inference_service(), models.InferenceServiceEntry),
         (models._seldon_deployment(), models.SeldonDeploymentEntry),
@@ -153,6 +164,8 @@ def test_every_entry_key_reaches_the_object_or_smoke() -> None:
         (models._plain_deployment(), models.PlainServerEntry),
     ):
         used = set(catalogue.keys_used(structure)) | {"enabled", "request"}
+        if entry is models.PlainServerEntry:  # its Service reads the rest
+            used |= set(catalogue.keys_used(models._plain_service()))
         keys = {f.alias or n for n, f in entry.model_fields.items()}
         assert keys - used == set(), entry.__name__
 
@@ -210,7 +223,9 @@ def test_helm_test_pods_send_each_entry_the_request_smoke_sends(
     resolved = resolve.resolve("k3d", values, local=True)
     calls = [smoke.request_for(s) for s in smoke.samples(resolved)]
     short = {"InferenceService": "isvc", "Service": "ksvc", "Deployment": "plain"}
-    assert set(pods) == {f"test-{short[c.sample.kind]}-models-{c.sample.name}" for c in calls}
+    # Smoke reaches a ClusterIP plain server only in-cluster: its helm test is the check.
+    tested = {f"test-{short[c.sample.kind]}-models-{c.sample.name}" for c in calls}
+    assert set(pods) == tested | {"test-plain-models-scorer"}
     for call in calls:
         env = pods[f"test-{short[call.sample.kind]}-models-{call.sample.name}"]
         host = f"http://{call.sample.name}.models.svc.cluster.local"

@@ -70,7 +70,7 @@ def test_values_layering_order(values: Path) -> None:
         "k3d/local/metallb-pool.yaml",
     ]
     assert len(resolve.layers(values, "k3d", "metallb-pool")) == 2  # render never sees local/
-    step = _plan("k3d", values).steps[1]
+    step = _pool(_plan("k3d", values))
     args = step.upgrade()
     assert [args[i + 1] for i, a in enumerate(args) if a == "--values"] == [str(p) for p in layers]
     assert step.desired_values()["pool"]["addresses"] == ["10.9.0.0/28"]  # local wins
@@ -86,18 +86,24 @@ def test_bad_local_overlay_stops_before_the_cluster(values: Path) -> None:
 def test_from_resumes_and_rejects_unknown_release(values: Path) -> None:
     order = enabled("k3d")
     resumed = _plan("k3d", values, start="metallb-pool")
-    assert [s.release for s in resumed.steps] == order[1:]
-    assert resumed.skipped == ("metallb",)
+    at = order.index("metallb-pool")
+    assert [s.release for s in resumed.steps] == order[at:]
+    assert resumed.skipped == tuple(order[:at])
     lines = plan.describe(resumed)
-    assert next(ln for ln in lines if ln.startswith("[")).startswith(f"[2/{len(order)}] metallb")
+    first = next(ln for ln in lines if ln.startswith("["))
+    assert first.startswith(f"[{at + 1}/{len(order)}] metallb-pool")
     with pytest.raises(
         UserError, match=f"FROM=istio is not a release of k3d: use one of {', '.join(order)}$"
     ):
         _plan("k3d", values, start="istio")
 
 
+def _pool(built: plan.Plan) -> plan.Step:
+    return next(s for s in built.steps if s.release == "metallb-pool")
+
+
 def _step() -> plan.Step:
-    return plan.build(resolve.resolve("k3d")).steps[1]
+    return _pool(plan.build(resolve.resolve("k3d")))
 
 
 def _listing(status: str = "deployed", chart: str | None = None) -> list[dict[str, Any]]:
@@ -266,7 +272,9 @@ def test_install_script_has_only_helm_and_kubectl(schema_dir: Path) -> None:
 def test_levels_follow_needs() -> None:
     steps = plan.build(resolve.resolve("k3d")).steps
     depth = plan.levels(steps)
-    assert {r for r, d in depth.items() if d == 0} == {
+    assert {r for r, d in depth.items() if d == 0} == {"namespaces"}
+    # Everything else waits for its namespace to be labelled, then starts in parallel.
+    assert {r for r, d in depth.items() if d == 1} == {
         "metallb", "istio-base", "cert-manager", "knative-operator", "kserve-crd"
     }  # fmt: skip
     for step in steps:

@@ -212,6 +212,7 @@ def test_concurrent_renders_of_one_env_are_serialised(tmp_path: Path) -> None:
         "knative-serving.yaml",
         "model-runtimes.yaml",
         "models.yaml",
+        "namespaces.yaml",
     ]
     assert siblings(tmp_path / "eks") == []
 

@@ -194,6 +194,44 @@ def test_seldon_gateway_selector_override_refused(tmp_path: Path) -> None:
     _one_line(err)
 
 
+def test_models_plain_server_is_hardened_and_opens_its_port(
+    tmp_path: Path, schema_dir: Path
+) -> None:
+    from mlstack.lib import schemas
+
+    values = values_copy(tmp_path / "values")
+    server = {"name": "my-server", "image": "ghcr.io/me/server:1.0", "replicas": 2}
+    (values / "k3d" / "models.yaml").write_text(yaml.safe_dump({"plainServers": [server]}))
+    resolved = resolve.resolve("k3d", values)
+    release = resolved.release("models")
+    assert release is not None
+    text = render.template(release, resolved)
+    count, problems = render.check_manifest(
+        text, resolved.minors, schemas.upstream_crds(schema_dir)
+    )
+    assert problems == [], problems
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    mine = {d["kind"]: d for d in docs if d["metadata"]["name"] == "my-server"}
+    # models denies ingress by default: the plain server's own policy opens its port.
+    allow = mine["NetworkPolicy"]["spec"]
+    assert allow["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    deployment, service = mine["Deployment"], mine["Service"]
+    assert deployment["spec"]["replicas"] == 2
+    assert service["spec"]["type"] == "ClusterIP"
+    assert "CKV_K8S_43=" in deployment["metadata"]["annotations"]["checkov.io/skip1"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert container["livenessProbe"]["httpGet"] == {"path": "/", "port": "http"}
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+    for test in (d for d in docs if d["kind"] == "Pod"):
+        assert test["spec"]["automountServiceAccountToken"] is False
+        assert test["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] is True
+
+
 def test_no_dead_values_keys_in_glue_charts() -> None:
     for component in (registry.by_id()["seldon-gateway"],):
         assert dead_values_keys(synth(component), component.values) == [], component.id

@@ -204,7 +204,9 @@ def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     values = {
         "inferenceServices": [],
         "seldonDeployments": [{"name": "iris-model", "modelUri": "gs://m/iris"}],
-        "plainServers": [{"name": "model-server", "image": "example.org/server:1"}],
+        "plainServers": [
+            {"name": "model-server", "image": "example.org/server:1", "serviceType": "LoadBalancer"}
+        ],
     }
     facts = resolve.resolve("k3d").facts
     ambassador = dataclasses.replace(
@@ -214,6 +216,9 @@ def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     assert found["iris-model"].ingress == "emissary/emissary-ingress"
     assert found["iris-model"].request_path == "/seldon/models/iris-model/api/v1.0/predictions"
     assert found["model-server"].ingress == "models/model-server"
+    # A ClusterIP plain server (the default) has no address smoke could call.
+    values["plainServers"][0]["serviceType"] = "ClusterIP"
+    assert "model-server" not in {s.name for s in models.samples(ambassador, values)}
     istio = dataclasses.replace(facts, env=facts.env.model_copy(update={"seldon": "istio"}))
     assert models.samples(istio, values)[0].ingress == "istio-system/istio-gateway"
 
@@ -232,7 +237,9 @@ def test_every_entry_through_the_istio_gateway_gets_its_tls_and_jwt() -> None:
         "inferenceServices": [{"name": "fraud", "modelFormat": "xgboost", "storageUri": "s3://m"}],
         "seldonDeployments": [{"name": "iris-model", "modelUri": "gs://m/iris"}],
         "knativeServices": [{"name": "hello", "image": "example.org/hello:1"}],
-        "plainServers": [{"name": "model-server", "image": "example.org/server:1"}],
+        "plainServers": [
+            {"name": "model-server", "image": "example.org/server:1", "serviceType": "LoadBalancer"}
+        ],
     }
     models = registry.by_id()["models"]
     assert models.samples is not None and facts.env.tls.mode == "self-signed"

@@ -68,6 +68,19 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     return render.lint([_resolve(n, args) for n in names], Path(args.charts_dir))
 
 
+def _cmd_images(args: argparse.Namespace) -> int:
+    from mlstack import imagelist
+
+    return imagelist.main(_resolve(args.env, args))
+
+
+def _cmd_policy(args: argparse.Namespace) -> int:
+    from mlstack import policy
+
+    names = _env_names(args.env, Path(args.values_dir))
+    return policy.main([_resolve(n, args) for n in names])
+
+
 def _cmd_bump(args: argparse.Namespace) -> int:
     from mlstack.lib import releases
 
@@ -339,6 +352,14 @@ def parser() -> argparse.ArgumentParser:
     lint.add_argument("--charts-dir", default=str(_repo() / "charts"))
     lint.add_argument("--values-dir", default=str(_repo() / "values"))
     lint.set_defaults(func=_cmd_lint)
+    im = sub.add_parser("images", help="list every image an environment pulls (for mirroring)")
+    im.add_argument("--env", default=environments.DEFAULT_ENV)
+    im.add_argument("--values-dir", default=str(_repo() / "values"))
+    im.set_defaults(func=_cmd_images)
+    pol = sub.add_parser("policy", help="checkov (offline) on each env's own rendered objects")
+    pol.add_argument("--env", default="all", help="an environment or 'all'")
+    pol.add_argument("--values-dir", default=str(_repo() / "values"))
+    pol.set_defaults(func=_cmd_policy)
     b = sub.add_parser("bump", help="add a new version of a chart to chart-versions.yaml")
     b.add_argument("chart", type=argcheck.chart_id)
     b.add_argument("--part", choices=("major", "minor", "patch"), default="patch")

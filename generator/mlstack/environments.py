@@ -40,6 +40,8 @@ AUTO_PLACEHOLDER = "example.com"
 
 _DNS_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: host[:port][/path] of an image registry, without a scheme or trailing slash.
+_REGISTRY = r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 
 SeldonMode = Literal["off", "istio", "ambassador"]
 ClusterKind = Literal["k3d", "minikube", "eks", "existing"]
@@ -261,6 +263,22 @@ class Environment(_Strict):
         description=(
             "Seldon Core v1: off, istio (publishes through the Istio gateway via the "
             "seldon-gateway release) or ambassador (through Emissary, which it turns on)."
+        ),
+    )
+    image_registry: str = Field(
+        "",
+        pattern=_REGISTRY,
+        description=(
+            "Air-gapped clusters: the registry (host[:port][/path]) every image is pulled "
+            "from, ours and the upstream charts' (their registry values are derived from "
+            "it); `make images ENV=<env>` lists what to mirror. Empty: each image's own."
+        ),
+    )
+    image_pull_secrets: list[DnsSubdomain] = Field(
+        default_factory=list,
+        description=(
+            "Names of docker-registry Secrets (created by you in each namespace) that "
+            "every pod pulls its images with, e.g. [registry-credentials]."
         ),
     )
     components: dict[str, bool] = Field(

@@ -37,7 +37,7 @@ def build_all(charts_dir: Path, components: Components) -> list[BuiltChart]:
     built = []
     for component in components:
         entry = releases.for_chart(component.id)
-        next_up = tuple(c for c in components if component.id in c.needs)
+        next_up = tuple(c for c in components if component.id in c.follows)
         chart = chartgen.build_chart(
             component, data, entry, publisher, next_up, defaults[component.id]
         )

@@ -21,12 +21,12 @@ def by_id() -> dict[str, Component]:
 
 
 def check_order(components: tuple[Component, ...] = COMPONENTS) -> None:
-    """Every `needs` edge points to an earlier component; ids are unique."""
+    """Every `needs`/`after` edge points to an earlier component; ids are unique."""
     seen: set[str] = set()
     for component in components:
         if component.id in seen:
             raise UserError(f"registry: component id {component.id!r} appears twice")
-        for need in component.needs:
+        for need in component.follows:
             if need not in seen:
                 raise UserError(
                     f"registry: {component.id} needs {need}, which must come earlier in "

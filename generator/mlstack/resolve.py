@@ -31,7 +31,7 @@ from typing import Any
 from mlstack import REPO_ROOT, environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import model, validate, yamlfile
+from mlstack.lib import mirror, model, validate, yamlfile
 from mlstack.lib.component import Component
 from mlstack.lib.facts import (
     SELDON_GATEWAY_NAME,
@@ -257,8 +257,7 @@ def leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _origin(component: Component, facts: Facts, key: str) -> str:
     """Which input a derived value follows: found by changing each input and watching it."""
-    assert component.derive is not None
-    before = leaves(component.derive(facts)).get(key)
+    before = leaves(derived_values(component, facts)).get(key)
     gw = facts.gateway
     moved = replace(
         gw,
@@ -266,7 +265,7 @@ def _origin(component: Component, facts: Facts, key: str) -> str:
         service=f"{gw.service}-x",
         pod_labels={k: f"{v}-x" for k, v in gw.pod_labels.items()},
     )
-    if leaves(component.derive(replace(facts, gateway=moved))).get(key) != before:
+    if leaves(derived_values(component, replace(facts, gateway=moved))).get(key) != before:
         return f"the Istio gateway release {gw.release} ({facts.file(gw.release)})"
     return facts.env_file
 
@@ -347,7 +346,22 @@ def facts_for(
             if c.id in on and c.serves is not None
             for runtime in c.serves(own(c))
         ),
+        namespaces=_namespaces([c for c in components if c.id in on]),
+        image_registry=env.image_registry,
+        pull_secrets=tuple(env.image_pull_secrets),
     )
+
+
+def _namespaces(on: list[Component]) -> dict[str, tuple[str, ...]]:
+    """namespace -> the Pod Security levels of the enabled releases installed there."""
+    out: dict[str, tuple[str, ...]] = {}
+    for c in on:
+        out[c.namespace] = (*out.get(c.namespace, ()), c.pod_security)
+    for c in on:
+        for namespace, level in c.pods_in:
+            if namespace in out:
+                out[namespace] = (*out[namespace], level)
+    return out
 
 
 def _block(component: Component, own: Callable[[Component], dict[str, Any]]) -> dict[str, Any]:
@@ -424,7 +438,7 @@ def resolve(
     facts = facts_for(env, components, frozenset(c.id for c in on), values_dir, own)
     releases = []
     for c in on:
-        derived = c.derive(facts) if c.derive else {}
+        derived = derived_values(c, facts)
         if c.complete is not None:
             derived = validate.deep_merge(derived, c.complete(facts, own(c)))
         written = values_dir / env.name / f"{c.id}.yaml"
@@ -435,6 +449,13 @@ def resolve(
             c.check(facts, merged)
         releases.append(Release(c, tuple(files[c.id]), defaults[c.id], derived, merged))
     return Resolved(env, facts, tuple(releases), minors, values_dir, local)
+
+
+def derived_values(component: Component, facts: Facts) -> dict[str, Any]:
+    """A release's derived values: its own `derive`, then a wrapper's image registry and
+    pull secrets (lib/mirror.py, from the row's `registry:`/`pullSecrets:` data)."""
+    own = component.derive(facts) if component.derive else {}
+    return validate.deep_merge(own, mirror.wrapper_values(component, facts))
 
 
 def _layers(env: str, auto: bool, values_dir: Path, release: str, local: bool) -> list[Path]:

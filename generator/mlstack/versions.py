@@ -136,21 +136,14 @@ class KubeRange(_Data):
 class Project(_Data):
     version: Version
     app_version: VVersion = Field(alias="appVersion")
-    #: the upstream chart's own version where it is versioned apart from the app (Dex's
-    #: chart 0.24.0 ships Dex 2.44.0); charts of the project pin it, their files follow it.
-    chart_version: Version | None = Field(None, alias="chartVersion")
     #: The project's releases carry their own version line, apart from the app they ship
-    #: (Zero to JupyterHub 4.4.0 ships JupyterHub 5.5.0): appVersion may then differ.
+    #: (Zero to JupyterHub 4.4.0 ships JupyterHub 5.5.0, Dex's chart 0.24.0 ships Dex
+    #: 2.44.0): appVersion may then differ; `version` is what charts and files pin.
     own_app_version: bool = Field(False, alias="ownAppVersion")
     licence: Text
     kubernetes: KubeRange
     crds: Text | None = None
     evidence: Text
-
-    @property
-    def chart_pin(self) -> str:
-        """The version the project's upstream charts carry."""
-        return self.chart_version or self.version
 
 
 class UpstreamChart(_Data):
@@ -238,7 +231,7 @@ def _cross_check(data: Versions, where: str = SHOWN) -> None:
     for name, chart in data.charts.items():
         if chart.project not in data.projects:
             raise UserError(f"{where}: charts.{name}.project: unknown project {chart.project!r}")
-        pinned = data.projects[chart.project].chart_pin
+        pinned = data.projects[chart.project].version
         if parse_version(chart.version) != parse_version(pinned):
             raise UserError(
                 f"{where}: charts.{name}.version {chart.version} leaves projects."

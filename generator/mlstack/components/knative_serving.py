@@ -16,13 +16,14 @@ so that the plain-HTTP variant keeps net-istio's own server list untouched.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from constructs import Construct
 from pydantic import Field
 
 from mlstack import versions
 from mlstack.lib import facts as names
+from mlstack.lib import mirror
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
 from mlstack.lib.fields import DnsLabel, DnsName, DnsSubdomain, Labels
@@ -46,6 +47,24 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     "netIstioController": ("net-istio-controller", "controller"),
     "netIstioWebhook": ("net-istio-webhook", "webhook"),
 }
+
+
+_KNATIVE = "gcr.io/knative-releases/knative.dev"
+#: KnativeServing `spec.registry.override` key (deployment/container, or the container
+#: name where it is unique) -> the image the operator deploys, at the Serving release (net-istio
+#: is released with Serving under the same version).
+OVERRIDES: dict[str, str] = {
+    "activator": f"{_KNATIVE}/serving/cmd/activator:v{{version}}",
+    "autoscaler": f"{_KNATIVE}/serving/cmd/autoscaler:v{{version}}",
+    "autoscaler-hpa": f"{_KNATIVE}/serving/cmd/autoscaler-hpa:v{{version}}",
+    "controller/controller": f"{_KNATIVE}/serving/cmd/controller:v{{version}}",
+    "webhook/webhook": f"{_KNATIVE}/serving/cmd/webhook:v{{version}}",
+    "queue-proxy": f"{_KNATIVE}/serving/cmd/queue:v{{version}}",
+    "net-istio-controller/controller": f"{_KNATIVE}/net-istio/cmd/controller:v{{version}}",
+    "net-istio-webhook/webhook": f"{_KNATIVE}/net-istio/cmd/webhook:v{{version}}",
+}
+#: The images, for `make images` (data/components.yaml `images:` names this tuple).
+IMAGES = tuple(OVERRIDES.values())
 
 
 def _serving_version() -> str:
@@ -136,6 +155,23 @@ class Tls(Values):
     https_redirect: bool = Field(True, description="Redirect plain HTTP to HTTPS.")
 
 
+class Registry(Values):
+    override: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Image per workload (KnativeServing spec.registry.override), derived from "
+            "environment.yaml imageRegistry; empty: the operator's own images."
+        ),
+    )
+    config_deployment: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "config-deployment entries for the registry: queue-sidecar-image, which the "
+            "revision pods read from there (derived with the registry)."
+        ),
+    )
+
+
 class KnativeServingValues(Values):
     version: str = Field(
         default_factory=_serving_version,
@@ -166,6 +202,19 @@ class KnativeServingValues(Values):
     activator: Activator = Field(default_factory=Activator, description="Activator scaling.")
     workloads: Workloads = Field(
         default_factory=Workloads, description="Per-workload container resources."
+    )
+    registry: Registry = Field(
+        default_factory=Registry, description="Air-gapped clusters: where images come from."
+    )
+    secure_pod_defaults: Literal["disabled", "root-allowed", "enabled"] = Field(
+        "enabled",
+        description=(
+            "config-features secure-pod-defaults: `enabled` gives every Knative Service "
+            "container the restricted Pod Security settings the models namespace enforces "
+            "(non-root, no privilege escalation, no capabilities, seccomp RuntimeDefault) "
+            "unless it sets them; `root-allowed` leaves out non-root (loosen the models "
+            "namespace in values/<env>/namespaces.yaml too)."
+        ),
     )
 
 
@@ -218,12 +267,15 @@ def _spec(tls: bool) -> dict[str, Any]:
         "config": {
             "domain": keyed_slot("domain"),
             "network": {"domain-template": slot("domainTemplate")},
+            "deployment": slot("registry.configDeployment"),
+            "features": {"secure-pod-defaults": slot("securePodDefaults")},
             "istio": {
                 "external-gateways": json_string_slot("gateways.external"),
                 "local-gateways": json_string_slot("gateways.local"),
             },
         },
         "workloads": _workloads(),
+        "registry": {"override": slot("registry.override")},
     }
 
 
@@ -243,7 +295,8 @@ class KnativeServing(Construct):
 def derive(facts: Facts) -> dict[str, Any]:
     """The derived facts: the domain, TLS and the gateway it routes through."""
     gateway = facts.gateway
-    return {
+    out = _registry(facts.image_registry) if facts.image_registry else {}
+    return out | {
         "domain": facts.domain,
         "ingressGateway": {"selector": dict(gateway.pod_labels)},
         "localGateway": {"selector": dict(gateway.pod_labels)},
@@ -256,3 +309,12 @@ def derive(facts: Facts) -> dict[str, Any]:
             "credentialName": facts.env.tls.secret_name,
         },
     }
+
+
+def _registry(registry: str) -> dict[str, Any]:
+    """Every Serving and net-istio image from `registry` (the queue-proxy image is also
+    read from config-deployment, so it is set there too)."""
+    version = _serving_version()
+    override = {k: mirror.moved(v.format(version=version), registry) for k, v in OVERRIDES.items()}
+    deployment = {"queue-sidecar-image": override["queue-proxy"]}
+    return {"registry": {"override": override, "configDeployment": deployment}}

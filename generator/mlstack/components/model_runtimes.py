@@ -19,8 +19,9 @@ from constructs import Construct
 from pydantic import Field, create_model
 
 from mlstack import versions
+from mlstack.lib import mirror, podsecurity
 from mlstack.lib.component import spec_object
-from mlstack.lib.facts import ServingRuntime
+from mlstack.lib.facts import Facts, ServingRuntime
 from mlstack.lib.fields import ImageRef
 from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
@@ -260,6 +261,7 @@ Runtimes: type[Values] = create_model(  # type: ignore[call-overload]
 
 
 class ModelRuntimesValues(Values):
+    image_pull_secrets: list[dict[str, str]] = mirror.pull_secrets_field()
     runtimes: Runtimes = Field(
         default_factory=Runtimes, description="ClusterServingRuntimes, one per model server."
     )
@@ -271,6 +273,8 @@ def container(runtime: Runtime) -> dict[str, Any]:
         "capabilities": {"drop": ["ALL"]},
         "privileged": False,
         "runAsNonRoot": True,
+        # The runtime spec has no pod securityContext: seccomp is set per container.
+        "seccompProfile": podsecurity.SECCOMP,
     }
     if runtime.run_as_user is not None:
         security["runAsUser"] = runtime.run_as_user
@@ -300,6 +304,7 @@ def spec(runtime: Runtime) -> dict[str, Any]:
         "supportedModelFormats": [f.spec() for f in runtime.formats],
         "protocolVersions": list(runtime.protocols),
         "containers": [container(runtime)],
+        "imagePullSecrets": slot("imagePullSecrets"),
     }
     if runtime.shm:
         out["hostIPC"] = False
@@ -337,3 +342,16 @@ def serves(values: dict[str, Any]) -> tuple[ServingRuntime, ...]:
         for r in CATALOGUE
         if values["runtimes"][r.key]["enabled"]
     )
+
+
+def derive(facts: Facts) -> dict[str, Any]:
+    """Each runtime's image from environment.yaml `imageRegistry` (air-gapped clusters)."""
+    secrets = mirror.glue_values(facts)
+    if not facts.image_registry:
+        return secrets
+    return secrets | {
+        "runtimes": {
+            r.key: {"image": mirror.moved(r.default_image(), facts.image_registry)}
+            for r in CATALOGUE
+        }
+    }

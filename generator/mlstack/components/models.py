@@ -9,7 +9,15 @@ Every environment; installed last, after the serving operators and their runtime
   where the environment's `seldon:` mode enables Seldon);
 - `knativeServices`: plain Knative Services (an image answering HTTP);
 - `plainServers`: bring-your-own-image servers with no operator: a Deployment
-  (RollingUpdate, 25% surge/unavailable) behind a LoadBalancer Service on port 80.
+  (RollingUpdate, 25% surge/unavailable) behind a Service on port 80 (ClusterIP unless
+  `serviceType: LoadBalancer`) and a NetworkPolicy opening its port.
+
+Every pod we write is hardened for the `models` namespace, which enforces the
+`restricted` Pod Security level (components/namespaces.py): no service-account token,
+non-root, seccomp RuntimeDefault; plain servers also run on a read-only root filesystem
+with probes (lib/podsecurity.py). Knative Services get the same from Knative's
+`secure-pod-defaults` (components/knative_serving.py). With an `imageRegistry` in
+environment.yaml, an entry's image must already be under it (generate says the name).
 
 The shipped samples are default entries of these lists (sklearn-iris on the v2 protocol,
 Seldon iris, mnist on TensorFlow v1 with request logging, helloworld-go), each with an
@@ -33,9 +41,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from mlstack import versions
 from mlstack.errors import UserError
-from mlstack.lib import fields, helmtest
+from mlstack.lib import fields, helmtest, mirror, podsecurity
 from mlstack.lib import samples as sample_requests
-from mlstack.lib.catalogue import Choose, Each, Format, Key, Root, ToJson, optional
+from mlstack.lib.catalogue import Choose, Each, Format, Key, Merged, Root, ToJson, optional
 from mlstack.lib.facts import Facts
 from mlstack.lib.fields import DnsLabel, DnsSubdomain, ImageRef, Port, Replicas
 from mlstack.lib.model import Values
@@ -196,7 +204,17 @@ class PlainServerEntry(EntryBase):
     replicas: Replicas | SkipJsonSchema[None] = Field(
         None, description="Pods behind the Service (default 1)."
     )
-    resources: Resources | SkipJsonSchema[None] = Field(None, description="Container resources.")
+    resources: Resources | SkipJsonSchema[None] = Field(
+        None, description="Container resources (default: requests 100m/256Mi, limits 1/1Gi)."
+    )
+    service_type: Literal["ClusterIP", "LoadBalancer"] | SkipJsonSchema[None] = Field(
+        None,
+        description="ClusterIP (default: reach it in-cluster or by port-forward) or "
+        "LoadBalancer (its own public address).",
+    )
+    health_path: Path_ | SkipJsonSchema[None] = Field(
+        None, description="HTTP path the liveness and readiness probes GET (default /)."
+    )
 
 
 #: The shipped samples: examples of the format, each switchable with `enabled`.
@@ -240,14 +258,19 @@ SAMPLE_KNATIVE_SERVICES = [
 ]
 
 
+def _curl() -> str:
+    return versions.load().images["curl"].ref
+
+
 class Tests(Values):
     image: ImageRef = Field(
-        default_factory=lambda: versions.load().images["curl"].ref,
+        default_factory=_curl,
         description="Image of the `helm test` Pods that call each enabled entry in-cluster.",
     )
 
 
 class ModelsValues(Values):
+    image_pull_secrets: list[dict[str, str]] = mirror.pull_secrets_field()
     inference_services: list[InferenceServiceEntry] = Field(
         default_factory=lambda: [
             InferenceServiceEntry.model_validate(d) for d in SAMPLE_INFERENCE_SERVICES
@@ -268,7 +291,7 @@ class ModelsValues(Values):
     )
     plain_servers: list[PlainServerEntry] = Field(
         default_factory=list,
-        description="Bring-your-own-image servers: Deployment + LoadBalancer Service on port 80.",
+        description="Bring-your-own-image servers: Deployment + Service on port 80.",
     )
     tests: Tests = Field(default_factory=Tests, description="`helm test` of the catalogue.")
 
@@ -283,7 +306,13 @@ class ModelsValues(Values):
 # --- the objects: one per entry ------------------------------------------------------------
 
 _METADATA = {"name": Key("name"), **optional("namespace", "annotations")}
-_SECURE = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+_PULL = Root("Values.imagePullSecrets")
+#: Pod-level settings every pod we write in `models` carries (restricted, no token).
+_POD = {
+    "automountServiceAccountToken": False,
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": podsecurity.SECCOMP},
+    "imagePullSecrets": _PULL,
+}
 #: Pods of a plain server carry its name: the Deployment's selector and the Service's.
 _SELECT = {"app.kubernetes.io/component": Key("name")}
 
@@ -294,6 +323,7 @@ def _inference_service() -> dict[str, Any]:
         **optional("storageUri", "runtime", "protocolVersion", "resources", "env"),
     }
     predictor = {
+        **_POD,
         "model": model,
         **optional(
             "minReplicas",
@@ -338,23 +368,44 @@ def _knative_service() -> dict[str, Any]:
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
         "metadata": _METADATA,
-        "spec": {"template": {"spec": {"containers": [container]}}},
+        "spec": {"template": {"spec": {"imagePullSecrets": _PULL, "containers": [container]}}},
     }
+
+
+#: A plain server's resources when its entry sets none: bounded, so one server cannot
+#: starve the namespace (and the scheduler knows what it needs).
+PLAIN_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
+#: checkov's exception for a user's image, as the object's annotation.
+_USER_IMAGE = podsecurity.checkov_skips(
+    CKV_K8S_43="the image is the entry's own: a tag is accepted, a digest (image@sha256:...) "
+    "pins it"
+)
 
 
 def _plain_deployment() -> dict[str, Any]:
     port = {"name": "http", "containerPort": Key("port", 8080), "protocol": "TCP"}
+    probe = {"httpGet": {"path": Key("healthPath", "/"), "port": "http"}}
     container = {
         "name": "server",
         "image": Key("image"),
+        "imagePullPolicy": "Always",
         "ports": [port],
-        "securityContext": _SECURE,
-        **optional("resources"),
+        "livenessProbe": {**probe, "periodSeconds": 10},
+        "readinessProbe": {**probe, "periodSeconds": 5},
+        "resources": Key("resources", PLAIN_RESOURCES),
     }
+    pod = podsecurity.hardened_pod([container], imagePullSecrets=_PULL)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _METADATA,
+        "metadata": {
+            "name": Key("name"),
+            **optional("namespace"),
+            "annotations": Merged(_USER_IMAGE, "annotations"),
+        },
         "spec": {
             "replicas": Key("replicas", 1),
             "selector": {"matchLabels": _SELECT},
@@ -362,7 +413,7 @@ def _plain_deployment() -> dict[str, Any]:
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
             },
-            "template": {"metadata": {"labels": _SELECT}, "spec": {"containers": [container]}},
+            "template": {"metadata": {"labels": _SELECT}, "spec": pod},
         },
     }
 
@@ -373,7 +424,22 @@ def _plain_service() -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _METADATA,
-        "spec": {"type": "LoadBalancer", "selector": _SELECT, "ports": [port]},
+        "spec": {"type": Key("serviceType", "ClusterIP"), "selector": _SELECT, "ports": [port]},
+    }
+
+
+def _plain_policy() -> dict[str, Any]:
+    """`models` denies ingress by default (the namespaces release): a plain server is its
+    own Service, so its port is open to any caller."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _METADATA,
+        "spec": {
+            "podSelector": {"matchLabels": _SELECT},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"port": "http", "protocol": "TCP"}]}],
+        },
     }
 
 
@@ -407,7 +473,7 @@ def _request_test(short: str, protocols: dict[str, str], base: str, path: Any = 
         "EXPECT_TEXT": Key("request.expectText", ""),
     }
     name = Format(f"test-{short}-%s-%s", (_NS, Key("name")))
-    return helmtest.request_pod(name, Root("Values.tests.image"), env)
+    return helmtest.request_pod(name, Root("Values.tests.image"), env, _PULL)
 
 
 _LOCAL = "http://%[1]s.%[2]s.svc.cluster.local"
@@ -460,13 +526,14 @@ class Models(Construct):
         for cid, key, entry, structure, test in _LISTS:
             Each(self, cid, key=key, entry=entry, structure=structure())
             Each(self, f"test-{cid}", key=key, entry=entry, structure=test())
-        Each(
-            self,
-            "plain-server-services",
-            key="plainServers",
-            entry=PlainServerEntry,
-            structure=_plain_service(),
-        )
+        for cid, structure in (("services", _plain_service), ("policies", _plain_policy)):
+            Each(
+                self,
+                f"plain-server-{cid}",
+                key="plainServers",
+                entry=PlainServerEntry,
+                structure=structure(),
+            )
 
 
 # --- generate-time checks -----------------------------------------------------------------
@@ -512,8 +579,19 @@ def runtime_problem(entry: dict[str, Any], facts: Facts) -> str | None:
     return f"{key}: {hint}: enable one in {facts.file('model-runtimes')} or change the entry"
 
 
+def derive(facts: Facts) -> dict[str, Any]:
+    """Pull secrets from environment.yaml; the test image from its registry."""
+    moved = {"tests": {"image": mirror.moved(_curl(), facts.image_registry)}}
+    return mirror.glue_values(facts) | (moved if facts.image_registry else {})
+
+
+#: Entry keys naming an image the cluster pulls, per list.
+_IMAGE_KEYS = {"knativeServices": "image", "plainServers": "image"}
+
+
 def check(facts: Facts, values: dict[str, Any]) -> None:
-    """What the schema cannot know: runtimes, Seldon, names unique per namespace."""
+    """What the schema cannot know: runtimes, Seldon, names unique per namespace, and
+    images an air-gapped cluster (environment.yaml imageRegistry) cannot pull."""
     where = facts.file("models")
     seen: dict[tuple[str, str], str] = {}
     for key in LISTS:
@@ -526,6 +604,13 @@ def check(facts: Facts, values: dict[str, Any]) -> None:
                     f"namespace {ns}: names must be unique per namespace"
                 )
             seen[(ns, entry["name"])] = f"{key}[{entry['name']}]"
+            image, registry = entry.get(_IMAGE_KEYS.get(key, "")), facts.image_registry
+            if image and registry and not image.startswith(f"{registry}/"):
+                raise UserError(
+                    f"{at}.image: {image!r} is not under imageRegistry {registry} "
+                    f"({facts.env_file}): mirror it and set image: "
+                    f"{mirror.moved(image, registry)}"
+                )
             if key == "inferenceServices":
                 problem = runtime_problem(entry, facts)
                 if problem:
@@ -545,7 +630,8 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
 
     KServe and Knative route on the host `<name>-<namespace>.<domain>` (the domain
     template); Seldon routes on the path, through the Istio gateway or Emissary by the
-    env's mode; a plain server is its own LoadBalancer Service. Through the Istio gateway
+    env's mode; a plain server only where it is its own LoadBalancer Service (a ClusterIP
+    one is not reachable from outside: its `helm test` calls it). Through the Istio gateway
     its certificate (environment.yaml tls) and its JWT check (auth) apply.
     """
     istio = facts.gateway.address
@@ -558,6 +644,8 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
         ("plainServers", "apps/v1", "Deployment"),
     ):
         for _, e in _enabled(values, key):
+            if key == "plainServers" and e.get("serviceType", "ClusterIP") != "LoadBalancer":
+                continue
             name, ns = e["name"], e.get("namespace", NAMESPACE)
             host: str | None = f"{name}-{ns}.{facts.domain}"
             if key == "inferenceServices":

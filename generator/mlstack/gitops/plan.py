@@ -32,6 +32,7 @@ from mlstack import REPO_ROOT, resolve, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib import chartgen, helmtest, validate, yamlfile
+from mlstack.lib.component import Component
 from mlstack.resolve import Resolved
 
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -174,25 +175,36 @@ def _is_custom(api: str, kind: str, minor: str) -> bool:
     return validate.builtin_errors(stub, minor) is None
 
 
+def _brings_crds(component: Component, charts_dir: Path) -> bool:
+    """Whether the component's chart installs CRDs (its own, or its upstream charts')."""
+    data = versions.load()
+    files = chart_files(charts_dir / component.id)
+    own_crds = any(kind == "CustomResourceDefinition" for _, kind in _objects(files))
+    projects = {component.project} | {data.charts[d.chart].project for d in component.dependencies}
+    return own_crds or (
+        bool(component.dependencies) and any(data.projects[p].crds for p in projects)
+    )
+
+
 def release_facts(
     release: resolve.Release, resolved: Resolved, wave: int, charts_dir: Path = CHARTS_DIR
 ) -> Release:
     component = release.component
-    data = versions.load()
     chart_dir = charts_dir / component.id
     meta = chartgen.read_chart_meta(chart_dir)
     if meta is None:
         raise UserError(f"no chart at {chart_dir}: run `make generate`")
     files = chart_files(chart_dir)
     objects = _objects(files)
-    own_crds = any(kind == "CustomResourceDefinition" for _, kind in objects)
-    projects = {component.project} | {data.charts[d.chart].project for d in component.dependencies}
-    upstream_crds = bool(component.dependencies) and any(data.projects[p].crds for p in projects)
     custom = any(
         _is_custom(api, kind, resolved.env.kubernetes)
         for api, kind in objects
         if kind != "CustomResourceDefinition"
     )
+    needs = tuple(n for n in component.follows if n in resolved.ids)
+    # A need on a release that brings CRDs (or its webhooks) is what makes the dry run
+    # unable to know kinds; a need on the namespaces release is only an order.
+    crd_needs = [r.component for r in resolved.releases if r.id in needs]
     folder = resolved.values_dir / resolved.name
     return Release(
         id=component.id,
@@ -200,9 +212,9 @@ def release_facts(
         chart_version=str(meta["version"]),
         kind=component.kind,
         wave=wave,
-        needs=tuple(n for n in component.needs if n in resolved.ids),
-        crd_bearing=own_crds or upstream_crds,
-        uses_crds=bool(component.needs) or custom,
+        needs=needs,
+        crd_bearing=_brings_crds(component, charts_dir),
+        uses_crds=custom or any(_brings_crds(c, charts_dir) for c in crd_needs),
         values_files=tuple(str(p.relative_to(folder)) for p in release.files),
         overrides=release.overrides,
         tested=helmtest.has_tests(files.values()),

@@ -84,6 +84,16 @@ class Format:
     args: tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class Merged:
+    """Our mapping `ours` (a literal: sprig's merge fills it in place) with the entry's
+    mapping at `key` added: e.g. our checkov annotations beside the user's own. Ours wins
+    a clash."""
+
+    ours: dict[str, Any]
+    key: str
+
+
 def optional(*keys: str) -> dict[str, Keys]:
     """`{**optional("a", "b")}` inside a structure mapping."""
     return {OPTIONAL: Keys(keys)}
@@ -117,7 +127,8 @@ class Each(Construct):
     @property
     def hook(self) -> bool:
         """A Helm hook (a `helm test` Pod), not part of what the release installs."""
-        return "helm.sh/hook" in self.structure.get("metadata", {}).get("annotations", {})
+        annotations = self.structure.get("metadata", {}).get("annotations", {})
+        return isinstance(annotations, dict) and "helm.sh/hook" in annotations
 
     def unknown_keys(self) -> list[str]:
         """Entry keys the structure reads that the entry's values model does not define."""
@@ -148,6 +159,8 @@ def expression(node: Any) -> str:
         return f"(get (dict {options}) {picked})"
     if isinstance(node, ToJson):
         return f"(toJson {expression(node.value)})"
+    if isinstance(node, Merged):
+        return f"(merge {expression(node.ours)} {expression(Key(node.key, {}))})"
     if isinstance(node, Format):
         args = " ".join(expression(a) for a in node.args)
         return f"(printf {_literal(node.pattern)} {args})"
@@ -180,6 +193,8 @@ def keys_used(node: Any) -> list[str]:
         return [node.key, *keys_used(node.options)]
     if isinstance(node, ToJson):
         return keys_used(node.value)
+    if isinstance(node, Merged):
+        return [node.key]
     if isinstance(node, Format):
         return keys_used(node.args)
     if isinstance(node, Keys):

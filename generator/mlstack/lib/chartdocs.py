@@ -190,6 +190,6 @@ def readme(
         f"{component.description}\n\n**Homepage:** <{project.home}>\n\n"
         f"- Kind: {component.kind}\n- Namespace: `{component.namespace}`\n"
         f"- Kubernetes: `{meta['kubeVersion']}`\n"
-        f"- Installed after: {', '.join(component.needs) or 'nothing'}\n\n"
+        f"- Installed after: {', '.join(component.follows) or 'nothing'}\n\n"
         f"{install}{upstream}## Values\n\n{model.parameter_table(component.values, defaults)}"
     )

@@ -63,6 +63,9 @@ class Component:
     build: Callable[[Construct], object] | None = None
     #: releases that must be installed (and ready) before this one.
     needs: tuple[str, ...] = ()
+    #: releases this one is installed after when they are enabled (an order, not a
+    #: requirement: model-auth follows the bundled Dex only where Dex is on).
+    after: tuple[str, ...] = ()
     keywords: tuple[str, ...] = field(default=())
     #: why the component exists and sits where it does in the order (docs, `make envs`).
     why: str = ""
@@ -90,6 +93,24 @@ class Component:
     #: gathers them into `Facts.runtimes` (so models are checked against the enabled ones
     #: without importing the runtimes' component).
     serves: Callable[[dict[str, Any]], tuple[ServingRuntime, ...]] | None = None
+    #: the strictest Pod Security level (lib/podsecurity.py) every pod of this release
+    #: passes; its namespace enforces the loosest level of the releases it holds.
+    pod_security: str = "restricted"
+    #: an operator's: (namespace, level) of the pods it creates there for users' objects.
+    pods_in: tuple[tuple[str, str], ...] = ()
+    #: wrapper rows: upstream values path -> image path under environment.yaml
+    #: `imageRegistry` ("" = the registry itself), derived when a registry is set.
+    registry: tuple[tuple[str, str], ...] = ()
+    #: wrapper rows: upstream values paths that take the image pull secrets.
+    pull_secrets: tuple[tuple[str, str], ...] = ()
+    #: images pulled that the release's rendered objects do not name (upstream charts,
+    #: operators), tagged; `make images` lists them (moved to the env's registry).
+    images: tuple[str, ...] = ()
+
+    @property
+    def follows(self) -> tuple[str, ...]:
+        """Every release this one is installed after (where enabled): needs, then after."""
+        return (*self.needs, *self.after)
 
     @property
     def kind(self) -> str:

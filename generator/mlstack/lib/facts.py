@@ -12,7 +12,7 @@ these facts) and never import each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,12 @@ class Facts:
     dex_port: int = 5556
     #: the ClusterServingRuntimes the enabled releases register (with their values).
     runtimes: tuple[ServingRuntime, ...] = ()
+    #: namespace -> the Pod Security levels its enabled releases' pods pass.
+    namespaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: environment.yaml `imageRegistry` ("" = each image's own registry).
+    image_registry: str = ""
+    #: environment.yaml `imagePullSecrets`: Secret names every pod pulls with.
+    pull_secrets: tuple[str, ...] = ()
 
     @property
     def scheme(self) -> str:

@@ -185,7 +185,7 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
                 f"{yamlfile.shown(files)}: charts.{key}: add project {pinned.project} "
                 "(repository, tag) under projects:"
             )
-        version = pins.projects[pinned.project].chart_pin
+        version = pins.projects[pinned.project].version
         _versioned(f"charts.{key}.values", pinned.values, version)
         tag = owner.tag.format(version=version)
         for name in chart.files:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from mlstack.lib import podsecurity
+
 HOOK = {
     "helm.sh/hook": "test",
     "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
@@ -36,28 +38,42 @@ ENV = ("URL", "METHOD", "BODY", "EXPECT_KEY", "EXPECT_TEXT")
 _MARKS = ("helm.sh/hook: test", '"helm.sh/hook" "test"')
 
 
+#: A curl call needs little; limits keep a stuck test from starving the namespace.
+RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "16Mi"},
+    "limits": {"cpu": "100m", "memory": "64Mi"},
+}
+#: checkov's pod checks that cannot apply to a one-shot hook Pod.
+SKIPS = podsecurity.checkov_skips(
+    CKV_K8S_8="a helm test Pod runs one request and exits: no liveness probe",
+    CKV_K8S_9="a helm test Pod serves nothing: no readiness probe",
+    CKV_K8S_43="the curl image is pinned by tag in data/versions.yaml (Renovate bumps it)",
+)
+
+
 def has_tests(templates: Iterable[str]) -> bool:
     """Whether a chart's templates include `helm test` Pods (NOTES, Flux `test.enable`)."""
     return any(mark in text for text in templates for mark in _MARKS)
 
 
-def request_pod(name: Any, image: Any, env: dict[str, Any]) -> dict[str, Any]:
-    """A test Pod (as data, for a catalogue structure) whose request is `env` (keys ENV)."""
+def request_pod(name: Any, image: Any, env: dict[str, Any], pull_secrets: Any) -> dict[str, Any]:
+    """A test Pod (as data, for a catalogue structure) whose request is `env` (keys ENV);
+    hardened (lib/podsecurity.py: it runs in namespaces that enforce `restricted`)."""
     assert set(env) == set(ENV), sorted(env)
     container = {
         "name": "request",
         "image": image,
+        "imagePullPolicy": "Always",
         "command": ["/bin/sh", "-c", SCRIPT],
         "env": [{"name": k, "value": env[k]} for k in ENV],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "resources": RESOURCES,
     }
+    spec = podsecurity.hardened_pod(
+        [container], restartPolicy="Never", imagePullSecrets=pull_secrets
+    )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "annotations": dict(HOOK)},
-        "spec": {"restartPolicy": "Never", "containers": [container]},
+        "metadata": {"name": name, "annotations": {**HOOK, **SKIPS}},
+        "spec": spec,
     }

@@ -18,7 +18,7 @@ import copy
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.alias_generators import to_snake
@@ -29,6 +29,7 @@ from mlstack.errors import UserError
 from mlstack.lib import yamlfile
 from mlstack.lib.component import Component, Dependency
 from mlstack.lib.model import Values
+from mlstack.lib.podsecurity import Level
 
 TABLE = Path(__file__).parents[1] / "data" / "components.yaml"
 #: An environment with every default: `when:` keys are checked by reading them from it.
@@ -58,6 +59,7 @@ class Row(BaseModel):
     optional: bool = False
     switch: str | None = ""
     needs: list[str] = []
+    after: list[str] = []
     keywords: list[str] = []
     derive: str | None = None
     complete: str | None = None
@@ -65,6 +67,19 @@ class Row(BaseModel):
     samples: str | None = None
     serves: str | None = None
     fields: str | None = None
+    #: the strictest Pod Security level every pod of the release passes.
+    pod_security: Level = Field("restricted", alias="podSecurity")
+    #: an operator's: namespace -> the level the pods it creates there for users' objects
+    #: pass (e.g. Seldon's executor in models), where that namespace is in use.
+    pods_in: dict[str, Level] = Field({}, alias="podsIn")
+    #: wrapper: upstream values path -> image path under environment.yaml imageRegistry.
+    registry: dict[str, str] = {}
+    #: wrapper: upstream values path -> how it lists pull secrets (names or {name: ...}).
+    pull_secrets: dict[str, Literal["names", "refs"]] = Field({}, alias="pullSecrets")
+    #: every image the release's pods pull that its rendered objects do not name (an
+    #: upstream chart's, an operator's): `repo[:tag]` ({version}/{appVersion} of the
+    #: project; default tag :{appVersion}), or `<module>.<name>` of such a tuple.
+    images: list[str] | str = []
 
 
 def values_key(upstream_name: str) -> str:
@@ -192,6 +207,7 @@ def component(release: str, row: Row, source: str) -> Component:
         dependencies=dependencies,
         build=build,
         needs=tuple(row.needs),
+        after=tuple(row.after),
         keywords=tuple(row.keywords),
         default_on=never if row.optional else matches(row.when),
         toggle=row.switch,
@@ -200,7 +216,24 @@ def component(release: str, row: Row, source: str) -> Component:
         check=refs.named(row.check),
         samples=refs.named(row.samples),
         serves=refs.named(row.serves),
+        pod_security=row.pod_security,
+        pods_in=tuple(row.pods_in.items()),
+        registry=tuple(row.registry.items()),
+        images=_images(row, project, refs),
+        pull_secrets=tuple(row.pull_secrets.items()),
     )
+
+
+def _images(row: Row, project: str, refs: _Rows) -> tuple[str, ...]:
+    """The row's images with their tags filled in from versions.yaml's project."""
+    listed = refs.named(row.images) if isinstance(row.images, str) else row.images
+    pinned = versions.load().projects[project]
+    tags = {"version": pinned.version, "appVersion": pinned.app_version}
+    out = []
+    for image in listed:
+        tagged = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:{{appVersion}}"
+        out.append(tagged.format(**tags))
+    return tuple(out)
 
 
 def load(path: Path = TABLE) -> tuple[Component, ...]:

@@ -139,7 +139,7 @@ def build(
             r.component,
             charts_dir / r.id,
             tuple(dict.fromkeys([*r.files, *([domain[r.id]] if r.id in domain else [])])),
-            tuple(n for n in r.component.needs if n in ids),
+            tuple(n for n in r.component.follows if n in ids),
         )
         for r in resolved.releases[index:]
     )
