@@ -206,9 +206,7 @@ def test_models_plain_server_is_hardened_and_opens_its_port(
     release = resolved.release("models")
     assert release is not None
     text = render.template(release, resolved)
-    count, problems = render.check_manifest(
-        text, resolved.minors, schemas.upstream_crds(schema_dir)
-    )
+    _, problems = render.check_manifest(text, resolved.minors, schemas.upstream_crds(schema_dir))
     assert problems == [], problems
     docs = [d for d in yaml.safe_load_all(text) if d]
     mine = {d["kind"]: d for d in docs if d["metadata"]["name"] == "my-server"}
