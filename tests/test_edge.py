@@ -340,3 +340,45 @@ def test_auto_domain_moves_dex_and_the_jwt_issuer_together(auth_env: tuple[Path,
     auth = overlays["model-auth"]
     assert auth["jwt"]["issuer"] == "https://dex.192.0.2.10.sslip.io/dex"
     assert auth["dex"]["host"] == "dex.192.0.2.10.sslip.io"
+
+
+def test_jupyterhub_logs_in_through_the_bundled_dex_and_its_host_stays_open(
+    tmp_path: Path, charts_copy: Path, schema_dir: Path
+) -> None:
+    """auth + JupyterHub: no shared password; Dex knows the hub as a client, the hub sends
+    browsers to Dex and talks to it in-cluster; the JWT check leaves the hub's host open
+    (it logs users in itself); HTTP-01 certifies its host; the plan puts Dex first."""
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", auth={"enabled": True}, components={"jupyterhub": True})
+    generate.generate(charts_copy, values)  # no passwordSecret: Dex is the login
+    k3d = resolve.resolve("k3d", values)
+    domain, hub_host = k3d.facts.domain, f"jupyter.{k3d.facts.domain}"
+    dex = k3d.release("dex")
+    hub = k3d.release("jupyterhub")
+    assert dex is not None and hub is not None
+    clients = {c["id"]: c for c in dex.values["dex"]["config"]["staticClients"]}
+    assert clients["jupyterhub"]["redirectURIs"] == [f"https://{hub_host}/hub/oauth_callback"]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in dex.values["dex"]["envVars"]}
+    assert env[clients["jupyterhub"]["secretEnv"]]["key"] == "jupyterhub-client-secret"
+    config = hub.values["jupyterhub"]["hub"]["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "generic-oauth"
+    oauth = config["GenericOAuthenticator"]
+    assert oauth["authorize_url"] == f"https://dex.{domain}/dex/auth"
+    assert oauth["token_url"] == "http://dex.dex.svc.cluster.local:5556/dex/token"
+    assert oauth["oauth_callback_url"] == clients["jupyterhub"]["redirectURIs"][0]
+    assert "DummyAuthenticator" not in str(hub.values)
+    (policy,) = _by_kind(_valid(k3d, "model-auth", schema_dir, charts_copy), "AuthorizationPolicy")
+    assert hub_host in policy["spec"]["rules"][0]["to"][0]["operation"]["notHosts"]
+    steps = [r.id for r in k3d.releases]
+    assert steps.index("dex") < steps.index("jupyterhub")
+    # Without auth the shared password is required again, in one line.
+    edit_env(values, "k3d", auth={"enabled": False})
+    with pytest.raises(resolve.UserError, match=r"jupyterhub\.yaml: passwordSecret: not set"):
+        resolve.resolve("k3d", values)
+    # HTTP-01 certifies the platform's own hosts beside the listed model hosts.
+    acme = {"email": "ops@ml.lab.test", "solver": "http01", "hosts": ["a.ml.lab.test"]}
+    edit_env(values, "k3d", domain="ml.lab.test", auth={"enabled": True},
+             tls={"mode": "acme", "acme": acme})  # fmt: skip
+    tls = resolve.resolve("k3d", values).release("gateway-tls")
+    assert tls is not None
+    assert tls.derived["dnsNames"] == ["a.ml.lab.test", "dex.ml.lab.test", "jupyter.ml.lab.test"]

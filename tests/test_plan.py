@@ -365,3 +365,11 @@ def test_install_script_without_an_address_stops_in_one_line(tmp_path: Path) -> 
 
 def test_fixed_domain_needs_no_address_step() -> None:
     assert autodomain.shell_lines(resolve.resolve("eks"), 600) == []
+
+
+def test_namespaces_release_adopts_namespaces_users_created_first() -> None:
+    """Users create `dex` or `jupyterhub` to hold their Secrets before installing: helm
+    would refuse to install a Namespace it does not own, so that release takes ownership."""
+    steps = {s.release: s for s in plan.build(resolve.resolve("k3d")).steps}
+    assert "--take-ownership" in steps["namespaces"].upgrade()
+    assert all("--take-ownership" not in s.upgrade() for r, s in steps.items() if r != "namespaces")

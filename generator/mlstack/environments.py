@@ -101,8 +101,9 @@ class Acme(_Strict):
     hosts: list[DnsName] = Field(
         default_factory=list,
         description=(
-            "http01 only: the host names to certify (ACME issues wildcards only by DNS-01), "
-            "e.g. sklearn-iris-models.<domain>."
+            "http01 only: the model host names to certify (ACME issues wildcards only by "
+            "DNS-01), e.g. sklearn-iris-models.<domain>; dex.<domain> and jupyter.<domain> "
+            "are added where those apps are on."
         ),
     )
     route53: Route53 | None = Field(None, description="route53 only: zone, region and role.")

@@ -9,7 +9,9 @@ at install time like every other domain-derived value.
 No secret is in Git: the static users' bcrypt hashes and the OAuth client's secret are
 read from a Secret the user creates (`auth.dex.usersSecret`), through environment
 variables (Dex `hashFromEnv` / `secretEnv`). The password grant (`passwordConnector:
-local`) lets `make smoke` get a token without a browser.
+local`) lets `make smoke` get a token without a browser. Where JupyterHub is on, it is a
+second client (`jupyterhub`, redirect to `jupyter.<domain>/hub/oauth_callback`): users log
+in to notebooks with the same accounts that call the models.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlstack.lib.facts import Facts
+from mlstack.lib.facts import JUPYTERHUB, Facts
 
 CLIENT_SECRET_ENV = "DEX_CLIENT_SECRET"
 #: The key of the OAuth client's secret in the users Secret (the others are user names).
 CLIENT_SECRET_KEY = "client-secret"
+#: JupyterHub's client: its id, and its secret's key in the users Secret and env var.
+HUB_CLIENT = JUPYTERHUB
+HUB_SECRET_KEY = "jupyterhub-client-secret"
+HUB_SECRET_ENV = "DEX_JUPYTERHUB_CLIENT_SECRET"
+#: Where Dex sends the browser back after login (JupyterHub's OAuthenticator callback).
+HUB_CALLBACK = "/hub/oauth_callback"
 HTTP_PORT = 5556
 
 
@@ -37,15 +45,25 @@ def derive(facts: Facts) -> dict[str, Any]:
     dex = facts.env.auth.dex
     env = [_from_secret(CLIENT_SECRET_ENV, dex.users_secret, CLIENT_SECRET_KEY)]
     env += [_from_secret(hash_env(u.username), dex.users_secret, u.username) for u in dex.users]
+    clients = [{"id": dex.client_id, "name": dex.client_id, "secretEnv": CLIENT_SECRET_ENV}]
+    if JUPYTERHUB in facts.enabled:
+        env.append(_from_secret(HUB_SECRET_ENV, dex.users_secret, HUB_SECRET_KEY))
+        callback = f"{facts.scheme}://{facts.jupyter_host}{HUB_CALLBACK}"
+        clients.append(
+            {
+                "id": HUB_CLIENT,
+                "name": "JupyterHub",
+                "secretEnv": HUB_SECRET_ENV,
+                "redirectURIs": [callback],
+            }
+        )
     config = {
         "issuer": facts.dex_issuer,
         "storage": {"type": "kubernetes", "config": {"inCluster": True}},
         "web": {"http": f"0.0.0.0:{HTTP_PORT}"},
         "oauth2": {"passwordConnector": "local", "skipApprovalScreen": True},
         "enablePasswordDB": True,
-        "staticClients": [
-            {"id": dex.client_id, "name": dex.client_id, "secretEnv": CLIENT_SECRET_ENV}
-        ],
+        "staticClients": clients,
         "staticPasswords": [
             {
                 "email": u.email,

@@ -129,11 +129,11 @@ def solvers(facts: Facts) -> list[dict[str, Any]]:
 
 
 def dns_names(facts: Facts) -> list[str]:
-    """`*.<domain>` and the bare domain; with HTTP-01 the listed hosts (ACME issues
-    wildcards only by DNS-01)."""
+    """`*.<domain>` and the bare domain; with HTTP-01 (ACME issues wildcards only by
+    DNS-01) the listed hosts and the platform's own web apps' (Dex, JupyterHub)."""
     acme = facts.env.tls.acme
     if acme is not None and acme.solver == "http01":
-        return list(acme.hosts)
+        return list(dict.fromkeys([*acme.hosts, *facts.web_hosts]))
     return [f"*.{facts.domain}", facts.domain]
 
 

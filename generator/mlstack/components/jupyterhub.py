@@ -7,9 +7,18 @@ own Kubernetes Ingress of class `istio` (istiod turns it into a Gateway selectin
 gateway's pods: lib/facts.py, components/istiod.py), so its proxy Service stays ClusterIP
 and the domain, TLS and class are derived, never typed.
 
-Login: a shared password (JupyterHub's dummy authenticator) read from a Secret the user
-creates; `passwordSecret:` in values/<env>/jupyterhub.yaml names it, so no password is in
-Git and the chart renders nothing secret. Rendering without it is refused.
+Login, decided by environment.yaml `auth`:
+- with the bundled Dex (`auth.enabled` without an `issuer`): OAuth against Dex, the same
+  accounts that call the models (components/dex.py registers the `jupyterhub` client). The
+  browser goes to `dex.<domain>`; the hub exchanges the code with Dex's in-cluster Service
+  (no dependency on the gateway's certificate). Its client secret comes from the Secret
+  `jupyterhub-oauth` (key `client-secret`) you create, equal to the Dex Secret's
+  `jupyterhub-client-secret`. Derived from facts only, so `domain: auto` rewrites it.
+- otherwise: a shared password (JupyterHub's dummy authenticator) read from a Secret the
+  user creates; `passwordSecret:` in values/<env>/jupyterhub.yaml names it. Rendering
+  without it is refused.
+Either way no secret is in Git and the chart renders nothing secret; the gateway's JWT
+check leaves `jupyter.<domain>` open (components/model_auth.py): the hub logs users in.
 """
 
 from __future__ import annotations
@@ -19,14 +28,17 @@ from typing import Any
 from pydantic import Field
 
 from mlstack.errors import UserError
-from mlstack.lib.facts import INGRESS_CLASS, Facts
+from mlstack.lib.facts import DEX_ISSUER_PATH, INGRESS_CLASS, Facts
 from mlstack.lib.fields import DnsSubdomain
 from mlstack.lib.samples import Request, Sample
 
 RELEASE = "jupyterhub"
 #: The values key of the upstream chart (the dependency alias).
 KEY = "jupyterhub"
-HOST_LABEL = "jupyter"
+#: Dex login: the Secret in the jupyterhub namespace holding the OAuth client secret.
+OAUTH_SECRET = "jupyterhub-oauth"
+OAUTH_SECRET_KEY = "client-secret"
+OAUTH_CLIENT = "jupyterhub"
 #: The key the password Secret must hold.
 PASSWORD_KEY = "password"
 PASSWORD_ENV = "MLSTACK_HUB_PASSWORD"
@@ -42,7 +54,8 @@ FIELDS: dict[str, Any] = {
             alias=SECRET_FIELD,
             description=(
                 "Name of a Secret you create in the jupyterhub namespace, key `password`: "
-                "the shared login password (dummy authenticator). Required unless auth is on."
+                "the shared login password (dummy authenticator). Required unless environment.yaml "
+                "auth bundles Dex (then users log in through Dex)."
             ),
         ),
     )
@@ -50,7 +63,7 @@ FIELDS: dict[str, Any] = {
 
 
 def host(facts: Facts) -> str:
-    return f"{HOST_LABEL}.{facts.domain}"
+    return facts.jupyter_host
 
 
 def _tls(facts: Facts) -> list[dict[str, Any]]:
@@ -62,10 +75,40 @@ def _tls(facts: Facts) -> list[dict[str, Any]]:
     return [{"hosts": [host(facts)], "secretName": tls.secret_name}]
 
 
-def derive(facts: Facts) -> dict[str, Any]:
-    """Route `jupyter.<domain>` through the Istio gateway with an Ingress of class istio."""
+def _dex_login(facts: Facts) -> dict[str, Any]:
+    """Hub settings for OAuth against the bundled Dex (GenericOAuthenticator, shipped in
+    the hub image): the browser is sent to Dex's public URL, the hub itself talks to Dex's
+    Service inside the cluster; user names are the accounts' e-mails."""
+    inside = f"http://{facts.dex_service}:{facts.dex_port}{DEX_ISSUER_PATH}"
+    oauth = {
+        "client_id": OAUTH_CLIENT,
+        "oauth_callback_url": f"{facts.scheme}://{host(facts)}/hub/oauth_callback",
+        "authorize_url": f"{facts.dex_issuer}/auth",
+        "token_url": f"{inside}/token",
+        "userdata_url": f"{inside}/userinfo",
+        "scope": ["openid", "email", "profile"],
+        "username_claim": "email",
+        # Dex's static users are the allow list.
+        "allow_all": True,
+    }
+    secret = {"secretKeyRef": {"name": OAUTH_SECRET, "key": OAUTH_SECRET_KEY}}
     return {
-        KEY: {
+        "config": {
+            "JupyterHub": {"authenticator_class": "generic-oauth"},
+            "GenericOAuthenticator": oauth,
+        },
+        # OAuthenticator reads its client secret from this variable.
+        "extraEnv": {"OAUTH_CLIENT_SECRET": {"valueFrom": secret}},
+    }
+
+
+def derive(facts: Facts) -> dict[str, Any]:
+    """Route `jupyter.<domain>` through the Istio gateway with an Ingress of class istio;
+    log in through the bundled Dex where the env has one."""
+    login = {"hub": _dex_login(facts)} if facts.env.auth.bundled_dex else {}
+    return {
+        KEY: login
+        | {
             "ingress": {
                 "enabled": True,
                 "ingressClassName": INGRESS_CLASS,
@@ -78,10 +121,11 @@ def derive(facts: Facts) -> dict[str, Any]:
 
 
 def complete(facts: Facts, values: dict[str, Any]) -> dict[str, Any]:
-    """The login, from the release's own `passwordSecret` (an env var from the Secret that
-    a hub config snippet hands to the dummy authenticator: the password never enters the
-    chart or Git). Hook for the platform's Dex (`auth` in environment.yaml): it replaces
-    this with an OAuth login against the env's issuer."""
+    """Without the bundled Dex, the login from the release's own `passwordSecret` (an env
+    var from the Secret that a hub config snippet hands to the dummy authenticator: the
+    password never enters the chart or Git)."""
+    if facts.env.auth.bundled_dex:
+        return {}
     secret = values.get(SECRET_FIELD)
     if not secret:
         raise UserError(

@@ -7,8 +7,9 @@ on) and, with the bundled issuer, dex. Objects, all in the gateway's namespace:
 - RequestAuthentication: tokens from the env's OIDC issuer (any issuer URL + JWKS, e.g.
   Cognito, Okta; or the bundled Dex) are validated on the gateway's pods;
 - AuthorizationPolicy (DENY): a request without a valid token is refused, except the
-  health and readiness paths (`auth.openPaths`) and Dex's own host, where clients get
-  their tokens;
+  health and readiness paths (`auth.openPaths`) and the hosts of the platform's own web
+  apps, which log users in themselves: Dex (where clients get their tokens) and
+  JupyterHub (its own login, through Dex where it is bundled);
 - VirtualService (bundled Dex only): `dex.<domain>` on Knative's ingress gateway -> Dex.
 
 Every name is derived (gateway pod labels and namespace, issuer, audiences, Dex's host and
@@ -74,7 +75,7 @@ class ModelAuthValues(Values):
     )
     open_hosts: list[str] = Field(
         default_factory=list,
-        description="Hosts reachable without a token: the bundled Dex's (derived).",
+        description="Hosts reachable without a token: the bundled Dex's, JupyterHub's (derived).",
     )
     dex: DexRoute = Field(default_factory=DexRoute, description="The bundled Dex's route.")
 
@@ -138,6 +139,8 @@ class ModelAuth(Construct):
 def derive(facts: Facts) -> dict[str, Any]:
     auth = facts.env.auth
     bundled = auth.issuer is None
+    # Browsers send the bare host; other clients may add the port.
+    open_hosts = [h for host in facts.web_hosts for h in (host, f"{host}:*")]
     return {
         "namespace": facts.gateway.namespace,
         "selector": dict(facts.gateway.pod_labels),
@@ -147,7 +150,7 @@ def derive(facts: Facts) -> dict[str, Any]:
             "audiences": facts.auth_audiences,
         },
         "openPaths": list(auth.open_paths),
-        "openHosts": [facts.dex_host, f"{facts.dex_host}:*"] if bundled else [],
+        "openHosts": open_hosts,
         "dex": {
             "enabled": bundled,
             "host": facts.dex_host,

@@ -66,6 +66,8 @@ class Component:
     #: releases this one is installed after when they are enabled (an order, not a
     #: requirement: model-auth follows the bundled Dex only where Dex is on).
     after: tuple[str, ...] = ()
+    #: install with `helm --take-ownership` (adopt objects that already exist).
+    take_ownership: bool = False
     keywords: tuple[str, ...] = field(default=())
     #: why the component exists and sits where it does in the order (docs, `make envs`).
     why: str = ""

@@ -32,6 +32,10 @@ SELDON_GATEWAY_NAME = "seldon-gateway"
 #: The bundled Dex is published through the gateway as `dex.<domain>`, issuer path /dex.
 DEX_HOST_LABEL = "dex"
 DEX_ISSUER_PATH = "/dex"
+#: JupyterHub (optional) is published as `jupyter.<domain>`; it logs users in itself (its
+#: own password, or Dex where the env bundles it), so the JWT check leaves its host open.
+JUPYTERHUB = "jupyterhub"
+JUPYTER_HOST_LABEL = "jupyter"
 #: Kubernetes Ingress on Istio: the IngressClass name (istiod's meshConfig.ingressClass)
 #: and the controller istiod answers for (istio.io "Kubernetes Ingress" task).
 INGRESS_CLASS = "istio"
@@ -146,6 +150,17 @@ class Facts:
     @property
     def dex_host(self) -> str:
         return f"{DEX_HOST_LABEL}.{self.domain}"
+
+    @property
+    def jupyter_host(self) -> str:
+        return f"{JUPYTER_HOST_LABEL}.{self.domain}"
+
+    @property
+    def web_hosts(self) -> list[str]:
+        """Hosts of the platform's own web apps on the gateway (the bundled Dex, JupyterHub):
+        they log users in themselves, and HTTP-01 certificates must name them."""
+        hosts = [self.dex_host] if self.env.auth.bundled_dex else []
+        return hosts + ([self.jupyter_host] if JUPYTERHUB in self.enabled else [])
 
     @property
     def dex_issuer(self) -> str:

@@ -60,6 +60,9 @@ class Row(BaseModel):
     switch: str | None = ""
     needs: list[str] = []
     after: list[str] = []
+    #: install with `helm --take-ownership`: adopt objects that exist already (namespaces
+    #: users created to hold their Secrets before the platform).
+    take_ownership: bool = Field(False, alias="takeOwnership")
     keywords: list[str] = []
     derive: str | None = None
     complete: str | None = None
@@ -208,6 +211,7 @@ def component(release: str, row: Row, source: str) -> Component:
         build=build,
         needs=tuple(row.needs),
         after=tuple(row.after),
+        take_ownership=row.take_ownership,
         keywords=tuple(row.keywords),
         default_on=never if row.optional else matches(row.when),
         toggle=row.switch,

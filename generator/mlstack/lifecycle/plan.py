@@ -69,6 +69,8 @@ class Step:
         args += ["--namespace", self.namespace, "--create-namespace"]
         for path in self.files:
             args += ["--values", str(path)]
+        if self.component.take_ownership:  # Helm >= 3.17 and 4 both have it
+            args.append("--take-ownership")
         modern = helm_major >= 4
         waits = ["--wait=watcher", "--rollback-on-failure"] if modern else ["--wait", "--atomic"]
         return [*args, *waits, "--timeout", timeout]
