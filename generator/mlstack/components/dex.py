@@ -45,7 +45,9 @@ def derive(facts: Facts) -> dict[str, Any]:
     dex = facts.env.auth.dex
     env = [_from_secret(CLIENT_SECRET_ENV, dex.users_secret, CLIENT_SECRET_KEY)]
     env += [_from_secret(hash_env(u.username), dex.users_secret, u.username) for u in dex.users]
-    clients = [{"id": dex.client_id, "name": dex.client_id, "secretEnv": CLIENT_SECRET_ENV}]
+    clients: list[dict[str, Any]] = [
+        {"id": dex.client_id, "name": dex.client_id, "secretEnv": CLIENT_SECRET_ENV}
+    ]
     if JUPYTERHUB in facts.enabled:
         env.append(_from_secret(HUB_SECRET_ENV, dex.users_secret, HUB_SECRET_KEY))
         callback = f"{facts.scheme}://{facts.jupyter_host}{HUB_CALLBACK}"
