@@ -176,3 +176,20 @@ def test_checkov_runs_and_fails_an_unhardened_pod(tmp_path: Path) -> None:
     (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod))
     failed = policy.failures(policy.run_checkov(tmp_path))
     assert any("CKV_K8S_28" in f or "CKV_K8S_20" in f for f in failed), failed
+
+
+def test_seldon_loosens_models_to_the_level_its_executor_passes(tmp_path: Path) -> None:
+    """Seldon 1.17.1 injects an executor that drops no capabilities into every
+    SeldonDeployment pod: where Seldon is on, models enforces baseline (podsIn), else
+    restricted; Knative Services meet restricted through secure-pod-defaults."""
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", seldon="istio")
+    derived = resolve.resolve("k3d", values).release("namespaces")
+    assert derived is not None
+    assert derived.derived["namespaces"]["models"]["podSecurity"] == "baseline"
+    plain = resolve.resolve("k3d").release("namespaces")
+    assert plain is not None and plain.derived["namespaces"]["models"]["podSecurity"] == (
+        "restricted"
+    )
+    serving = resolve.resolve("k3d").release("knative-serving")
+    assert serving is not None and serving.values["securePodDefaults"] == "enabled"
