@@ -18,6 +18,9 @@ VENV_STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 MLSTACK := $(PY) -m mlstack
 # This checkout's generator/ wins over whatever checkout VENV's editable install names.
 export PYTHONPATH := $(CURDIR)/generator$(if $(PYTHONPATH),:$(PYTHONPATH))
+# The helm and kubectl `make setup` pins go to .tools/bin: after the user's own on PATH, so
+# recipes that call them by name (deps, registry-login, cluster) find one either way.
+export PATH := $(PATH):$(CURDIR)/.tools/bin
 # Upstream schemas for validation: an explicit MLSTACK_SCHEMA_DIR wins; else the team's
 # offline mirror beside the repo when present; else the cache `make schemas` downloads
 # from MLSTACK_UPSTREAM_URL (default https://raw.githubusercontent.com; a proxy or an

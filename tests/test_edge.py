@@ -25,7 +25,7 @@ import yaml
 from helpers import edit_env, values_copy
 from mlstack import generate, render, resolve
 from mlstack.lib import schemas
-from mlstack.lifecycle import autodomain, readiness, smoke
+from mlstack.lifecycle import autodomain, plan, readiness, smoke
 from mlstack.resolve import Resolved
 
 
@@ -382,3 +382,34 @@ def test_jupyterhub_logs_in_through_the_bundled_dex_and_its_host_stays_open(
     tls = resolve.resolve("k3d", values).release("gateway-tls")
     assert tls is not None
     assert tls.derived["dnsNames"] == ["a.ml.lab.test", "dex.ml.lab.test", "jupyter.ml.lab.test"]
+
+
+def test_the_gateways_wait_for_the_certificate_where_tls_is_on(tmp_path: Path) -> None:
+    """Releases install in parallel along needs/after: knative-serving, seldon-gateway and
+    JupyterHub serve the secret gateway-tls's Certificate fills, so they follow it where it
+    is on, and need nothing of it where TLS is off."""
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", seldon="istio", components={"jupyterhub": True})
+    (values / "k3d" / "jupyterhub.yaml").write_text("passwordSecret: hub-password\n")
+    steps = {s.release: s for s in plan.build(resolve.resolve("k3d", values)).steps}
+    for release in ("knative-serving", "seldon-gateway", "jupyterhub"):
+        assert "gateway-tls" in steps[release].needs, release
+    edit_env(values, "k3d", tls={"mode": "off"})
+    steps = {s.release: s for s in plan.build(resolve.resolve("k3d", values)).steps}
+    assert "gateway-tls" not in steps and "gateway-tls" not in steps["knative-serving"].needs
+
+
+def test_a_route53_block_without_the_route53_solver_is_refused(tmp_path: Path) -> None:
+    values = values_copy(tmp_path / "values")
+    zone = {
+        "region": "eu-west-1",
+        "hostedZoneId": "Z123",
+        "role": "arn:aws:iam::123456789012:role/dns",
+    }
+    acme = {"email": "ops@ml.lab.test", "solver": "http01", "hosts": ["a.ml.lab.test"]}
+    edit_env(
+        values, "k3d", domain="ml.lab.test", tls={"mode": "acme", "acme": acme | {"route53": zone}}
+    )
+    with pytest.raises(resolve.UserError) as err:
+        resolve.resolve("k3d", values)
+    assert "\n" not in str(err.value) and "set solver: route53 or remove route53" in str(err.value)

@@ -77,3 +77,37 @@ def test_magic_dns_domain() -> None:
     assert environments.magic_dns_domain("fd00::1") == "fd00--1.sslip.io"
     with pytest.raises(UserError, match="'gateway' is not an IP address"):
         environments.magic_dns_domain("gateway")
+
+
+@pytest.mark.parametrize(
+    ("release", "text", "named"),
+    [
+        ("istio-gateway", "gateway:\n  labels: [app]\n", "gateway.labels: must be a mapping"),
+        (
+            "istio-gateway",
+            "gateway:\n  labels: {istio: 7}\n",
+            "gateway.labels.istio: must be a string",
+        ),
+    ],
+)
+def test_a_wrongly_typed_naming_value_is_one_line_naming_file_and_key(
+    tmp_path: Path, release: str, text: str, named: str
+) -> None:
+    """Values the upstream chart's schema leaves untyped, read to derive the names every
+    other release uses: a wrong type is refused in one line, never a traceback."""
+    values = values_copy(tmp_path / "values")
+    (values / "k3d" / f"{release}.yaml").write_text(text)
+    with pytest.raises(UserError) as err:
+        resolve.resolve("k3d", values)
+    message = str(err.value)
+    assert "\n" not in message and f"values/k3d/{release}.yaml: " in message, message
+    assert named in message, message
+
+
+def test_dex_port_of_the_wrong_type_is_refused_in_one_line() -> None:
+    block = {"service": {"ports": {"http": {"port": "web"}}}}
+    with pytest.raises(
+        UserError, match=r"^f: dex\.service\.ports\.http\.port: must be a whole number"
+    ):
+        facts.dex_service("dex", "dex", block, "f: dex")
+    assert facts.dex_service("dex", "dex", {}, "f: dex") == ("dex.dex.svc.cluster.local", 5556)

@@ -11,6 +11,7 @@ import argparse
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -192,3 +193,26 @@ def test_cli_flags_are_one_line(argv: list[str], needle: str) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and needle in proc.stderr, proc.stderr
+
+
+def test_a_placeholder_a_data_file_cannot_use_is_one_line() -> None:
+    from mlstack.lib import yamlfile
+
+    assert yamlfile.filled("x:{version}", "f: images", version="1") == "x:1"
+    for bad in ("x:{tag}", "x:{version", "x:{0}"):
+        with pytest.raises(UserError) as err:
+            yamlfile.filled(bad, "f: images", version="1")
+        assert str(err.value).startswith("f: images: ") and "{version}" in str(err.value)
+
+
+def test_a_lock_wait_that_is_not_seconds_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlstack.lib import atomic
+
+    monkeypatch.setenv(atomic.WAIT_ENV, "1m")
+    with (
+        pytest.raises(UserError, match=r"^MLSTACK_LOCK_WAIT=1m: give seconds"),
+        atomic.lock(tmp_path / "out"),
+    ):
+        pass

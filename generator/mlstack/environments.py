@@ -112,6 +112,11 @@ class Acme(_Strict):
     def _solver_settings(self) -> Acme:
         if self.solver == "route53" and self.route53 is None:
             raise ValueError("solver route53 needs route53: {region, hostedZoneId, role}")
+        if self.solver != "route53" and self.route53 is not None:
+            raise ValueError(
+                f"route53 is set but solver is {self.solver}: set solver: route53 or remove "
+                "route53 (cert-manager would get the IRSA role for nothing)"
+            )
         if self.solver == "http01" and not self.hosts:
             raise ValueError(
                 "solver http01 needs hosts: ACME issues *.<domain> only by DNS-01 (route53)"
@@ -376,10 +381,6 @@ def names(values_dir: Path = VALUES_DIR) -> list[str]:
     if not values_dir.is_dir():
         return []
     return sorted(p.parent.name for p in values_dir.glob(f"*/{FILE}"))
-
-
-def all_envs(values_dir: Path = VALUES_DIR) -> list[Environment]:
-    return [load(name, values_dir) for name in names(values_dir)]
 
 
 def json_schema() -> str:

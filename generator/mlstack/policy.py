@@ -65,7 +65,7 @@ def _placed(manifest: str, namespace: str) -> str:
 def run_checkov(folder: Path, checkov: Path = CHECKOV) -> dict[str, Any]:
     """checkov's JSON report of the Kubernetes manifests in `folder`, offline."""
     if not checkov.exists():
-        raise UserError(f"{checkov} is missing: run `make setup` (installs checkov)")
+        raise UserError(f"{checkov} is missing: run `make checkov` (installs it into its own venv)")
     env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
     proc = subprocess.run(
         [
@@ -87,7 +87,13 @@ def run_checkov(folder: Path, checkov: Path = CHECKOV) -> dict[str, Any]:
     )
     if not proc.stdout.strip().startswith(("{", "[")):
         raise UserError(f"checkov failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
-    report = json.loads(proc.stdout)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError as err:
+        last = (proc.stderr.strip().splitlines() or ["no stderr"])[-1]
+        raise UserError(
+            f"checkov printed no JSON report ({err.msg}; exit {proc.returncode}): {last}"
+        ) from None
     # One report per framework; with a single framework checkov prints an object.
     found: dict[str, Any] = report[0] if isinstance(report, list) else report
     return found

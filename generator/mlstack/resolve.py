@@ -28,12 +28,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlstack import REPO_ROOT, environments, registry, versions
+from mlstack import environments, registry, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import mirror, model, validate, yamlfile
+from mlstack.lib import envvalues, mirror, model, validate, yamlfile
 from mlstack.lib.component import Component
 from mlstack.lib.facts import (
+    DEX_PORT,
     SELDON_GATEWAY_NAME,
     Facts,
     dex_service,
@@ -42,9 +43,8 @@ from mlstack.lib.facts import (
 )
 
 VALUES_DIR = environments.VALUES_DIR
-CHARTS_DIR = REPO_ROOT / "charts"
 #: values/<env>/generated/<id>.yaml: derived values, written by generate.
-GENERATED = "generated"
+GENERATED = envvalues.GENERATED
 #: values/<env>/local/<id>.yaml: machine-specific overlays (git-ignored), written by
 #: `make cluster-*` (MetalLB range) and the install step (`domain: auto`).
 LOCAL = "local"
@@ -319,16 +319,29 @@ def facts_for(
             f"registry: no component wraps the {GATEWAY_CHART} chart: Knative and KServe "
             "derive their gateway settings from it"
         )
-    gateway = istio_gateway(gateway_c.id, gateway_c.namespace, _block(gateway_c, own))
+
+    def where(c: Component) -> str:
+        shown = yamlfile.shown(values_dir / env.name / f"{c.id}.yaml")
+        return f"{shown}: {c.dependencies[0].alias}"
+
+    gateway = istio_gateway(
+        gateway_c.id, gateway_c.namespace, _block(gateway_c, own), where(gateway_c)
+    )
     emissary_c = _one(components, AMBASSADOR_CHART)
     ambassador = (
-        emissary_service(emissary_c.id, emissary_c.namespace, _block(emissary_c, own))
+        emissary_service(
+            emissary_c.id, emissary_c.namespace, _block(emissary_c, own), where(emissary_c)
+        )
         if emissary_c
         else ""
     )
     seldon_ns = next((c.namespace for c in components if c.id == SELDON_GATEWAY), "")
     dex_c = _one(components, DEX_CHART)
-    dex = dex_service(dex_c.id, dex_c.namespace, _block(dex_c, own)) if dex_c else ("", 5556)
+    dex = (
+        dex_service(dex_c.id, dex_c.namespace, _block(dex_c, own), where(dex_c))
+        if dex_c
+        else ("", DEX_PORT)
+    )
     domain = environments.AUTO_PLACEHOLDER if env.auto_domain else env.domain
     return Facts(
         env=env,

@@ -92,7 +92,11 @@ def _acquire(path: Path) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as err:
         raise os_error(err, str(path.parent)) from None
-    wait = float(os.environ.get(WAIT_ENV, "60") or 0)
+    given = os.environ.get(WAIT_ENV, "60") or "0"
+    try:
+        wait = float(given)
+    except ValueError:
+        raise UserError(f"{WAIT_ENV}={given}: give seconds, e.g. {WAIT_ENV}=60") from None
     deadline = time.monotonic() + wait
     told = False
     while True:

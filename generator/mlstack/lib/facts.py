@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlstack.environments import FILE, Environment
+from mlstack.errors import UserError
 from mlstack.lib import yamlfile
 
 #: Namespace and Gateway names net-istio creates (fixed by its manifests).
@@ -32,10 +33,14 @@ SELDON_GATEWAY_NAME = "seldon-gateway"
 #: The bundled Dex is published through the gateway as `dex.<domain>`, issuer path /dex.
 DEX_HOST_LABEL = "dex"
 DEX_ISSUER_PATH = "/dex"
+#: The dex chart's HTTP port (service.ports.http.port default) and Dex's listener.
+DEX_PORT = 5556
 #: JupyterHub (optional) is published as `jupyter.<domain>`; it logs users in itself (its
 #: own password, or Dex where the env bundles it), so the JWT check leaves its host open.
 JUPYTERHUB = "jupyterhub"
 JUPYTER_HOST_LABEL = "jupyter"
+#: Where Dex sends the browser back after a JupyterHub login (OAuthenticator's callback).
+JUPYTER_CALLBACK_PATH = "/hub/oauth_callback"
 #: Kubernetes Ingress on Istio: the IngressClass name (istiod's meshConfig.ingressClass)
 #: and the controller istiod answers for (istio.io "Kubernetes Ingress" task).
 INGRESS_CLASS = "istio"
@@ -79,7 +84,27 @@ class Gateway:
         return self.pod_labels["istio"]
 
 
-def istio_gateway(release: str, namespace: str, values: dict[str, Any]) -> Gateway:
+def setting(values: dict[str, Any], path: str, kind: type, where: str) -> Any:
+    """The pass-through value at dotted `path` (None where unset). The upstream chart's
+    schema may not type it, and a wrong type here would break every derived name: one
+    line naming `where` (file: values key) and the key instead."""
+    node: Any = values
+    for depth, part in enumerate(path.split(".")):
+        if node is None:
+            return None
+        if not isinstance(node, dict):
+            key = ".".join(path.split(".")[:depth])
+            raise UserError(f"{where}.{key}: must be a mapping of keys")
+        node = node.get(part)
+    if node is not None and (not isinstance(node, kind) or isinstance(node, bool)):
+        what = {str: "a string", int: "a whole number"}.get(kind, kind.__name__)
+        raise UserError(f"{where}.{path}: must be {what}, not {node!r}")
+    return node
+
+
+def istio_gateway(
+    release: str, namespace: str, values: dict[str, Any], where: str = "values"
+) -> Gateway:
     """Names and labels exactly as the upstream istio/gateway chart computes them.
 
     Upstream rules (manifests/charts/gateway/templates/_helpers.tpl, Istio 1.30): the name
@@ -88,15 +113,14 @@ def istio_gateway(release: str, namespace: str, values: dict[str, Any]) -> Gatew
     `istio: <labels.istio or name without its "istio-" prefix>`; the namespace is
     `.Values.namespace` or the release namespace.
     """
-    name = str(values.get("name") or release)
-    labels = values.get("labels") or {}
+    name = setting(values, "name", str, where) or release
     return Gateway(
         release=release,
-        namespace=str(values.get("namespace") or namespace),
+        namespace=setting(values, "namespace", str, where) or namespace,
         service=name,
         pod_labels={
-            "app": str(labels.get("app") or name),
-            "istio": str(labels.get("istio") or name.removeprefix("istio-")),
+            "app": setting(values, "labels.app", str, where) or name,
+            "istio": setting(values, "labels.istio", str, where) or name.removeprefix("istio-"),
         },
     )
 
@@ -132,7 +156,7 @@ class Facts:
     values_dir: Path
     #: the bundled Dex's Service inside the cluster: FQDN and HTTP port.
     dex_service: str = ""
-    dex_port: int = 5556
+    dex_port: int = DEX_PORT
     #: the ClusterServingRuntimes the enabled releases register (with their values).
     runtimes: tuple[ServingRuntime, ...] = ()
     #: namespace -> the Pod Security levels its enabled releases' pods pass.
@@ -156,6 +180,17 @@ class Facts:
         return f"{JUPYTER_HOST_LABEL}.{self.domain}"
 
     @property
+    def jupyter_callback(self) -> str:
+        """JupyterHub's OAuth callback URL: Dex's redirect URI and the hub's own setting."""
+        return f"{self.scheme}://{self.jupyter_host}{JUPYTER_CALLBACK_PATH}"
+
+    @property
+    def dex_internal_url(self) -> str:
+        """The bundled Dex's issuer path on its in-cluster Service: what servers (istiod,
+        the hub) call, with no dependency on the gateway's certificate or external DNS."""
+        return f"http://{self.dex_service}:{self.dex_port}{DEX_ISSUER_PATH}"
+
+    @property
     def web_hosts(self) -> list[str]:
         """Hosts of the platform's own web apps on the gateway (the bundled Dex, JupyterHub):
         they log users in themselves, and HTTP-01 certificates must name them."""
@@ -174,9 +209,8 @@ class Facts:
 
     @property
     def auth_jwks_uri(self) -> str:
-        """Where istiod fetches the signing keys: for Dex, its in-cluster Service (no
-        dependency on the gateway's certificate or external DNS)."""
-        dex = f"http://{self.dex_service}:{self.dex_port}{DEX_ISSUER_PATH}/keys"
+        """Where istiod fetches the signing keys: for Dex, its in-cluster Service."""
+        dex = f"{self.dex_internal_url}/keys"
         return self.env.auth.jwks_uri or dex
 
     @property
@@ -198,17 +232,22 @@ class Facts:
         return yamlfile.shown(self.values_dir / self.env.name / FILE)
 
 
-def emissary_service(release: str, namespace: str, values: dict[str, Any]) -> str:
+def emissary_service(
+    release: str, namespace: str, values: dict[str, Any], where: str = "values"
+) -> str:
     """namespace/name of the emissary-ingress chart's Service: `fullnameOverride`, else
     `<release>-emissary-ingress` (upstream _helpers.tpl, release name without the chart's)."""
-    name = values.get("fullnameOverride") or f"{release}-emissary-ingress"
+    name = setting(values, "fullnameOverride", str, where) or f"{release}-emissary-ingress"
     return f"{namespace}/{name}"
 
 
-def dex_service(release: str, namespace: str, values: dict[str, Any]) -> tuple[str, int]:
+def dex_service(
+    release: str, namespace: str, values: dict[str, Any], where: str = "values"
+) -> tuple[str, int]:
     """(FQDN, HTTP port) of the dex chart's Service: `fullnameOverride`, else the release
     name when it contains "dex" (upstream _helpers.tpl fullname), and `service.ports.http.port`
     (upstream default 5556)."""
-    name = values.get("fullnameOverride") or (release if "dex" in release else f"{release}-dex")
-    port = (((values.get("service") or {}).get("ports") or {}).get("http") or {}).get("port")
-    return f"{name}.{namespace}.{CLUSTER_DOMAIN}", int(port or 5556)
+    fallback = release if "dex" in release else f"{release}-dex"
+    name = setting(values, "fullnameOverride", str, where) or fallback
+    port = setting(values, "service.ports.http.port", int, where)
+    return f"{name}.{namespace}.{CLUSTER_DOMAIN}", port or DEX_PORT

@@ -150,7 +150,9 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
                 f"{yamlfile.shown(files)}: projects.{key}: not a project or tool in "
                 f"{yamlfile.shown(versions.VERSIONS_FILE)}: pin it there or remove it"
             )
-        tag = project.tag.format(version=pin.version)
+        tag = yamlfile.filled(
+            project.tag, f"{yamlfile.shown(files)}: projects.{key}.tag", version=pin.version
+        )
         if project.crds or project.render:
             section = "projects" if key in pins.projects else "tools"
             _versioned(f"{section}.{key}.crds", pin.crds, pin.version)
@@ -187,7 +189,9 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
             )
         version = pins.projects[pinned.project].version
         _versioned(f"charts.{key}.values", pinned.values, version)
-        tag = owner.tag.format(version=version)
+        tag = yamlfile.filled(
+            owner.tag, f"{yamlfile.shown(files)}: projects.{pinned.project}.tag", version=version
+        )
         for name in chart.files:
             transform, target = "", _basename(name)
             if name in chart.yaml_to_json:

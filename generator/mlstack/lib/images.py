@@ -24,6 +24,14 @@ REFERENCE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
 MAX_NAME = 255
 
 
+def has_tag(image: str) -> bool:
+    """Whether `image` names its tag or digest (else the runtime pulls `:latest`)."""
+    found = REFERENCE.fullmatch(image)
+    if found is None:  # not a reference: only the last path part can hold a tag
+        return ":" in image.rsplit("/", 1)[-1] or "@" in image
+    return bool(found.group(2) or found.group(3))
+
+
 def check_repository(text: str) -> str:
     """`registry/path/name` without tag or digest."""
     if not NAME.fullmatch(text) or len(text) > MAX_NAME:

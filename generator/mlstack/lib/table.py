@@ -26,7 +26,7 @@ from pydantic.alias_generators import to_snake
 from mlstack import versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
-from mlstack.lib import yamlfile
+from mlstack.lib import images, yamlfile
 from mlstack.lib.component import Component, Dependency
 from mlstack.lib.model import Values
 from mlstack.lib.podsecurity import Level
@@ -235,8 +235,8 @@ def _images(row: Row, project: str, refs: _Rows) -> tuple[str, ...]:
     tags = {"version": pinned.version, "appVersion": pinned.app_version}
     out = []
     for image in listed:
-        tagged = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:{{appVersion}}"
-        out.append(tagged.format(**tags))
+        tagged = image if images.has_tag(image) else f"{image}:{{appVersion}}"
+        out.append(yamlfile.filled(tagged, f"{refs.where}images", **tags))
     return tuple(out)
 
 

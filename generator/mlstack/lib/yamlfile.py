@@ -300,6 +300,16 @@ def _depth_json(data: Any, path: Path) -> None:
 Model = TypeVar("Model", bound=BaseModel)
 
 
+def filled(template: str, where: str, **values: str) -> str:
+    """`template` with its `{name}` placeholders filled from `values`; a data file naming
+    another placeholder, or a stray brace, is one line naming `where` and the names."""
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        names = ", ".join(f"{{{name}}}" for name in values)
+        raise UserError(f"{where}: {template!r}: only {names} may be used in braces") from None
+
+
 def model(path: Path, schema: type[Model]) -> Model:
     """The file read into a pydantic model; the first problem as one line naming the key."""
     try:
