@@ -193,3 +193,18 @@ def test_seldon_loosens_models_to_the_level_its_executor_passes(tmp_path: Path) 
     )
     serving = resolve.resolve("k3d").release("knative-serving")
     assert serving is not None and serving.values["securePodDefaults"] == "enabled"
+
+
+def test_image_tags_are_read_with_the_runtime_grammar() -> None:
+    """`make images` and the rows' `images:` agree on what carries a tag: a registry port
+    is no tag, a digest pins like one; untagged is listed as the :latest it pulls."""
+    from mlstack.lib import images
+
+    assert images.has_tag("registry.internal:5000/me/server:1.0")
+    assert not images.has_tag("registry.internal:5000/me/server")
+    assert images.has_tag("ghcr.io/me/server@sha256:" + "a" * 64)
+    assert imagelist.tagged("registry.internal:5000/me/server") == (
+        "registry.internal:5000/me/server:latest"
+    )
+    assert mirror.under("registry.internal:5000/me/server:1", "registry.internal:5000")
+    assert not mirror.under("registry.internal:50001/me/server:1", "registry.internal:5000")

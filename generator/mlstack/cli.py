@@ -266,7 +266,11 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flux-namespace", default="flux-system")
     p.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
     p.add_argument("--oci", action="store_true", help="pull published OCI charts, not Git copies")
-    p.add_argument("--oci-registry", default="", help="oci://host/path (default: project.yaml)")
+    p.add_argument(
+        "--oci-registry",
+        type=argcheck.oci_url,
+        help="oci://host/path (default: project.yaml)",
+    )
     p.add_argument("--published", default=str(_repo() / "build" / "published.yaml"),
                    help="`make publish` record of digests to pin")  # fmt: skip
     p.add_argument("--cosign-secret", default="", help="Flux verifies with this public key Secret")
@@ -400,7 +404,9 @@ def parser() -> argparse.ArgumentParser:
     pk.add_argument("--bench", type=int, default=0, help="package N times; print median, sameness")
     pk.set_defaults(func=_cmd_package)
     pub = sub.add_parser("publish", help="helm push every archive in dist/ to an OCI registry")
-    pub.add_argument("--registry", default="", help="oci://host/path (default: project.yaml)")
+    pub.add_argument(
+        "--registry", type=argcheck.oci_url, help="oci://host/path (default: project.yaml)"
+    )
     pub.add_argument("--dist", type=argcheck.path, default=str(_repo() / "dist"))
     pub.add_argument("--dry-run", action="store_true", help="print the push and sign commands")
     pub.add_argument(

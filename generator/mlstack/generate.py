@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlstack import (
-    REPO_ROOT,
+    CHARTS_DIR,
     environments,
     invariants,
     preflight,
@@ -26,7 +26,6 @@ from mlstack.lib import atomic, chartgen, envvalues, releases
 from mlstack.lib.chartgen import BuiltChart
 from mlstack.resolve import Components, Resolved
 
-CHARTS_DIR = REPO_ROOT / "charts"
 VALUES_DIR = environments.VALUES_DIR
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mlstack.lib import images as images_
 from mlstack.lib import mirror
 from mlstack.resolve import Resolved
 
@@ -36,9 +37,7 @@ def named(node: Any) -> list[str]:
 
 def tagged(image: str) -> str:
     """`image` as the runtime pulls it: an untagged reference means `:latest`."""
-    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
-        return image
-    return f"{image}:latest"
+    return image if images_.has_tag(image) else f"{image}:latest"
 
 
 def images(resolved: Resolved, manifests: dict[str, str]) -> list[str]:
@@ -66,7 +65,7 @@ def main(resolved: Resolved) -> int:
     for image in listed:
         print(image)
     registry = resolved.env.image_registry
-    outside = [i for i in listed if registry and not i.startswith(f"{registry}/")]
+    outside = [i for i in listed if registry and not mirror.under(i, registry)]
     for image in outside:
         print(f"error: {image} is not under imageRegistry {registry}", file=sys.stderr)
     return 1 if outside else 0

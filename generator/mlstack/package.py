@@ -23,11 +23,10 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, registry
+from mlstack import CHARTS_DIR, REPO_ROOT, registry
 from mlstack.errors import UserError
 from mlstack.lib import atomic, helm, reproducible, yamlfile
 
-CHARTS_DIR = REPO_ROOT / "charts"
 DIST_DIR = REPO_ROOT / "dist"
 
 

@@ -19,13 +19,11 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, versions
+from mlstack import CHARTS_DIR, versions
 from mlstack.errors import UserError
 from mlstack.lib import atomic, chartgen, helm, schemas, upstream, validate, yamlfile
 from mlstack.lib.component import Component
 from mlstack.resolve import Release, Resolved
-
-CHARTS_DIR = REPO_ROOT / "charts"
 
 
 @dataclass
@@ -167,8 +165,8 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
         result = Result(release.id, str(meta.get("version", "?")))
         missing = missing_dependencies(release.component, charts_dir)
         if missing:
+            # checked above, with every other wrapper's values: nothing left to report
             result.status = f"values only: {', '.join(missing)} not downloaded (make deps)"
-            result.problems = check_passthrough(release.component, release.values, schema_dir)
         else:
             result.manifest = template(release, resolved, charts_dir)
             result.objects, result.problems = check_manifest(result.manifest, resolved.minors, crds)

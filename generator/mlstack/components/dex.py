@@ -19,18 +19,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlstack.lib.facts import JUPYTERHUB, Facts
+from mlstack.lib.facts import DEX_PORT, JUPYTERHUB, Facts
 
 CLIENT_SECRET_ENV = "DEX_CLIENT_SECRET"
 #: The key of the OAuth client's secret in the users Secret (the others are user names).
 CLIENT_SECRET_KEY = "client-secret"
-#: JupyterHub's client: its id, and its secret's key in the users Secret and env var.
-HUB_CLIENT = JUPYTERHUB
+#: JupyterHub's client (its id is the release's: JupyterHub names it so): its secret's
+#: key in the users Secret, and the env var Dex reads it from.
 HUB_SECRET_KEY = "jupyterhub-client-secret"
 HUB_SECRET_ENV = "DEX_JUPYTERHUB_CLIENT_SECRET"
-#: Where Dex sends the browser back after login (JupyterHub's OAuthenticator callback).
-HUB_CALLBACK = "/hub/oauth_callback"
-HTTP_PORT = 5556
 
 
 def hash_env(username: str) -> str:
@@ -50,19 +47,18 @@ def derive(facts: Facts) -> dict[str, Any]:
     ]
     if JUPYTERHUB in facts.enabled:
         env.append(_from_secret(HUB_SECRET_ENV, dex.users_secret, HUB_SECRET_KEY))
-        callback = f"{facts.scheme}://{facts.jupyter_host}{HUB_CALLBACK}"
         clients.append(
             {
-                "id": HUB_CLIENT,
+                "id": JUPYTERHUB,
                 "name": "JupyterHub",
                 "secretEnv": HUB_SECRET_ENV,
-                "redirectURIs": [callback],
+                "redirectURIs": [facts.jupyter_callback],
             }
         )
     config = {
         "issuer": facts.dex_issuer,
         "storage": {"type": "kubernetes", "config": {"inCluster": True}},
-        "web": {"http": f"0.0.0.0:{HTTP_PORT}"},
+        "web": {"http": f"0.0.0.0:{DEX_PORT}"},
         "oauth2": {"passwordConnector": "local", "skipApprovalScreen": True},
         "enablePasswordDB": True,
         "staticClients": clients,

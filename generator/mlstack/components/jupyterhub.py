@@ -28,17 +28,16 @@ from typing import Any
 from pydantic import Field
 
 from mlstack.errors import UserError
-from mlstack.lib.facts import DEX_ISSUER_PATH, INGRESS_CLASS, Facts
+from mlstack.lib.facts import INGRESS_CLASS, JUPYTERHUB, Facts
 from mlstack.lib.fields import DnsSubdomain
 from mlstack.lib.samples import Request, Sample
 
-RELEASE = "jupyterhub"
+RELEASE = JUPYTERHUB
 #: The values key of the upstream chart (the dependency alias).
 KEY = "jupyterhub"
 #: Dex login: the Secret in the jupyterhub namespace holding the OAuth client secret.
 OAUTH_SECRET = "jupyterhub-oauth"
 OAUTH_SECRET_KEY = "client-secret"
-OAUTH_CLIENT = "jupyterhub"
 #: The key the password Secret must hold.
 PASSWORD_KEY = "password"
 PASSWORD_ENV = "MLSTACK_HUB_PASSWORD"
@@ -62,30 +61,25 @@ FIELDS: dict[str, Any] = {
 }
 
 
-def host(facts: Facts) -> str:
-    return facts.jupyter_host
-
-
 def _tls(facts: Facts) -> list[dict[str, Any]]:
     """The Ingress's TLS block: the env's certificate for *.<domain>, which istiod reads
     in the gateway's namespace (its generated Gateway lives there)."""
     tls = facts.env.tls
     if not tls.enabled:
         return []
-    return [{"hosts": [host(facts)], "secretName": tls.secret_name}]
+    return [{"hosts": [facts.jupyter_host], "secretName": tls.secret_name}]
 
 
 def _dex_login(facts: Facts) -> dict[str, Any]:
     """Hub settings for OAuth against the bundled Dex (GenericOAuthenticator, shipped in
     the hub image): the browser is sent to Dex's public URL, the hub itself talks to Dex's
     Service inside the cluster; user names are the accounts' e-mails."""
-    inside = f"http://{facts.dex_service}:{facts.dex_port}{DEX_ISSUER_PATH}"
     oauth = {
-        "client_id": OAUTH_CLIENT,
-        "oauth_callback_url": f"{facts.scheme}://{host(facts)}/hub/oauth_callback",
+        "client_id": JUPYTERHUB,  # the client Dex registers for the hub (components/dex.py)
+        "oauth_callback_url": facts.jupyter_callback,
         "authorize_url": f"{facts.dex_issuer}/auth",
-        "token_url": f"{inside}/token",
-        "userdata_url": f"{inside}/userinfo",
+        "token_url": f"{facts.dex_internal_url}/token",
+        "userdata_url": f"{facts.dex_internal_url}/userinfo",
         "scope": ["openid", "email", "profile"],
         "username_claim": "email",
         # Dex's static users are the allow list.
@@ -112,7 +106,7 @@ def derive(facts: Facts) -> dict[str, Any]:
             "ingress": {
                 "enabled": True,
                 "ingressClassName": INGRESS_CLASS,
-                "hosts": [host(facts)],
+                "hosts": [facts.jupyter_host],
                 "pathType": "Prefix",
                 "tls": _tls(facts),
             }
@@ -164,7 +158,7 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
             "apps/v1",
             "Deployment",
             facts.gateway.address,
-            host=host(facts),
+            host=facts.jupyter_host,
             request=Request("/hub/health", "GET"),
             https=facts.env.tls.enabled,
         ),

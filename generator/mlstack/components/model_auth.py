@@ -25,7 +25,7 @@ from pydantic import Field
 
 from mlstack.environments import OPEN_PATHS
 from mlstack.lib.component import spec_object
-from mlstack.lib.facts import Facts
+from mlstack.lib.facts import DEX_PORT, Facts
 from mlstack.lib.fields import DnsLabel, DnsName, Labels, Port
 from mlstack.lib.model import Values
 from mlstack.lib.slots import slot
@@ -40,7 +40,7 @@ class Jwt(Values):
         "http://dex.example.com/dex", pattern=_URL, description="Tokens' iss (derived)."
     )
     jwks_uri: str = Field(
-        "http://dex.dex.svc.cluster.local:5556/dex/keys",
+        f"http://dex.dex.svc.cluster.local:{DEX_PORT}/dex/keys",
         pattern=_URL,
         description="Where istiod fetches the signing keys (derived).",
     )
@@ -58,7 +58,7 @@ class DexRoute(Values):
     service: DnsName = Field(
         "dex.dex.svc.cluster.local", description="FQDN of Dex's Service (derived)."
     )
-    port: Port = Field(5556, description="Dex's HTTP port (derived).")
+    port: Port = Field(DEX_PORT, description="Dex's HTTP port (derived).")
 
 
 class ModelAuthValues(Values):
@@ -138,7 +138,7 @@ class ModelAuth(Construct):
 
 def derive(facts: Facts) -> dict[str, Any]:
     auth = facts.env.auth
-    bundled = auth.issuer is None
+    bundled = auth.issuer is None  # derive runs where auth is on (chart defaults: Dex)
     # Browsers send the bare host; other clients may add the port.
     open_hosts = [h for host in facts.web_hosts for h in (host, f"{host}:*")]
     return {

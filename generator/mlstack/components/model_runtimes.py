@@ -27,7 +27,6 @@ from mlstack.lib.model import Values
 from mlstack.lib.resources import resources
 from mlstack.lib.slots import slot
 
-NAMESPACE = "kserve"
 #: KServe substitutes the InferenceService's name here when it builds the predictor.
 MODEL_NAME = "--model_name={{.Name}}"
 

@@ -605,7 +605,7 @@ def check(facts: Facts, values: dict[str, Any]) -> None:
                 )
             seen[(ns, entry["name"])] = f"{key}[{entry['name']}]"
             image, registry = entry.get(_IMAGE_KEYS.get(key, "")), facts.image_registry
-            if image and registry and not image.startswith(f"{registry}/"):
+            if image and registry and not mirror.under(image, registry):
                 raise UserError(
                     f"{at}.image: {image!r} is not under imageRegistry {registry} "
                     f"({facts.env_file}): mirror it and set image: "

@@ -28,14 +28,13 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, resolve, versions
+from mlstack import CHARTS_DIR, resolve, versions
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.lib import chartgen, helmtest, validate, yamlfile
 from mlstack.lib.component import Component
 from mlstack.resolve import Resolved
 
-CHARTS_DIR = REPO_ROOT / "charts"
 #: CRD folders (under $MLSTACK_SCHEMA_DIR/crds) of the GitOps tool versions we write for;
 #: the versions are pinned in data/versions.yaml `tools:` so `make schemas` fetches them.
 CRD_FOLDERS = tuple(tool.crds for tool in versions.load().tools.values())

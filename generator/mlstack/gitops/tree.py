@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlstack import registry
+from mlstack import CHARTS_DIR, registry
 from mlstack.environments import Environment
 from mlstack.errors import UserError
 from mlstack.gitops import argocd, flux
 from mlstack.gitops.plan import (
-    CHARTS_DIR,
     CRD_FOLDERS,
     ENV_LABEL,
     FLUX_PRUNE,

@@ -28,6 +28,7 @@ COMPAT_HELM = REPO_ROOT / ".tools" / "helm3" / "bin" / "helm"
 INSTALL_HINT = "install Helm 4.1+ (https://helm.sh/docs/intro/install/) or run `make setup`"
 
 
+@functools.cache
 def version(binary: str) -> tuple[int, int] | None:
     """(major, minor) that `binary version` reports; None when it does not run."""
     try:

@@ -29,6 +29,11 @@ def moved(image: str, registry: str) -> str:
     return f"{registry}/{image}"
 
 
+def under(image: str, registry: str) -> bool:
+    """Whether an air-gapped cluster pulling only from `registry` can pull `image`."""
+    return image.startswith(f"{registry}/")
+
+
 def nested(path: str, value: Any) -> dict[str, Any]:
     """'a.b.c', v -> {'a': {'b': {'c': v}}}."""
     out: Any = value

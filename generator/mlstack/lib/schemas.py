@@ -24,7 +24,6 @@ from mlstack.lib import upstream, yamlfile
 #: libyaml's parser when PyYAML has it: CRD files are megabytes (Argo CD's alone takes
 #: seconds with the pure-Python one). Both are safe loaders.
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_LOADER = LOADER  # the earlier private name, for callers elsewhere
 DEFAULT_DIR = REPO_ROOT / ".cache" / "upstream"
 CRD_CACHE = REPO_ROOT / ".cache" / "crd-json"
 ENV_VAR = "MLSTACK_SCHEMA_DIR"

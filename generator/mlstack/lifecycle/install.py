@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from mlstack import REPO_ROOT, render
+from mlstack import CHARTS_DIR, REPO_ROOT, render
 from mlstack.errors import UserError
 from mlstack.lib import helm, schemas
 from mlstack.lifecycle import autodomain, plan, readiness
@@ -354,7 +354,7 @@ def main(
     timeout: str = plan.DEFAULT_TIMEOUT,
     parallel: int = plan.DEFAULT_PARALLEL,
     force: bool = False,
-    charts_dir: Path = render.CHARTS_DIR,
+    charts_dir: Path = CHARTS_DIR,
     out_dir: Path = REPO_ROOT / "build",
     kube: Any = None,
     poll: float = POLL_SECONDS,

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mlstack import resolve
+from mlstack import CHARTS_DIR, resolve
 from mlstack.errors import UserError
 from mlstack.lib import validate
 from mlstack.lib.component import Component
@@ -122,9 +122,7 @@ class Plan:
         return self.resolved.env
 
 
-def build(
-    resolved: Resolved, start: str | None = None, charts_dir: Path = resolve.CHARTS_DIR
-) -> Plan:
+def build(resolved: Resolved, start: str | None = None, charts_dir: Path = CHARTS_DIR) -> Plan:
     """The env's releases from FROM= on, each with the needs that are releases of the env
     (a need the env does not enable is no edge)."""
     ids = resolved.ids
