@@ -81,7 +81,7 @@ def test_waves_and_depends_on_follow_the_install_plan(env_tree: tuple[str, Tree]
     assert [w for w, _ in waves] == list(range(len(order)))  # one release per wave, in order
     releases = {r["metadata"]["name"]: r for r in _docs(tree, "HelmRelease")}
     assert sorted(releases) == sorted(order)
-    needs = {c.id: c.needs for c in registry.COMPONENTS}
+    needs = {c.id: c.follows for c in registry.COMPONENTS}  # needs, then order-only after
     for release_id, release in releases.items():
         depends = [d["name"] for d in release["spec"].get("dependsOn", [])]
         assert depends == [n for n in needs[release_id] if n in order]
