@@ -182,7 +182,9 @@ smoke: setup ## call every enabled catalogue model with its request, one line + 
 
 e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete
 	@$(MAKE) --no-print-directory cluster-k3d
-	@$(MAKE) --no-print-directory install-platform smoke uninstall-platform ENV=k3d
+	@$(MAKE) --no-print-directory install-platform smoke ENV=k3d
+	@# the cluster goes next: its CRDs may go with the releases
+	@$(MAKE) --no-print-directory uninstall-platform ENV=k3d PURGE=1
 	@$(MAKE) --no-print-directory delete-k3d
 
 clean: ## remove build output and caches (keeps .venv and .tools)

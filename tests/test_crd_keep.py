@@ -47,3 +47,25 @@ def test_istio_crds_carry_keep_upstream(schema_dir: Path) -> None:
         if (c["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") != "keep"
     ]
     assert not missing, f"istio CRDs without the keep policy: {missing}"
+
+
+def test_uninstall_refuses_to_take_unkept_crds_without_purge() -> None:
+    """A chart that renders its CRDs without the keep policy would delete them (and every
+    resource of those kinds) on `helm uninstall`: without PURGE=1 nothing is removed."""
+    import pytest
+
+    from mlstack.errors import UserError
+    from mlstack.lifecycle import uninstall
+
+    crd = {"kind": "CustomResourceDefinition", "metadata": {"name": "ipaddresspools.metallb.io"}}
+    kept = {
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "certificates.cert-manager.io", "annotations": KEEP},
+    }
+    other = {"kind": "Deployment", "metadata": {"name": "controller"}}
+    assert uninstall.unkept_crds([crd, kept, other]) == ["ipaddresspools.metallb.io"]
+    uninstall.refuse_crd_loss("k3d", {})  # nothing would be lost: no refusal
+    with pytest.raises(UserError) as err:
+        uninstall.refuse_crd_loss("k3d", {"metallb": ["ipaddresspools.metallb.io"]})
+    message = str(err.value)
+    assert "\n" not in message and "metallb: 1 CRD(s)" in message and "PURGE=1" in message

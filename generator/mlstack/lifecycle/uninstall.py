@@ -6,13 +6,18 @@ complete; then the admission webhook configurations its Services serve are delet
 request hangs on a webhook whose pods are gone. CRDs that the charts mark
 `helm.sh/resource-policy: keep` (cert-manager `crds.keep`, Seldon `crd.annotations`,
 Istio upstream) survive `helm uninstall`; PURGE=1 deletes every CRD the releases brought,
-because deleting a CRD deletes every custom resource of that kind in the cluster.
+because deleting a CRD deletes every custom resource of that kind in the cluster. Some
+upstream charts template their CRDs with no keep option (MetalLB, the Knative operator,
+kserve-crd, emissary-crds): `helm uninstall` would delete those, and every resource of
+those kinds, users' own included, so without PURGE=1 the uninstall refuses before it
+removes anything.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import yaml
 
@@ -24,6 +29,29 @@ from mlstack.lifecycle.shell import Runner, display
 from mlstack.resolve import Resolved
 
 WEBHOOK_API = "admissionregistration.k8s.io/v1"
+KEEP = ("helm.sh/resource-policy", "keep")
+
+
+def unkept_crds(objects: list[dict[str, Any]]) -> list[str]:
+    """Names of the CRDs in a release's manifest that `helm uninstall` would delete."""
+    return [
+        o["metadata"]["name"]
+        for o in objects
+        if o.get("kind") == "CustomResourceDefinition"
+        and (o["metadata"].get("annotations") or {}).get(KEEP[0]) != KEEP[1]
+    ]
+
+
+def refuse_crd_loss(env: str, unkept: dict[str, list[str]]) -> None:
+    """Without PURGE=1, nothing is uninstalled while a release would take CRDs with it."""
+    if not unkept:
+        return
+    named = "; ".join(f"{release}: {len(crds)} CRD(s)" for release, crds in unkept.items())
+    raise UserError(
+        f"uninstall-platform {env}: helm would delete CRDs the upstream charts do not keep "
+        f"({named}) and every resource of those kinds in the cluster: re-run with PURGE=1 "
+        "to accept that; nothing was uninstalled"
+    )
 
 
 def uninstall_command(release: str, namespace: str, timeout: str) -> list[str]:
@@ -52,7 +80,8 @@ def describe(resolved: Resolved, purge: bool, timeout: str) -> list[str]:
     lines.append(
         "then: delete the CRDs these releases brought (PURGE=1)"
         if purge
-        else "CRDs the charts mark keep stay (PURGE=1 deletes them)"
+        else "CRDs the charts mark keep stay (PURGE=1 deletes them); a release whose chart "
+        "does not keep its CRDs stops the uninstall before anything is removed"
     )
     return lines
 
@@ -89,15 +118,22 @@ def main(
         r["name"]: r
         for r in json.loads(runner.query([helm_bin, "list", "-A", "-o", "json"]).stdout or "[]")
     }
+    manifests = {}
+    for c in releases:
+        if c.id in installed:
+            out = runner.query([helm_bin, "get", "manifest", c.id, "-n", c.namespace]).stdout
+            manifests[c.id] = [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
+    if not purge:
+        unkept = {r: lost for r, objs in manifests.items() if (lost := unkept_crds(objs))}
+        refuse_crd_loss(env.name, unkept)
     n = len(releases)
     print(f"uninstall-platform {env.name}: {n} release(s) from kube context {kube.context}")
     for i, c in enumerate(releases, 1):
         prefix = f"[{i}/{n}] {c.id}"
-        if c.id not in installed:
+        if c.id not in manifests:
             print(f"{prefix}: not installed; skipping")
             continue
-        out = runner.query([helm_bin, "get", "manifest", c.id, "-n", c.namespace]).stdout
-        objects = [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
+        objects = manifests[c.id]
         custom = [readiness.ref_of(o, c.namespace) for o in objects if readiness.is_custom(o)]
         for ref in custom:
             if kube.delete(ref):
