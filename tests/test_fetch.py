@@ -26,6 +26,16 @@ EMISSARY = "crds/emissary-4.1.0/emissary-crds.rendered.yaml"
 QUICK = fetch.Downloader(tries=3, backoff=0.0, timeout=5.0)
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib (and the CLI subprocesses, which inherit os.environ) send every request
+    through a configured http_proxy unless no_proxy covers the host: a CI proxy must never
+    see, or fail, the loopback stand-in."""
+    for name in ("NO_PROXY", "no_proxy"):
+        hosts = [h for h in os.environ.get(name, "").split(",") if h]
+        monkeypatch.setenv(name, ",".join([*hosts, "127.0.0.1", "localhost"]))
+
+
 @pytest.fixture(scope="module")
 def files(schema_dir: Path) -> dict[str, bytes]:
     return table(schema_dir)
