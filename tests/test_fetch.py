@@ -186,11 +186,16 @@ def test_a_broken_chart_is_one_line(tmp_path: Path, standin: Standin) -> None:
 
 
 def test_transient_failures_are_retried(tmp_path: Path, standin: Standin) -> None:
-    standin.fail_first = 2
     downloader = fetch.Downloader(tries=3, backoff=0.01, timeout=5.0)
+    fetch.fetch(tmp_path / "clean", standin.url, downloader=downloader)
+    clean = len(standin.requests)  # what a fetch without failures asks for
+    standin.requests.clear()
+    standin.fail_first = 2
     summary = fetch.fetch(tmp_path / "upstream", standin.url, downloader=downloader)
     assert summary.fetched == summary.total
     assert sum(1 for _ in standin.requests) >= summary.total + 2
+    assert standin.fail_first == 0  # both 503s were served ...
+    assert len(standin.requests) == clean + 2  # ... and each cost exactly one more request
 
 
 def test_retries_are_bounded(standin: Standin) -> None:
