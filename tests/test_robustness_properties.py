@@ -36,6 +36,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import committed_envs
 from mlstack import REPO_ROOT, cli, versions
 from mlstack.lib import releases, yamlfile
 
@@ -251,9 +252,12 @@ def _mutate(path: Path, data: st.DataObject) -> str:
 
 
 def values_targets() -> list[str]:
+    """Hand-written and generated values files of the committed environments (a user's own
+    values/lab/ and machine-local overlays left out)."""
     return sorted(
         str(p.relative_to(REPO_ROOT / "values"))
-        for p in (REPO_ROOT / "values").rglob("*.yaml")
+        for env in committed_envs()
+        for p in (REPO_ROOT / "values" / env).rglob("*.yaml")
         if "local" not in p.parts
     )
 
