@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import REPO_ROOT, environments, generate, render, resolve
+from helpers import values_copy
+from mlstack import environments, generate, render, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import owned, plan, sync
 from mlstack.gitops import tree as gitops_tree
@@ -51,14 +52,10 @@ def siblings(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def checkout(tmp_path: Path) -> Path:
+def checkout(tmp_path: Path, charts_copy: Path) -> Path:
     """A private copy of charts/ and values/ where one chart is stale, so generate writes."""
-    shutil.copytree(
-        REPO_ROOT / "charts", tmp_path / "charts", ignore=shutil.ignore_patterns("charts")
-    )
-    shutil.copytree(
-        REPO_ROOT / "values", tmp_path / "values", ignore=shutil.ignore_patterns("local")
-    )
+    assert charts_copy == tmp_path / "charts"
+    values_copy(tmp_path / "values")
     readme = tmp_path / "charts" / "metallb-pool" / "README.md"
     readme.write_text(readme.read_text() + "stale\n")
     shutil.rmtree(tmp_path / "values" / "k3d" / "generated", ignore_errors=True)

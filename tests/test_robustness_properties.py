@@ -36,7 +36,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import committed_envs
+from helpers import committed_envs, values_copy
 from mlstack import REPO_ROOT, cli, versions
 from mlstack.lib import releases, yamlfile
 
@@ -204,7 +204,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """charts/ + values/ as committed, with build/ and a GitOps tree already written."""
     root = tmp_path_factory.mktemp("pristine")
     shutil.copytree(REPO_ROOT / "charts", root / "charts", ignore=shutil.ignore_patterns("charts"))
-    shutil.copytree(REPO_ROOT / "values", root / "values", ignore=shutil.ignore_patterns("local"))
+    values_copy(root / "values")
     checkout = Checkout(root)
     for env in ("k3d", "eks"):
         assert checkout.render(env)[0] == 0
