@@ -28,11 +28,15 @@ def replacing(*components: Component) -> tuple[Component, ...]:
 
 
 def values_copy(target: Path) -> Path:
-    """A private copy of the committed environments (machine-local overlays and a user's
-    own environment folders left out)."""
+    """A private copy of the committed environments and the committed environment schema
+    (machine-local overlays and a user's own environment folders left out), so generate on
+    it changes exactly what it would change in values/."""
+    from mlstack import environments
+
     target.mkdir(parents=True)
     for env in committed_envs():
         shutil.copytree(VALUES_DIR / env, target / env, ignore=shutil.ignore_patterns("local"))
+    shutil.copy2(VALUES_DIR / environments.SCHEMA_FILE, target / environments.SCHEMA_FILE)
     return target
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from mlstack import REPO_ROOT
+from helpers import values_copy
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,8 +23,7 @@ def test_render_k3d_writes_validated_output(tmp_path: Path) -> None:
 
 
 def test_wrong_type_fails_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
-    values = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", values, ignore=shutil.ignore_patterns("local"))
+    values = values_copy(tmp_path / "values")
     (values / "k3d" / "metallb-pool.yaml").write_text(
         "pool:\n  addresses: [10.0.0.0/28]\n  autoAssign: maybe\n"
     )
@@ -61,8 +59,7 @@ def test_missing_schema_dir_is_an_error(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
-    values = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", values, ignore=shutil.ignore_patterns("local"))
+    values = values_copy(tmp_path / "values")
     (values / "k3d" / "metallb-pool.yaml").write_text("pool: [unclosed\n")
     proc = _run("render", "--env", "k3d", "--values-dir", str(values), "--out", str(tmp_path))
     assert proc.returncode == 2

@@ -26,6 +26,16 @@ EMISSARY = "crds/emissary-4.1.0/emissary-crds.rendered.yaml"
 QUICK = fetch.Downloader(tries=3, backoff=0.0, timeout=5.0)
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib (and the CLI subprocesses, which inherit os.environ) send every request
+    through a configured http_proxy unless no_proxy covers the host: a CI proxy must never
+    see, or fail, the loopback stand-in."""
+    for name in ("NO_PROXY", "no_proxy"):
+        hosts = [h for h in os.environ.get(name, "").split(",") if h]
+        monkeypatch.setenv(name, ",".join([*hosts, "127.0.0.1", "localhost"]))
+
+
 @pytest.fixture(scope="module")
 def files(schema_dir: Path) -> dict[str, bytes]:
     return table(schema_dir)
@@ -176,11 +186,16 @@ def test_a_broken_chart_is_one_line(tmp_path: Path, standin: Standin) -> None:
 
 
 def test_transient_failures_are_retried(tmp_path: Path, standin: Standin) -> None:
-    standin.fail_first = 2
     downloader = fetch.Downloader(tries=3, backoff=0.01, timeout=5.0)
+    fetch.fetch(tmp_path / "clean", standin.url, downloader=downloader)
+    clean = len(standin.requests)  # what a fetch without failures asks for
+    standin.requests.clear()
+    standin.fail_first = 2
     summary = fetch.fetch(tmp_path / "upstream", standin.url, downloader=downloader)
     assert summary.fetched == summary.total
     assert sum(1 for _ in standin.requests) >= summary.total + 2
+    assert standin.fail_first == 0  # both 503s were served ...
+    assert len(standin.requests) == clean + 2  # ... and each cost exactly one more request
 
 
 def test_retries_are_bounded(standin: Standin) -> None:

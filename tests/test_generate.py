@@ -272,6 +272,10 @@ def test_a_new_env_folder_gets_its_generated_values(tmp_path: Path) -> None:
     assert "lab/generated/seldon-core-operator.yaml" in changed
     serving = yaml.safe_load((values / "lab" / "generated" / "knative-serving.yaml").read_text())
     assert serving["domain"] == "ml.lab.test"
+    lab = values / "lab" / "generated"
+    before = {p.name: p.read_bytes() for p in lab.iterdir()}
     (values / "lab" / "environment.yaml").unlink()  # no longer an environment
-    generate.generate(tmp_path / "charts", values)
+    assert generate.generate(tmp_path / "charts", values) == []  # nothing else to change
     assert environments.names(values) == ["eks", "k3d", "minikube"]
+    # a folder that is no environment is the user's: neither regenerated nor removed
+    assert {p.name: p.read_bytes() for p in lab.iterdir()} == before

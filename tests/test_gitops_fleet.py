@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlstack import environments, project, publish, resolve
+from mlstack import REPO_ROOT, environments, project, publish, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import argocd, plan
 from mlstack.gitops import tree as layout
@@ -98,9 +98,12 @@ def test_no_fleet_files_without_fleet(schema_dir: Path) -> None:
 
 
 def test_make_gitops_fleet_writes_a_valid_application_set(tmp_path: Path, schema_dir: Path) -> None:
-    cmd = ["make", "--no-print-directory", "gitops", "ENV=k3d", f"OUT={tmp_path}",
+    # -o (--old-file) skips the `generate schemas` prerequisites: regenerating the real
+    # charts/ here would race the other test workers reading them (they are committed).
+    skip = ["-o", "generate", "-o", "schemas"]
+    cmd = ["make", "--no-print-directory", *skip, "gitops", "ENV=k3d", f"OUT={tmp_path}",
            f"GITOPS_URL={URL}", "FLEET=1", "CLUSTERS=edge-1"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     written = tmp_path / "mlstack/envs/k3d/fleet/argocd/applicationset.yaml"
     crds = schemas.extra_crds(schema_dir, plan.CRD_FOLDERS)

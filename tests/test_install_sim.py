@@ -110,7 +110,10 @@ def test_failure_stops_new_starts_and_names_the_release(
 def test_gate_timeout_rolls_back_only_this_runs_change(
     capsys: pytest.CaptureFixture[str], schema_dir: Path, k3d: Resolved
 ) -> None:
-    slow = _times(models={"helm": 3, "ready": 100000})
+    # only models is slow: every other gate is ready at once, so on a loaded machine no
+    # earlier release can hit the 2 s timeout first
+    instant = {release: {**t, "ready": 0.0} for release, t in simulate.load_times().items()}
+    slow = {**instant, "models": {"helm": 3, "ready": 100000}}
     with simulate.fake_cluster(k3d, SCALE, slow, schema_dir=schema_dir) as state:
         with pytest.raises(UserError, match="FROM=models"):
             _install(capsys, k3d, timeout="2s")

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import REPO_ROOT, environments, generate, render, resolve
+from helpers import values_copy
+from mlstack import environments, generate, render, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import owned, plan, sync
 from mlstack.gitops import tree as gitops_tree
@@ -51,14 +52,10 @@ def siblings(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def checkout(tmp_path: Path) -> Path:
+def checkout(tmp_path: Path, charts_copy: Path) -> Path:
     """A private copy of charts/ and values/ where one chart is stale, so generate writes."""
-    shutil.copytree(
-        REPO_ROOT / "charts", tmp_path / "charts", ignore=shutil.ignore_patterns("charts")
-    )
-    shutil.copytree(
-        REPO_ROOT / "values", tmp_path / "values", ignore=shutil.ignore_patterns("local")
-    )
+    assert charts_copy == tmp_path / "charts"
+    values_copy(tmp_path / "values")
     readme = tmp_path / "charts" / "metallb-pool" / "README.md"
     readme.write_text(readme.read_text() + "stale\n")
     shutil.rmtree(tmp_path / "values" / "k3d" / "generated", ignore_errors=True)
@@ -116,6 +113,29 @@ def test_sigkill_between_swaps_is_rolled_forward_by_the_next_run(tmp_path: Path)
     assert siblings(a) == [] and siblings(b) == []
 
 
+def _wait_for_handlers(proc: subprocess.Popen[bytes]) -> None:
+    """Wait until `proc` catches SIGTERM, i.e. mlstack's errors.install() has run (Python
+    itself catches only SIGINT): a SIGINT before that is Python's own KeyboardInterrupt,
+    a traceback no mlstack code can prevent. Linux shows the caught set in /proc; elsewhere
+    this returns at once, as before."""
+    status = Path(f"/proc/{proc.pid}/status")
+    if not Path("/proc/self/status").exists():
+        return
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            caught = next(
+                int(line.split()[1], 16)
+                for line in status.read_text().splitlines()
+                if line.startswith("SigCgt:")
+            )
+        except (OSError, StopIteration):
+            return  # the process is gone
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.005)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_signals_at_random_points_leave_old_or_new_trees(checkout: Path, signum: int) -> None:
     """Several runs, each stopped at a random moment: never a traceback, never a mix."""
@@ -131,6 +151,7 @@ def test_signals_at_random_points_leave_old_or_new_trees(checkout: Path, signum:
         proc = subprocess.Popen(
             _generate_cmd(checkout), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
+        _wait_for_handlers(proc)
         time.sleep(rng.uniform(0.1, 2.5))
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
@@ -166,6 +187,14 @@ def test_signals_at_random_points_leave_old_or_new_trees(checkout: Path, signum:
     assert (digest(charts), digest(values)) == after
     assert siblings(charts) == [] and siblings(values) == []
     assert seen  # at least one outcome was observed and checked
+    # The sleeps (seeded) include ones far shorter than a run, so a run was stopped midway;
+    # and since each signal waits for mlstack's handlers, none hit a bare interpreter.
+    if signum == signal.SIGKILL:
+        assert f"exit {-signal.SIGKILL}" in seen, seen
+        assert seen <= {"finished", "exit 0", f"exit {-signal.SIGKILL}"}, seen
+    else:
+        assert "interrupted" in seen, seen
+        assert seen <= {"finished", "interrupted"}, seen
 
 
 def test_a_second_run_names_the_lock_holder(checkout: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from mlstack import REPO_ROOT, environments, generate, render, resolve, versions
 from mlstack.errors import UserError
 from mlstack.gitops import owned
@@ -200,9 +201,7 @@ def test_chart_versions_file_is_checked_where_read(
 
 @pytest.fixture
 def values_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", target, ignore=shutil.ignore_patterns("local"))
-    return target
+    return helpers.values_copy(tmp_path / "values")
 
 
 @pytest.mark.parametrize(
@@ -278,8 +277,7 @@ def test_corrupt_ownership_manifest_is_one_line(tmp_path: Path) -> None:
 
 
 def test_cli_prints_one_line_for_a_values_directory(tmp_path: Path) -> None:
-    values = tmp_path / "values"
-    shutil.copytree(REPO_ROOT / "values", values, ignore=shutil.ignore_patterns("local"))
+    values = helpers.values_copy(tmp_path / "values")
     (values / "k3d" / "istiod.yaml").unlink()
     (values / "k3d" / "istiod.yaml").symlink_to("/dev/zero")
     cmd = [sys.executable, "-m", "mlstack", "generate", "--charts-dir", str(tmp_path / "c")]

@@ -36,6 +36,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import committed_envs, values_copy
 from mlstack import REPO_ROOT, cli, versions
 from mlstack.lib import releases, yamlfile
 
@@ -203,7 +204,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """charts/ + values/ as committed, with build/ and a GitOps tree already written."""
     root = tmp_path_factory.mktemp("pristine")
     shutil.copytree(REPO_ROOT / "charts", root / "charts", ignore=shutil.ignore_patterns("charts"))
-    shutil.copytree(REPO_ROOT / "values", root / "values", ignore=shutil.ignore_patterns("local"))
+    values_copy(root / "values")
     checkout = Checkout(root)
     for env in ("k3d", "eks"):
         assert checkout.render(env)[0] == 0
@@ -251,9 +252,12 @@ def _mutate(path: Path, data: st.DataObject) -> str:
 
 
 def values_targets() -> list[str]:
+    """Hand-written and generated values files of the committed environments (a user's own
+    values/lab/ and machine-local overlays left out)."""
     return sorted(
         str(p.relative_to(REPO_ROOT / "values"))
-        for p in (REPO_ROOT / "values").rglob("*.yaml")
+        for env in committed_envs()
+        for p in (REPO_ROOT / "values" / env).rglob("*.yaml")
         if "local" not in p.parts
     )
 

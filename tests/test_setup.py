@@ -81,8 +81,11 @@ def test_no_node_is_one_line(tmp_path: Path) -> None:
                 if not link.exists():
                     link.symlink_to(tool)
     env = {**os.environ, "PATH": str(bin_dir)}
-    lines = _setup(env, f"VENV={REPO_ROOT / '.venv'}")
+    stamp = tmp_path / "venv-stamp"  # an up-to-date stamp: make never (re)installs a venv,
+    stamp.touch()  # so the repository's own .venv is left alone
+    lines = _setup(env, f"VENV={tmp_path / 'venv'}", f"VENV_STAMP={stamp}")
     assert lines == [
         "error: no node on PATH: cdk8s synthesizes the charts with Node.js 20+: install it "
         "(Debian/Ubuntu: apt-get install nodejs npm)"
     ]
+    assert not (tmp_path / "venv").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def _run(repo: Path, **env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         env={
             **os.environ,
+            "HELM": "",  # the caller's HELM would make the script exit 0 before any check
             "npm_config_cache": str(repo / "npm-cache"),
             "npm_config_fetch_retries": "0",
             **env,
@@ -41,12 +43,15 @@ def _run(repo: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def _path_without(repo: Path, *tools: str) -> str:
-    """A PATH with the few tools the script uses, minus `tools`."""
+    """A PATH with the few tools the script uses (and node, which runs npm), minus `tools`;
+    never a helm, so the outcome does not depend on the machine's own helm."""
     bin_dir = repo / "bin"
     bin_dir.mkdir(exist_ok=True)
-    for tool in ("sed", "uname", "tr", "grep", "dirname", "mkdir", "tail", "python3", "npm"):
-        found = shutil.which(tool)
-        if found and tool not in tools:
+    used = ("sed", "uname", "tr", "grep", "dirname", "mkdir", "tail", "python3", "npm", "node")
+    for tool in used:
+        # python3 may be a shim script (pyenv) needing tools this PATH lacks: use this one
+        found = str(Path(sys.executable).resolve()) if tool == "python3" else shutil.which(tool)
+        if found and tool not in tools and not (bin_dir / tool).exists():
             (bin_dir / tool).symlink_to(found)
     return str(bin_dir)
 
@@ -61,7 +66,7 @@ def test_no_npm_says_what_to_install(repo: Path) -> None:
 
 
 def test_unreachable_registry_names_npm_proxy_settings(repo: Path) -> None:
-    proc = _run(repo, npm_config_registry="http://127.0.0.1:1/")
+    proc = _run(repo, PATH=_path_without(repo), npm_config_registry="http://127.0.0.1:1/")
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: cannot reach the npm registry (http://127.0.0.1:1/)")
@@ -78,7 +83,7 @@ def test_old_helm(repo: Path) -> None:
     ]
     on_path = _run(
         repo,
-        PATH=f"{repo / 'old'}:{os.environ['PATH']}",
+        PATH=f"{repo / 'old'}:{_path_without(repo)}",
         npm_config_registry="http://127.0.0.1:1/",
     )
     assert "setup: helm 3.10 on PATH is older than 3.17" in on_path.stdout
