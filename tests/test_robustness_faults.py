@@ -170,7 +170,7 @@ def test_signals_at_random_points_leave_old_or_new_trees(checkout: Path, signum:
             seen.add("interrupted")
         if signum == signal.SIGKILL:
             seen.add(f"exit {proc.returncode}")
-            atomic.recover(charts)  # as the next run would
+            generate.recover(charts, values)  # as the next run does first
         state = (digest(charts), digest(values))
         assert state in (before, after), "a mixed tree was left"
         if state == after:  # start the next attempt from the old tree again
@@ -404,3 +404,58 @@ def test_killed_gitops_sync_leaves_the_kept_checkout_usable(
     with pytest.raises(UserError, match="is dirty"):
         sync.sync(env, settings, tree, str(bare), "main", work)
     assert (work / "m" / "notes.txt").read_text() == "mine\n"
+
+
+def test_signal_during_commit_is_delivered_after_every_target_is_new(tmp_path: Path) -> None:
+    """A signal that arrives while the swaps run is held until the replaced trees are gone
+    too, so the interrupted run leaves every target new and no sibling behind (before the
+    fix the held signal fired between the swaps and the clean-up: a mixed tree)."""
+    a, b, f = tmp_path / "a", tmp_path / "b", tmp_path / "f.json"
+    for root in (a, b):
+        atomic.write_files(root, {"f": "old"})
+    f.write_text("old")
+    real = atomic._swap
+    sent: list[int] = []
+
+    def swap(*args: Path) -> None:
+        if not sent:  # the first swap: a Ctrl-C arrives mid-commit
+            sent.append(1)
+            os.kill(os.getpid(), signal.SIGINT)
+        real(*args)
+
+    atomic._swap = swap  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt), atomic.Transaction() as txn:
+            txn.write(a, {"f": "new a"})
+            txn.write(b, {"f": "new b"})
+            txn.write_file(f, "new f")
+    finally:
+        atomic._swap = real  # type: ignore[assignment]
+    assert sent
+    assert [(a / "f").read_text(), (b / "f").read_text(), f.read_text()] == [
+        "new a",
+        "new b",
+        "new f",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "f.json"]
+
+
+def test_signal_while_staging_leaves_no_sibling(tmp_path: Path) -> None:
+    """A signal while a tree is being staged aborts: every target as it was, no sibling."""
+    a, f = tmp_path / "a", tmp_path / "f.json"
+    atomic.write_files(a, {"f": "old"})
+    f.write_text("old")
+    real = atomic.write_files
+
+    def write_files(root: Path, files: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: mid-staging
+
+    atomic.write_files = write_files  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt), atomic.Transaction() as txn:
+            txn.write_file(f, "new f")
+            txn.write(a, {"f": "new a"})
+    finally:
+        atomic.write_files = real  # type: ignore[assignment]
+    assert (a / "f").read_text() == "old" and f.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "f.json"]

@@ -73,7 +73,24 @@ def generate(
     """
     targets = [charts_dir, *([values_dir] if values_dir else [])]
     with atomic.lock(*targets):  # one generate at a time per output (checks included)
+        recover(charts_dir, values_dir)
         return _generate(charts_dir, values_dir, components)
+
+
+def recover(charts_dir: Path, values_dir: Path | None) -> None:
+    """Finish or clean up whatever an interrupted generate left, for every output it writes.
+
+    A run killed while staging leaves hidden siblings beside any of its outputs, including
+    ones the next run has no reason to rewrite; so every possible output is recovered, not
+    only those the next run stages.
+    """
+    atomic.recover(charts_dir)
+    if values_dir is None or not values_dir.is_dir():
+        return
+    atomic.recover(values_dir / environments.SCHEMA_FILE)
+    for folder in sorted(values_dir.iterdir()):
+        if folder.is_dir() and not folder.is_symlink() and not folder.name.startswith("."):
+            atomic.recover(folder / envvalues.GENERATED)
 
 
 def _generate(charts_dir: Path, values_dir: Path | None, components: Components) -> list[str]:
@@ -85,17 +102,15 @@ def _generate(charts_dir: Path, values_dir: Path | None, components: Components)
         invariants.check(envs)
     charts = build_all(charts_dir, components)
     derived = derived_files(envs)
-    with atomic.Transaction() as txn:  # charts/ and values/*/generated swap together
+    # charts/, values/*/generated and the environment schema are one transaction: a signal
+    # or a kill (with the next run's recovery) leaves all of them old or all new.
+    with atomic.Transaction() as txn:
         changed = chartgen.write_charts(charts_dir, charts, txn)
         if values_dir is not None:
             changed += envvalues.write(values_dir, environments.names(values_dir), derived, txn)
-    if values_dir is not None:
-        schema = values_dir / environments.SCHEMA_FILE
-        text = environments.json_schema()
-        if not schema.exists() or schema.read_text() != text:
-            schema.parent.mkdir(parents=True, exist_ok=True)
-            tmp = schema.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(schema)
-            changed.append(environments.SCHEMA_FILE)
+            schema = values_dir / environments.SCHEMA_FILE
+            text = environments.json_schema()
+            if not schema.is_file() or schema.read_text() != text:
+                txn.write_file(schema, text)
+                changed.append(environments.SCHEMA_FILE)
     return changed

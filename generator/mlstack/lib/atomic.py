@@ -3,11 +3,15 @@
 `charts/`, `values/<env>/generated/`, `build/<env>/` and `dist/` are each rebuilt from
 scratch in a sibling directory (`.<name>.mlstack-new-XXXX`) and then swapped in with
 renames. A transaction may hold several trees (generate writes charts/ and every env's
-generated values): once all of them are complete on disk, a journal listing the swaps is
-written beside each target, the renames run with SIGINT/SIGTERM/SIGHUP held back, and the
-journal is deleted. A run killed even with SIGKILL therefore leaves either the old trees
-(killed while staging: the next run deletes the half-built siblings) or a journal that the
-next run finishes (rolls forward: every new tree was complete before the journal existed).
+generated values, and the environment schema file): once all of them are complete on disk,
+a journal listing the swaps is written beside each target, the renames run with
+SIGINT/SIGTERM/SIGHUP held back, and the journal is deleted. A run killed even with SIGKILL
+therefore leaves either the old trees (killed while staging: the next run deletes the
+half-built siblings) or a journal that the next run finishes (rolls forward: every new tree
+was complete before the journal existed). The bookkeeping around the swaps (registering a
+staged tree, removing the replaced ones, aborting) also runs with signals held, so a
+signal never leaves a staged or replaced sibling behind: an interrupted run leaves every
+target as it was, or all of them new.
 
 `lock` serialises runs that write the same output: an exclusive `flock` on
 `.<name>.mlstack-lock` beside it. The kernel drops the lock when its process dies, so a
@@ -26,10 +30,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from mlstack.errors import UserError
 
@@ -141,15 +147,34 @@ def _release(path: Path) -> None:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold back SIGINT/SIGTERM/SIGHUP (delivered when the block ends)."""
-    if not hasattr(signal, "pthread_sigmask"):
+    """Hold back SIGINT/SIGTERM/SIGHUP; deliver them, once each, when the block ends.
+
+    The Python-level handlers are swapped for one that only records: Python runs handlers
+    in the main thread whichever thread the kernel picked, so this holds a signal back even
+    when other threads exist (a thread's signal mask would not). Off the main thread, where
+    handlers cannot be changed, the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    pending: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous: dict[int, Any] = {}
+    for signum in _DEFERRED:
+        current = signal.getsignal(signum)
+        if current not in (signal.SIG_IGN, None):
+            previous[signum] = current
+            signal.signal(signum, hold)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        for arrived in dict.fromkeys(pending):
+            signal.raise_signal(arrived)
 
 
 def recover(target: Path) -> None:
@@ -168,10 +193,10 @@ def recover(target: Path) -> None:
                 _sibling(Path(dest), JOURNAL).unlink(missing_ok=True)
         journal.unlink(missing_ok=True)
     if target.parent.is_dir():
-        for stale in target.parent.glob(f".{target.name}.mlstack-*"):
-            if stale.name.endswith((LOCK, JOURNAL)):
-                continue
-            _remove(stale)
+        with signals_deferred():
+            for stale in target.parent.glob(f".{target.name}.mlstack-*"):
+                if not stale.name.endswith((LOCK, JOURNAL)):
+                    _remove(stale)
 
 
 def _swap(target: Path, new: Path, old: Path) -> None:
@@ -215,17 +240,22 @@ class Transaction:
     def stage(self, target: Path) -> Path:
         """An empty directory that becomes `target` on commit."""
         target = Path(os.path.abspath(target))
-        if any(t == target for t, _ in self.staged):
-            raise ValueError(f"{target} staged twice")
         if target.exists() and not target.is_dir():
             raise UserError(f"{target} is a file, not a directory: move it or choose another")
+        return self._reserve(target)
+
+    def _reserve(self, target: Path) -> Path:
+        """A new sibling of `target`, registered for commit and abort."""
+        if any(t == target for t, _ in self.staged):
+            raise ValueError(f"{target} staged twice")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             recover(target)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{NEW}", dir=target.parent))
+            with signals_deferred():  # created and registered, or neither
+                staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{NEW}", dir=target.parent))
+                self.staged.append((target, staging))
         except OSError as err:
             raise os_error(err, str(target)) from None
-        self.staged.append((target, staging))
         return staging
 
     def write(self, target: Path, files: Mapping[str, str | bytes]) -> Path:
@@ -237,12 +267,27 @@ class Transaction:
             raise os_error(err, str(target)) from None
         return staging
 
+    def write_file(self, target: Path, content: str | bytes) -> None:
+        """Stage one file that replaces `target` on commit (swapped like a tree)."""
+        target = Path(os.path.abspath(target))
+        if target.is_dir() and not target.is_symlink():
+            raise UserError(f"{target} is a directory, not a file: move it or choose another")
+        staging = self._reserve(target)
+        try:  # the reserved name now holds the file itself
+            staging.rmdir()
+            write_files(staging.parent, {staging.name: content})
+        except OSError as err:
+            raise os_error(err, str(target)) from None
+
     def abort(self) -> None:
-        for _, staging in self.staged:
-            _remove(staging)
-        self.staged = []
+        with signals_deferred():
+            for _, staging in self.staged:
+                _remove(staging)
+            self.staged = []
 
     def commit(self) -> None:
+        """Swap every staged tree in, then remove the replaced ones: all with signals held,
+        so a signal during commit is delivered only once every target is new and clean."""
         if not self.staged:
             return
         swaps = [
@@ -250,20 +295,20 @@ class Transaction:
         ]
         body = json.dumps({"swaps": swaps}, indent=1)
         journals = [_sibling(t, JOURNAL) for t, _ in self.staged]
-        try:
-            with signals_deferred():
+        with signals_deferred():
+            try:
                 for journal in journals:
                     _write_synced(journal, body)
                 for dest, new, old in swaps:
                     _swap(Path(dest), Path(new), Path(old))
                 for journal in journals:
                     journal.unlink(missing_ok=True)
-        except OSError as err:
-            raise os_error(err, ", ".join(str(t) for t, _ in self.staged)) from None
-        finally:
-            self.staged = []
-        for _, _, old in swaps:
-            _remove(Path(old))
+            except OSError as err:
+                raise os_error(err, ", ".join(str(t) for t, _ in self.staged)) from None
+            finally:
+                self.staged = []
+            for _, _, old in swaps:
+                _remove(Path(old))
 
 
 def _write_synced(path: Path, text: str) -> None:
