@@ -12,17 +12,26 @@ import os
 import sys
 
 from mlstack import errors
+from mlstack.lib import jsiinode
 
 errors.install()
+jsiinode.install()  # Ctrl-C reaches Python alone; node is stopped by jsii's exit hook
 try:
     from mlstack.cli import main
 
     code = main()
-except KeyboardInterrupt as stopped:  # only while importing: main() reports its own
-    signum = getattr(stopped, "signum", 2)
-    print(f"error: interrupted ({stopped}) while starting; nothing was changed", file=sys.stderr)
+except BaseException as stopped:  # only while importing: main() reports its own
+    # A signal during an import of compiled code (pydantic-core) may surface as that
+    # library's own exception (a PanicException) rather than KeyboardInterrupt.
+    if not isinstance(stopped, KeyboardInterrupt) and not errors.received:
+        raise
+    signum = getattr(stopped, "signum", errors.received[0] if errors.received else 2)
+    name = errors.signal_name(signum)
+    print(f"error: interrupted by {name} while starting; nothing was changed", file=sys.stderr)
     code = 128 + signum
 errors.exiting()
+if errors.received and code == 0:  # stopped after the work was done: still not a success
+    code = 128 + errors.received[0]
 sys.stdout.flush()
 sys.stderr.flush()
 atexit._run_exitfuncs()

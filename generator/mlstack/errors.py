@@ -58,6 +58,10 @@ def restore(previous: dict[int, Any]) -> None:
         signal.signal(signum, handler)
 
 
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
 def exiting() -> None:
     """From here on (interpreter shutdown, jsii's exit hooks) a stop signal ends the
     process at once with one line: never a traceback, never exit status 0."""
