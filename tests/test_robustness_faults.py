@@ -459,3 +459,35 @@ def test_signal_while_staging_leaves_no_sibling(tmp_path: Path) -> None:
         atomic.write_files = real  # type: ignore[assignment]
     assert (a / "f").read_text() == "old" and f.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "f.json"]
+
+
+@pytest.mark.parametrize("command", ["generate", "render"])
+def test_ctrl_c_to_the_process_group_ends_in_one_line(checkout: Path, command: str) -> None:
+    """What a terminal's Ctrl-C does: SIGINT to the whole foreground process group, jsii's
+    node child included. Node runs in a group of its own (lib/jsiinode), so it never dies
+    under Python's feet: one line, exit 130 (never 0), trees all old or all new."""
+    charts, values, out = checkout / "charts", checkout / "values", checkout / "build"
+    cmd = _generate_cmd(checkout)
+    if command == "render":
+        cmd[3:4] = ["render", "--generate", "--env", "k3d", "--out", str(out)]
+    before = (digest(charts), digest(values))
+    reference = checkout / "reference"
+    shutil.copytree(checkout, reference / "x", ignore=shutil.ignore_patterns("reference"))
+    subprocess.run(_generate_cmd(reference / "x"), env=ENV, check=True, capture_output=True)
+    after = (digest(reference / "x" / "charts"), digest(reference / "x" / "values"))
+    rng = random.Random(command)
+    for _ in range(3):
+        proc = subprocess.Popen(
+            cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
+        _wait_for_handlers(proc)
+        time.sleep(rng.uniform(0.1, 3.0))
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        text = err.decode()
+        assert "Traceback" not in text and "BrokenPipe" not in text, text
+        assert proc.returncode == 128 + signal.SIGINT, (proc.returncode, text)
+        assert text.count("\n") == 1 and text.startswith("error: interrupted"), text
+        assert (digest(charts), digest(values)) in (before, after), "a mixed tree was left"
+        assert siblings(charts) == [] and siblings(values) == [] and siblings(out / "k3d") == []
+        assert not list(values.glob("*/.generated.mlstack-*"))
