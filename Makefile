@@ -5,6 +5,18 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 ENV ?= k3d
+# ENV names a folder under values/, never a path: checked here, before any target writes.
+# (make itself drops leading blanks of a command-line value; `ENV=' k3d' make` is caught.)
+_space := $(subst ,, )
+_env_rest := $(subst $(_space),_,$(ENV))
+$(foreach c,a b c d e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5 6 7 8 9 -,\
+  $(eval _env_rest := $(subst $(c),,$(_env_rest))))
+ifneq ($(_env_rest)$(filter -%,$(ENV))$(filter %-,$(ENV)),)
+$(error ENV='$(ENV)' ($(origin ENV)) is not an environment name: use a folder name under values/ (lower-case letters, digits and '-', e.g. ENV=k3d))
+endif
+ifeq ($(strip $(ENV)),)
+$(error ENV is empty: name a folder under values/, e.g. ENV=k3d)
+endif
 PYTHON ?= python3
 # renovate.json is validated against the schema this npm package ships (make renovate-schema).
 RENOVATE_NPM_VERSION := 44.121.2
@@ -41,7 +53,7 @@ REVISION ?= $(BRANCH)
 OUT ?= build/gitops
 # OCI=1: pull the published charts (OCI_REGISTRY, default project.yaml's registry; digests
 # from build/published.yaml); FLEET=1: also the fleet manifests (CLUSTERS="a b" for Flux).
-GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)" \
+GITOPS_FLAGS = --env "$(ENV)" --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)" \
 	$(if $(filter 1,$(OCI)),--oci) $(if $(OCI_REGISTRY),--oci-registry "$(OCI_REGISTRY)") \
 	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
@@ -73,7 +85,7 @@ generate: setup ## write every chart under charts/ (atomic, deterministic)
 	@$(MLSTACK) generate
 
 render: setup schemas ## generate, then render + validate every release of ENV (default k3d) into build/ENV/
-	@$(MLSTACK) render --generate --env $(ENV)
+	@$(MLSTACK) render --generate --env "$(ENV)"
 
 render-all: setup schemas ## generate, then render every environment (every values/<env>/)
 	@$(MLSTACK) render --generate --env all
@@ -145,7 +157,7 @@ registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | 
 	  helm registry login "$$host" --username "$(USERNAME)" --password-stdin
 
 images: generate ## every image ENV pulls, tagged, under its imageRegistry: make images ENV=k3d
-	@$(MLSTACK) images --env $(ENV)
+	@$(MLSTACK) images --env "$(ENV)"
 
 envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs
@@ -156,10 +168,10 @@ TIMEOUT ?= 10m
 PARALLEL ?= 4
 
 cluster: setup ## create or reuse ENV's cluster (its environment.yaml `cluster:` picks the driver)
-	@$(MLSTACK) cluster create $(ENV) $(DRY)
+	@$(MLSTACK) cluster create "$(ENV)" $(DRY)
 
 delete: setup ## delete ENV's cluster (never a `cluster: existing` one)
-	@$(MLSTACK) cluster delete $(ENV) $(DRY)
+	@$(MLSTACK) cluster delete "$(ENV)" $(DRY)
 
 cluster-k3d cluster-minikube cluster-eks: setup ## shorthand: make cluster ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster create $(@:cluster-%=%) $(DRY)
@@ -168,17 +180,17 @@ delete-k3d delete-minikube delete-eks: setup ## shorthand: make delete ENV=k3d|m
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
 install-platform: setup ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]
-	@$(MLSTACK) install --env $(ENV) --timeout $(TIMEOUT) --parallel $(PARALLEL) $(if $(FROM),--from $(FROM)) \
+	@$(MLSTACK) install --env "$(ENV)" --timeout $(TIMEOUT) --parallel $(PARALLEL) $(if $(FROM),--from $(FROM)) \
 	  $(if $(filter 1 true yes,$(FORCE)),--force) $(DRY)
 
 bench-install: setup schemas ## simulated k3d install: the real installer vs a fake API + fake helm; last line wall/critical-path/serial
-	@$(PY) -m mlstack.lifecycle.simulate --env $(ENV) --parallel $(PARALLEL) $(if $(VERBOSE),,--quiet)
+	@$(PY) -m mlstack.lifecycle.simulate --env "$(ENV)" --parallel $(PARALLEL) $(if $(VERBOSE),,--quiet)
 
 uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
-	@$(MLSTACK) uninstall --env $(ENV) --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
+	@$(MLSTACK) uninstall --env "$(ENV)" --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
 
 smoke: setup ## call every enabled catalogue model with its request, one line + latency each [DRY_RUN=1] [INGRESS=host:port]
-	@$(MLSTACK) smoke --env $(ENV) $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
+	@$(MLSTACK) smoke --env "$(ENV)" $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
 
 e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete
 	@$(MAKE) --no-print-directory cluster-k3d

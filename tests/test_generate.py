@@ -275,7 +275,7 @@ def test_a_new_env_folder_gets_its_generated_values(tmp_path: Path) -> None:
     lab = values / "lab" / "generated"
     before = {p.name: p.read_bytes() for p in lab.iterdir()}
     (values / "lab" / "environment.yaml").unlink()  # no longer an environment
-    assert generate.generate(tmp_path / "charts", values) == []  # nothing else to change
-    assert environments.names(values) == ["eks", "k3d", "minikube"]
-    # a folder that is no environment is the user's: neither regenerated nor removed
+    # a stale folder is named (issue 22: it used to pass unnoticed), and nothing is written
+    with pytest.raises(UserError, match=r"lab/: a folder under values/ without environment"):
+        generate.generate(tmp_path / "charts", values)
     assert {p.name: p.read_bytes() for p in lab.iterdir()} == before

@@ -254,7 +254,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _gitops_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default=environments.DEFAULT_ENV)
+    p.add_argument("--env", type=argcheck.env_name, default=environments.DEFAULT_ENV)
     p.add_argument("--repo-url", default="", help="Git URL Argo CD and Flux pull from")
     p.add_argument(
         "--revision", default="", type=argcheck.revision, help="branch, tag or commit they follow"
@@ -322,7 +322,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
-    p.add_argument("--env", default=environments.DEFAULT_ENV)
+    p.add_argument("--env", type=argcheck.env_name, default=environments.DEFAULT_ENV)
     p.add_argument("--charts-dir", default=str(_repo() / "charts"))
     p.add_argument("--values-dir", default=str(_repo() / "values"))
     p.add_argument("--dry-run", action="store_true", help="print the commands; needs no cluster")
@@ -344,7 +344,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--values-dir", type=argcheck.path, default=str(_repo() / "values"))
     g.set_defaults(func=_cmd_generate)
     r = sub.add_parser("render", help="helm template + validate every release of an env")
-    r.add_argument("--env", default=environments.DEFAULT_ENV, help="an environment or 'all'")
+    r.add_argument(
+        "--env",
+        type=argcheck.env_or_all,
+        default=environments.DEFAULT_ENV,
+        help="an environment or 'all'",
+    )
     r.add_argument("--generate", action="store_true", help="run generate first")
     r.add_argument("--out", type=argcheck.path, default=str(_repo() / "build"))
     r.add_argument("--schema-dir", default=None, help="upstream schemas (else $MLSTACK_SCHEMA_DIR)")
@@ -352,16 +357,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--values-dir", type=argcheck.path, default=str(_repo() / "values"))
     r.set_defaults(func=_cmd_render)
     lint = sub.add_parser("lint", help="helm lint --strict every chart with each env's values")
-    lint.add_argument("--env", action="append")
+    lint.add_argument("--env", type=argcheck.env_name, action="append")
     lint.add_argument("--charts-dir", default=str(_repo() / "charts"))
     lint.add_argument("--values-dir", default=str(_repo() / "values"))
     lint.set_defaults(func=_cmd_lint)
     im = sub.add_parser("images", help="list every image an environment pulls (for mirroring)")
-    im.add_argument("--env", default=environments.DEFAULT_ENV)
+    im.add_argument("--env", type=argcheck.env_name, default=environments.DEFAULT_ENV)
     im.add_argument("--values-dir", default=str(_repo() / "values"))
     im.set_defaults(func=_cmd_images)
     pol = sub.add_parser("policy", help="checkov (offline) on each env's own rendered objects")
-    pol.add_argument("--env", default="all", help="an environment or 'all'")
+    pol.add_argument(
+        "--env", type=argcheck.env_or_all, default="all", help="an environment or 'all'"
+    )
     pol.add_argument("--values-dir", default=str(_repo() / "values"))
     pol.set_defaults(func=_cmd_policy)
     b = sub.add_parser("bump", help="add a new version of a chart to chart-versions.yaml")
@@ -418,7 +425,7 @@ def parser() -> argparse.ArgumentParser:
     pub.set_defaults(func=_cmd_publish)
     c = sub.add_parser("cluster", help="create (or reuse) / delete the env's cluster")
     c.add_argument("action", choices=("create", "delete"))
-    c.add_argument("env")
+    c.add_argument("env", type=argcheck.env_name)
     c.add_argument("--dry-run", action="store_true", help="print the commands only")
     c.add_argument("--values-dir", default=str(_repo() / "values"))
     c.set_defaults(func=_cmd_cluster)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,7 +50,11 @@ ClusterKind = Literal["k3d", "minikube", "eks", "existing"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        strict=True,
     )
 
 
@@ -181,7 +186,7 @@ class Dex(_Strict):
     client_id: DnsLabel = Field("mlstack", description="OAuth client id; the tokens' audience.")
     users: list[DexUser] = Field(
         default_factory=lambda: [DexUser(email="admin@example.com", username="admin")],
-        json_schema_extra={"minItems": 1},
+        min_length=1,
         description="Static users (e-mail and user name; hashes come from usersSecret).",
     )
 
@@ -366,21 +371,62 @@ def _load(path: Path, stamp: float) -> Environment:
 
 def load(name: str, values_dir: Path = VALUES_DIR) -> Environment:
     """The environment defined by `values_dir/<name>/environment.yaml`."""
+    if not re.fullmatch(_DNS_LABEL, name):  # a name, never a path (../x, x/, ./x)
+        raise UserError(
+            f"{name!r} is not an environment name: use the folder name under "
+            f"{yamlfile.shown(values_dir)}/ (lower-case letters, digits and '-')"
+        )
     path = values_dir / name / FILE
+    if path.is_symlink() and not path.is_file():
+        yamlfile.read_bytes(path)  # a dangling or looping link: names it in one line
     if not path.is_file():
-        known = ", ".join(names(values_dir)) or "none"
+        known = ", ".join(sorted(p.parent.name for p in values_dir.glob(f"*/{FILE}"))) or "none"
         raise UserError(
             f"unknown environment {name!r}: no {yamlfile.shown(path)} (environments: {known}); "
             f"create one by copying a folder, e.g. cp -r values/{DEFAULT_ENV} values/{name}"
         )
+    _check_subfolders(path.parent)
     return _load(path, path.stat().st_mtime)
 
 
 def names(values_dir: Path = VALUES_DIR) -> list[str]:
-    """Every environment: the folders of values/ that hold an environment.yaml."""
+    """Every environment: the folders of values/ that hold an environment.yaml.
+
+    A folder that cannot be an environment is named, not skipped: one without
+    environment.yaml (a stale `values/k3d-prod/`), one whose name is not an environment
+    name (`my env`), and an environment.yaml or `local`/`generated` entry of the wrong kind.
+    """
     if not values_dir.is_dir():
         return []
-    return sorted(p.parent.name for p in values_dir.glob(f"*/{FILE}"))
+    found = []
+    for folder in sorted(values_dir.iterdir()):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue  # the schema file, hidden leftovers of interrupted runs
+        where = yamlfile.shown(folder)
+        env_file = folder / FILE
+        if not env_file.exists() and not env_file.is_symlink():
+            raise UserError(
+                f"{where}/: a folder under values/ without {FILE}: add one (cp "
+                f"values/{DEFAULT_ENV}/{FILE} {where}/) or move the folder out of values/"
+            )
+        if not re.fullmatch(_DNS_LABEL, folder.name):
+            raise UserError(
+                f"{where}/: {folder.name!r} is not an environment name: rename the folder "
+                "(lower-case letters, digits and '-')"
+            )
+        _check_subfolders(folder)
+        found.append(folder.name)
+    return found
+
+
+def _check_subfolders(folder: Path) -> None:
+    """`local/` and `generated/` are folders: a file of that name would be ignored."""
+    for sub in ("local", "generated"):
+        entry = folder / sub
+        if (entry.exists() or entry.is_symlink()) and not entry.is_dir():
+            raise UserError(
+                f"{yamlfile.shown(entry)}: must be a folder (of {sub} values files): move the file"
+            )
 
 
 def json_schema() -> str:

@@ -71,7 +71,8 @@ def layers(values_dir: Path, env: str, release: str, *, local: bool = False) -> 
     candidates = [folder / GENERATED / f"{release}.yaml", folder / f"{release}.yaml"]
     if local:
         candidates.append(folder / LOCAL / f"{release}.yaml")
-    return [p for p in candidates if p.exists()]
+    # A link that leads nowhere is not "no file": reading it names it (lib/yamlfile).
+    return [p for p in candidates if p.exists() or p.is_symlink()]
 
 
 def load_values(path: Path) -> dict[str, Any]:

@@ -13,11 +13,12 @@ import argparse
 import ipaddress
 import re
 
-from mlstack.lib.fields import DNS_SUBDOMAIN
+from mlstack.lib.fields import DNS_LABEL, DNS_SUBDOMAIN
 
 _SHA = re.compile(r"[0-9a-f]{7,64}", re.ASCII)
 _CHART_ID = re.compile(r"[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?", re.ASCII)
 _HOST = re.compile(DNS_SUBDOMAIN.strip("^$").replace("a-z", "a-zA-Z"), re.ASCII)
+_ENV = re.compile(DNS_LABEL.strip("^$"), re.ASCII)
 _REMOTE = re.compile(r"(https?|ssh|git|file)://[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+")
 
 
@@ -120,6 +121,22 @@ def chart_id(text: str) -> str:
     if not _CHART_ID.fullmatch(text):
         raise _bad(f"{text!r} is not a chart id (lower-case letters, digits and '-')")
     return text
+
+
+def env_name(text: str) -> str:
+    """An environment is a folder *name* under values/, never a path: `../values/k3d`,
+    `k3d/`, `./k3d` or ` k3d` would otherwise run as k3d and let outputs escape their
+    folders (`build/<env>`, a GitOps `envs/<env>`)."""
+    if not _ENV.fullmatch(text):
+        raise _bad(
+            f"{text!r} is not an environment name: use the folder name under values/ "
+            "(lower-case letters, digits and '-', e.g. k3d)"
+        )
+    return text
+
+
+def env_or_all(text: str) -> str:
+    return text if text == "all" else env_name(text)
 
 
 def path(text: str) -> str:

@@ -20,13 +20,16 @@ DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
 
 class Values(BaseModel):
-    """Base of every chart values model: camelCase keys, unknown keys rejected."""
+    """Base of every chart values model: camelCase keys, unknown keys rejected, and no
+    coercion (`'yes'` or `1` is not a bool, `1.35` not a string), as the generated
+    values.schema.json says to Helm."""
 
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=True,
+        strict=True,
     )
 
 

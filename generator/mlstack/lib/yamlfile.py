@@ -18,6 +18,7 @@ traceback, a hang or a silent wrong answer:
 from __future__ import annotations
 
 import codecs
+import errno
 import json
 import os
 import stat
@@ -59,10 +60,19 @@ def read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise UserError(
+                f"{where}: is a link to {os.readlink(path)}, which does not exist: fix or "
+                "remove the link"
+            ) from None
         raise UserError(f"{where}: file not found") from None
     except IsADirectoryError:
         raise UserError(f"{where}: is a directory, not a file: remove or rename it") from None
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UserError(
+                f"{where}: is a link that loops back to itself: replace it with the file"
+            ) from None
         raise UserError(f"{where}: cannot read: {err.strerror}") from None
     try:
         info = os.fstat(fd)

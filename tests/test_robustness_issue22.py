@@ -1,0 +1,201 @@
+"""Issue 22, the classes the second campaign left: strict types, names as paths, bounded
+inputs. Each case names what a user wrote and checks the one line they get back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import helpers
+from mlstack import REPO_ROOT, environments, resolve
+from mlstack.errors import UserError
+
+BASE: dict[str, Any] = {
+    "description": "strictness",
+    "cluster": "k3d",
+    "kubernetes": "1.35",
+    "loadBalancer": "metallb",
+    "domain": "example.org",
+}
+PATH = Path("values/lab/environment.yaml")
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"auth": {"enabled": "yes"}}, "auth.enabled"),
+        ({"auth": {"enabled": 1}}, "auth.enabled"),
+        ({"auth": {"enabled": "true"}}, "auth.enabled"),
+        ({"components": {"emissary": "yes"}}, "components.emissary"),
+        ({"components": {"jupyterhub": 0}}, "components.jupyterhub"),
+        ({"kubernetes": 1.35}, "kubernetes"),
+        ({"auth": {"enabled": True, "dex": {"users": []}}}, "auth.dex.users"),
+        ({"imagePullSecrets": "regcred"}, "imagePullSecrets"),
+    ],
+    ids=[
+        "bool-yes",
+        "bool-int",
+        "bool-string-true",
+        "component-yes",
+        "component-int",
+        "kubernetes-float",
+        "dex-users-empty",
+        "list-as-string",
+    ],
+)
+def test_no_coercion_at_the_environment_boundary(extra: dict[str, Any], key: str) -> None:
+    with pytest.raises(UserError) as caught:
+        environments.parse("lab", {**BASE, **extra}, PATH)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{PATH}: {key}: "), message
+
+
+def test_the_environment_schema_says_the_same() -> None:
+    """The committed JSON schema (editors, CI) refuses what the loader refuses."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads(environments.json_schema())
+    validator = jsonschema.Draft7Validator(schema)
+    assert not list(validator.iter_errors(BASE))
+    for bad in ({"auth": {"enabled": "yes"}}, {"auth": {"enabled": True, "dex": {"users": []}}}):
+        assert list(validator.iter_errors({**BASE, **bad})), bad
+
+
+# -- names as paths, folders and links --------------------------------------------------
+
+MLSTACK = [sys.executable, "-m", "mlstack"]
+
+
+@pytest.mark.parametrize("name", ["../values/k3d", "k3d/", "./k3d", " k3d", "k3d ", "K3D", ""])
+def test_an_environment_is_a_name_not_a_path(tmp_path: Path, name: str) -> None:
+    """Refused by the CLI before anything is read or written (build/ stays absent)."""
+    out = tmp_path / "build"
+    proc = subprocess.run(
+        [*MLSTACK, "render", "--env", name, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "is not an environment name" in proc.stderr
+    assert not out.exists()
+    with pytest.raises(UserError, match="is not an environment name"):
+        environments.load(name)
+
+
+@pytest.mark.parametrize("value", ["../values/k3d", "k3d/", "./k3d", "k3d ", "a b", "-k3d"])
+def test_make_refuses_a_path_as_env_before_any_target(value: str) -> None:
+    proc = subprocess.run(
+        ["make", "--no-print-directory", f"ENV={value}", "render"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "is not an environment name" in proc.stderr
+    assert "setup:" not in proc.stdout  # nothing ran, not even the bootstrap
+
+
+def test_make_refuses_a_blank_env_from_the_shell() -> None:
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "render"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "ENV": " k3d"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and "ENV=' k3d' (environment)" in proc.stderr
+
+
+def _values(tmp_path: Path) -> Path:
+    values = tmp_path / "values"
+    helpers.values_copy(values)
+    return values
+
+
+def test_a_stray_folder_under_values_is_named(tmp_path: Path) -> None:
+    values = _values(tmp_path)
+    (values / "k3d-prod").mkdir()
+    with pytest.raises(UserError, match=r"k3d-prod/: a folder under values/ without environment"):
+        environments.names(values)
+
+
+def test_a_folder_that_is_not_an_environment_name_is_named(tmp_path: Path) -> None:
+    values = _values(tmp_path)
+    shutil.copytree(values / "k3d", values / "my env")
+    with pytest.raises(UserError, match=r"'my env' is not an environment name: rename"):
+        environments.names(values)
+
+
+def test_local_must_be_a_folder(tmp_path: Path) -> None:
+    values = _values(tmp_path)
+    (values / "k3d" / "local").write_text("domain: x\n")
+    with pytest.raises(UserError, match=r"k3d/local: must be a folder"):
+        environments.load("k3d", values)
+    with pytest.raises(UserError, match=r"k3d/local: must be a folder"):
+        environments.names(values)
+
+
+@pytest.mark.parametrize("target", ["nowhere.yaml", "istiod.yaml"], ids=["dangling", "loop"])
+def test_a_broken_link_as_a_values_file_is_named(tmp_path: Path, target: str) -> None:
+    values = _values(tmp_path)
+    link = values / "k3d" / "istiod.yaml"
+    link.unlink()
+    link.symlink_to(target)
+    with pytest.raises(UserError, match=r"k3d/istiod.yaml: is a link") as caught:
+        resolve.resolve("k3d", values)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("target", ["nowhere.yaml", "environment.yaml"], ids=["dangling", "loop"])
+def test_a_broken_link_as_environment_yaml_is_named(tmp_path: Path, target: str) -> None:
+    values = _values(tmp_path)
+    link = values / "k3d" / "environment.yaml"
+    link.unlink()
+    link.symlink_to(target)
+    with pytest.raises(UserError, match=r"k3d/environment.yaml: is a link"):
+        environments.load("k3d", values)
+
+
+# -- bounded inputs, no super-linear checks ---------------------------------------------
+
+
+def test_a_pool_of_20000_addresses_is_refused_in_one_line(tmp_path: Path) -> None:
+    values = _values(tmp_path)
+    addresses = [f"10.1.{i // 256}.{i % 256}/32" for i in range(20000)]
+    (values / "k3d" / "metallb-pool.yaml").write_text(
+        "pool:\n  addresses:\n" + "".join(f"    - {a}\n" for a in addresses)
+    )
+    with pytest.raises(UserError) as caught:
+        resolve.resolve("k3d", values)
+    assert str(caught.value) == (
+        f"{values / 'k3d' / 'metallb-pool.yaml'}: pool.addresses: 20000 entries; the key "
+        "takes at most 256"
+    )
+
+
+def test_the_overlap_check_is_one_sweep() -> None:
+    """Every overlap is still found (first pair in list order), among many ranges."""
+    from mlstack.lib import netcheck
+
+    many = [f"10.1.{i // 256}.{i % 256}/32" for i in range(20000)]
+    assert netcheck.overlap_problems(many) == []
+    found = netcheck.overlap_problems([*many, "10.1.3.0/24"])
+    assert len(found) == 256 and found[0] == (
+        "'10.1.3.0/32' overlaps '10.1.3.0/24': list each address once"
+    )
+    assert netcheck.overlap_problems(["fd00::/120", "10.0.0.0/24", "fd00::1-fd00::2"]) == [
+        "'fd00::/120' overlaps 'fd00::1-fd00::2': list each address once"
+    ]
