@@ -40,8 +40,12 @@ class Pool(Values):
     name: DnsLabel = Field("default-pool", description="IPAddressPool name.")
     addresses: list[AddressRange] = Field(
         default_factory=list,
+        max_length=netcheck.MAX_RANGES,
         json_schema_extra={"minItems": 1},
-        description="Address ranges to hand out (CIDR or FIRST-LAST); required at install.",
+        description=(
+            "Address ranges to hand out (CIDR or FIRST-LAST); required at install; at most "
+            f"{netcheck.MAX_RANGES}."
+        ),
     )
     auto_assign: bool = Field(True, description="Assign from this pool without being asked.")
     avoid_buggy_i_ps: bool = Field(

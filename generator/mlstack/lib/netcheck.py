@@ -19,6 +19,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: A /16: far more LoadBalancer addresses than one cluster's layer-2 segment needs.
 MAX_ADDRESSES = 65536
+#: Ranges one pool may list: MetalLB pools hold a few; thousands are a generated mistake.
+MAX_RANGES = 256
 _FORBIDDEN: tuple[tuple[str, str], ...] = (
     ("0.0.0.0/32", "the unspecified address"),
     ("0.0.0.0/8", "'this network' (0.0.0.0/8)"),
@@ -89,19 +91,35 @@ def check_pool_range(text: str) -> str:
 
 
 def overlap_problems(ranges: Iterable[str], others: Iterable[tuple[str, str]] = ()) -> list[str]:
-    """Ranges that overlap each other, or one of `others` ((range, what it is) pairs)."""
+    """Ranges that overlap each other, or one of `others` ((range, what it is) pairs).
+
+    One sweep over the ranges sorted by start (n log n): each is compared with the one
+    reaching furthest before it, so a pool of thousands of /32s is checked in milliseconds
+    (comparing every pair took minutes at 20,000)."""
     spans = [(text, bounds(text)) for text in ranges]
+    order = sorted(range(len(spans)), key=lambda i: (spans[i][1][0].version, int(spans[i][1][0])))
+    pairs: list[tuple[int, int]] = []
+    reach: int | None = None  # index of the span reaching furthest so far (same family)
+    for i in order:
+        first, last = spans[i][1]
+        if reach is not None and _overlaps(spans[reach][1], (first, last)):
+            pairs.append((min(reach, i), max(reach, i)))
+        if (
+            reach is None
+            or spans[reach][1][0].version != first.version
+            or int(last) > int(spans[reach][1][1])
+        ):
+            reach = i
     found = [
-        f"{a!r} overlaps {b!r}: list each address once"
-        for i, (a, span_a) in enumerate(spans)
-        for b, span_b in spans[i + 1 :]
-        if _overlaps(span_a, span_b)
+        f"{spans[a][0]!r} overlaps {spans[b][0]!r}: list each address once"
+        for a, b in sorted(pairs)
     ]
     for other, what in others:
+        other_span = bounds(other)
         found += [
             f"{text!r} overlaps {what} {other}: pick addresses outside it"
             for text, span in spans
-            if _overlaps(span, bounds(other))
+            if _overlaps(span, other_span)
         ]
     return found
 

@@ -85,6 +85,13 @@ def _describe(error: jsonschema.ValidationError, data: Any = None) -> str:
         described = schema.get("description", "") if isinstance(schema, dict) else ""
         what = f" ({described.rstrip('.')})" if described else ""
         return f"{_path(error.absolute_path, data)}: {error.instance!r} is malformed{what}"
+    if error.validator in ("maxItems", "minItems") and isinstance(error.instance, list):
+        # jsonschema repeats the whole list: 20,000 addresses say less than their count.
+        bound = "at most" if error.validator == "maxItems" else "at least"
+        return (
+            f"{_path(error.absolute_path, data)}: {len(error.instance)} entries; the key takes "
+            f"{bound} {error.validator_value}"
+        )
     return f"{_path(error.absolute_path, data)}: {_short(error.message)}"
 
 
