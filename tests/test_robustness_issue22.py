@@ -199,3 +199,55 @@ def test_the_overlap_check_is_one_sweep() -> None:
     assert netcheck.overlap_problems(["fd00::/120", "10.0.0.0/24", "fd00::1-fd00::2"]) == [
         "'fd00::/120' overlaps 'fd00::1-fd00::2': list each address once"
     ]
+
+
+# -- the last tracebacks ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["1" * 5000 + ".0.0", "99999999999999999999999.0.0", "18446744073709551616.0.0"]
+)
+def test_versions_helm_cannot_read_are_refused_in_a_short_line(text: str) -> None:
+    from mlstack import versions
+    from mlstack.lib import releases
+
+    for parse in (versions.parse_version, releases.semver):
+        with pytest.raises(ValueError) as caught:
+            parse(text)
+        assert len(str(caught.value)) < 200, str(caught.value)[:300]
+    assert releases.semver("18446744073709551615.0.0")[0] == 2**64 - 1  # Helm's largest
+
+
+SYNC_ARGS = ["--repo-url", "https://example.org/x.git", "--revision", "main", "--branch", "main"]
+
+
+def test_a_gitops_remote_that_loops_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    proc = subprocess.run(
+        [*MLSTACK, "gitops-sync", "--env", "k3d", "--repo", str(tmp_path / "a"), *SYNC_ARGS],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot follow the path" in proc.stderr, proc.stderr
+
+
+def test_a_file_size_limit_is_one_line(tmp_path: Path) -> None:
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    dirs = ["--charts-dir", str(tmp_path / "charts"), "--values-dir", str(tmp_path / "values")]
+    proc = subprocess.run(
+        [*MLSTACK, "generate", *dirs],
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=limit,  # the child alone gets the limit
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "ulimit -f" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -15,6 +15,7 @@ from mlstack import errors
 from mlstack.lib import jsiinode
 
 errors.install()
+sys.unraisablehook = errors.unraisable
 jsiinode.install()  # Ctrl-C reaches Python alone; node is stopped by jsii's exit hook
 try:
     from mlstack.cli import main

@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import signal
 import sys
@@ -467,15 +468,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         for line in str(err).splitlines() or [""]:
             print(f"error: {line}", file=sys.stderr)
+        errors.reported = True
         return 2
     except KeyboardInterrupt as err:
         return _interrupted(getattr(err, "signum", signal.SIGINT))
     except OSError as err:  # a file system failure no writer anticipated: still one line
+        if errors.received:  # a pipe to a tool that died of the same signal
+            return _interrupted(errors.received[0])
         where = f"{err.filename}: " if err.filename else ""
-        print(
-            f"error: {where}{err.strerror or err}: check the path and its permissions",
-            file=sys.stderr,
-        )
+        hint = "check the path and its permissions"
+        if err.errno == errno.EFBIG:
+            hint = "a file grew past the file-size limit (ulimit -f) or the file system's"
+        print(f"error: {where}{err.strerror or err}: {hint}", file=sys.stderr)
+        errors.reported = True
         return 2
     except Exception:
         if errors.received:  # a tool (helm, git, jsii's node) died of the same signal
@@ -486,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted(signum: int) -> int:
+    errors.reported = True
     name = signal.Signals(signum).name
     print(
         f"error: interrupted by {name}: every output is replaced as a whole, so each is "

@@ -22,6 +22,15 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Signals received so far (a failure after one is reported as the interruption).
 received: list[int] = []
+#: Whether the command already told the user what went wrong (its one line).
+reported = False
+
+
+def brief(value: object) -> str:
+    """repr() of a user's value cut to a line's worth: a 5,000-digit version is shown by
+    its head and length, so the one line stays one readable line."""
+    shown = repr(value)
+    return shown if len(shown) <= 40 else f"{shown[:30]}...({len(str(value))} characters)"
 
 
 class UserError(Exception):
@@ -56,6 +65,15 @@ def install() -> dict[int, Any]:
 def restore(previous: dict[int, Any]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+def unraisable(info: Any) -> None:
+    """`sys.unraisablehook` for the CLI: a library's clean-up failing after the command's
+    own error (jsii's node never started, so its `__del__` trips) adds nothing; otherwise
+    one line, never a traceback."""
+    if reported or received:
+        return
+    sys.stderr.write(f"warning: while cleaning up: {info.exc_type.__name__}: {info.exc_value}\n")
 
 
 def signal_name(signum: int) -> str:

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from mlstack.errors import UserError
+from mlstack.errors import UserError, brief
 from mlstack.lib import images, yamlfile
 
 VERSIONS_FILE = Path(__file__).parent / "data" / "versions.yaml"
@@ -29,8 +29,11 @@ SHOWN = "generator/mlstack/data/versions.yaml"
 
 #: Semantic versioning 2.0.0 core (ASCII digits, no leading zeros) + optional pre-release.
 #: `re.ASCII` matters: `\d` and `int()` accept full-width digits such as U+FF11.
-_NUM = r"(0|[1-9][0-9]*)"
+#: At most 20 digits: Helm reads each part as an unsigned 64-bit number, and Python's int()
+#: refuses strings over 4,300 digits with a traceback.
+_NUM = r"(0|[1-9][0-9]{0,19})"
 SEMVER = re.compile(rf"{_NUM}\.{_NUM}\.{_NUM}(-[0-9A-Za-z.-]+)?", re.ASCII)
+MAX_PART = 2**64 - 1
 _MINOR = re.compile(rf"{_NUM}\.{_NUM}", re.ASCII)
 _PARTIAL = re.compile(rf"{_NUM}(\.{_NUM}){{0,2}}", re.ASCII)
 
@@ -52,8 +55,11 @@ def parse_version(text: str) -> tuple[int, ...]:
     bare = str(text).removeprefix("v")
     core, _, pre = bare.partition("-")
     if not _PARTIAL.fullmatch(core) or (pre and not SEMVER.fullmatch(bare)):
-        raise ValueError(f"{text!r} is not a version such as 1.30.3")
-    return tuple(int(part) for part in core.split("."))
+        raise ValueError(f"{brief(text)} is not a version such as 1.30.3")
+    parts = tuple(int(part) for part in core.split("."))
+    if max(parts) > MAX_PART:
+        raise ValueError(f"{text!r}: a version part above {MAX_PART} is not a version Helm reads")
+    return parts
 
 
 def _semver(text: str) -> str:

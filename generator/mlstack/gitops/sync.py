@@ -57,7 +57,10 @@ def ensure_remote(remote: str, branch: str) -> str:
     """A URL as is; a local path made absolute, initialised as a bare repo when missing."""
     if not is_local(remote):
         return remote
-    path = Path(remote).expanduser().resolve()
+    try:
+        path = Path(remote).expanduser().resolve()
+    except (RuntimeError, OSError) as err:  # a symlink loop: RuntimeError before 3.13
+        raise UserError(f"GITOPS_REPO={remote}: cannot follow the path ({err}): fix it") from None
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         git(None, "init", "--quiet", "--bare", f"--initial-branch={branch}", str(path))
@@ -158,7 +161,12 @@ def sync(
         temp = Path(tempfile.mkdtemp(prefix="mlstack-gitops."))
         work = temp / "repo"
     else:
-        work = checkout.resolve()
+        try:
+            work = checkout.resolve()
+        except (RuntimeError, OSError) as err:
+            raise UserError(
+                f"GITOPS_CHECKOUT={checkout}: cannot follow the path ({err}): fix it"
+            ) from None
     layout = settings.path or "."
     with atomic.lock(work):  # one sync at a time per checkout
         try:

@@ -16,20 +16,23 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mlstack.errors import UserError
+from mlstack.errors import UserError, brief
 from mlstack.lib import yamlfile
 
 RELEASES_FILE = Path(__file__).resolve().parents[1] / "data" / "chart-versions.yaml"
 #: ASCII digits only (`\\d` would take full-width digits) and no leading zeros (`00.2.0`):
 #: Helm compares chart versions as SemVer 2, where both are invalid.
-_SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", re.ASCII)
+#: At most 20 digits a part, each at most 2**64-1: Helm parses them as unsigned 64-bit
+#: numbers (99999999999999999999999.0.0 passed here and failed only at render).
+_PART = r"(0|[1-9][0-9]{0,19})"
+_SEMVER = re.compile(rf"{_PART}\.{_PART}\.{_PART}", re.ASCII)
 
 
 def semver(text: str) -> tuple[int, int, int]:
     match = _SEMVER.fullmatch(text) if isinstance(text, str) else None
-    if not match:
+    if not match or max(int(part) for part in match.groups()) > 2**64 - 1:
         raise ValueError(
-            f"{text!r} is not MAJOR.MINOR.PATCH (ASCII digits, no leading zeros; 'latest' is "
+            f"{brief(text)} is not MAJOR.MINOR.PATCH (ASCII digits, no leading zeros; 'latest' is "
             "not a version)"
         )
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
