@@ -74,7 +74,10 @@ def test_unknown_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ({"seldon": "yes"}, r"environment\.yaml: seldon: Input should be 'off', 'istio'"),
-        ({"domain": "Not A Domain"}, r"environment\.yaml: domain: String should match"),
+        (
+            {"domain": "Not A Domain"},
+            r"environment\.yaml: domain: 'Not A Domain' is malformed: DNS domain",
+        ),
         ({"kubernetes": 1.35}, r"environment\.yaml: kubernetes: Input should be a valid string"),
         ({"tls": {"mode": "acme", "issuer": "x"}}, r"environment\.yaml: tls\.issuer: unknown"),
         (

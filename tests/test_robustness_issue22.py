@@ -251,3 +251,48 @@ def test_a_file_size_limit_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "ulimit -f" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- errors name the user's file and key, not the generator -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "needle"),
+    [
+        ({"domain": "a" * 64 + ".example.org"}, "environment.yaml: domain: ", "is malformed"),
+        (
+            {"tls": {"mode": "self-signed", "secretName": "a" * 300}},
+            "environment.yaml: tls.secretName: ",
+            "at most 63 characters",
+        ),
+    ],
+    ids=["domain-label-64", "secret-name-300"],
+)
+def test_environment_values_too_long_for_kubernetes_name_the_key(
+    tmp_path: Path, edit: dict[str, Any], where: str, needle: str
+) -> None:
+    values = _values(tmp_path)
+    helpers.edit_env(values, "k3d", **edit)
+    with pytest.raises(UserError) as caught:
+        environments.load("k3d", values)
+    message = str(caught.value)
+    assert where in message and needle in message and "derivation" not in message, message
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize("label", ["bad label!", "a" * 64])
+def test_a_refused_derived_value_names_the_input_it_came_from(tmp_path: Path, label: str) -> None:
+    from mlstack import generate
+
+    values = _values(tmp_path)
+    gateway = values / "k3d" / "istio-gateway.yaml"
+    gateway.write_text(
+        gateway.read_text().replace("gateway:\n", f"gateway:\n  labels:\n    istio: '{label}'\n", 1)
+    )
+    charts = tmp_path / "charts"
+    with pytest.raises(UserError) as caught:
+        generate.generate(charts, values)
+    message = str(caught.value)
+    assert message.startswith(f"{gateway}: gateway.labels.istio: "), message
+    assert "ingressGateway.selector.istio" in message and "change gateway.labels.istio" in message
+    assert not charts.exists()  # refused before anything was written

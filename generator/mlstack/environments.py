@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from mlstack import REPO_ROOT
-from mlstack.errors import UserError
+from mlstack.errors import UserError, brief
 from mlstack.lib import yamlfile
-from mlstack.lib.fields import DnsLabel, DnsName, DnsSubdomain
+from mlstack.lib.fields import DNS_LABEL, DNS_NAME, DnsLabel, DnsName, DnsSubdomain
 
 VALUES_DIR = REPO_ROOT / "values"
 #: The file that makes a folder of values/ an environment.
@@ -39,8 +39,9 @@ MAGIC_DNS_SUFFIX = "sslip.io"
 #: (reached with a Host header; render and golden files stay reproducible without a cluster).
 AUTO_PLACEHOLDER = "example.com"
 
-_DNS_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A model's host is `<name>-<namespace>.<domain>` (one label of at most 63 before it), and
+#: a host name is at most 253 characters: so the domain is at most 189.
+MAX_DOMAIN = 253 - 64
 #: host[:port][/path] of an image registry, without a scheme or trailing slash.
 _REGISTRY = r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 
@@ -140,9 +141,8 @@ class Tls(_Strict):
             "secret: an existing secret `secretName` you provide."
         ),
     )
-    secret_name: str = Field(
+    secret_name: DnsLabel = Field(
         "knative-ingress-tls",
-        pattern=_DNS_LABEL,
         description=(
             "TLS secret in the gateway's namespace the gateways serve (written by "
             "cert-manager, or yours with mode secret)."
@@ -261,7 +261,8 @@ class Environment(_Strict):
         )
     )
     domain: str = Field(
-        pattern=f"^auto$|{_DNS_NAME}",
+        pattern=f"^auto$|{DNS_NAME}",
+        max_length=MAX_DOMAIN,
         description=(
             "DNS domain models are served under (Knative config-domain, KServe, smoke), or "
             "`auto`: <gateway-lb-ip>.sslip.io, resolved by the install step."
@@ -347,6 +348,14 @@ def _problem(path: Path, err: ValidationError) -> str:
         fields = _model_at(first["loc"][:-1]).model_fields.items()
         known = ", ".join(sorted(f.alias or n for n, f in fields if n != "name"))
         return f"{yamlfile.shown(path)}: {key}: unknown key: use one of {known}"
+    if first["type"] == "string_pattern_mismatch" and len(str(first["ctx"]["pattern"])) > 40:
+        # A long grammar says nothing to users; the key's own description says what fits.
+        name = str(first["loc"][-1])
+        model = _model_at(first["loc"][:-1]).model_fields
+        by_alias = {f.alias or n: f for n, f in model.items()}
+        described = (by_alias[name].description or "") if name in by_alias else ""
+        what = f": {described.rstrip('.')}" if described else ""
+        return f"{yamlfile.shown(path)}: {key}: {brief(first['input'])} is malformed{what}"
     return f"{yamlfile.shown(path)}: {key}: {first['msg']}"
 
 
@@ -371,7 +380,7 @@ def _load(path: Path, stamp: float) -> Environment:
 
 def load(name: str, values_dir: Path = VALUES_DIR) -> Environment:
     """The environment defined by `values_dir/<name>/environment.yaml`."""
-    if not re.fullmatch(_DNS_LABEL, name):  # a name, never a path (../x, x/, ./x)
+    if not re.fullmatch(DNS_LABEL, name):  # a name, never a path (../x, x/, ./x)
         raise UserError(
             f"{name!r} is not an environment name: use the folder name under "
             f"{yamlfile.shown(values_dir)}/ (lower-case letters, digits and '-')"
@@ -409,7 +418,7 @@ def names(values_dir: Path = VALUES_DIR) -> list[str]:
                 f"{where}/: a folder under values/ without {FILE}: add one (cp "
                 f"values/{DEFAULT_ENV}/{FILE} {where}/) or move the folder out of values/"
             )
-        if not re.fullmatch(_DNS_LABEL, folder.name):
+        if not re.fullmatch(DNS_LABEL, folder.name):
             raise UserError(
                 f"{where}/: {folder.name!r} is not an environment name: rename the folder "
                 "(lower-case letters, digits and '-')"

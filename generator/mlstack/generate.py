@@ -22,7 +22,8 @@ from mlstack import (
     resolve,
     versions,
 )
-from mlstack.lib import atomic, chartgen, envvalues, releases
+from mlstack.errors import UserError, brief
+from mlstack.lib import atomic, chartgen, envvalues, releases, yamlfile
 from mlstack.lib.chartgen import BuiltChart
 from mlstack.resolve import Components, Resolved
 
@@ -52,14 +53,45 @@ def build_all(charts_dir: Path, components: Components) -> list[BuiltChart]:
 
 def derived_files(envs: list[Resolved]) -> dict[Path, str]:
     """Every generated values file of every environment."""
-    return {
-        r.generated_file(release.id): envvalues.render(
-            release.component, r.name, release.defaults, release.derived
-        )
-        for r in envs
-        for release in r.releases
-        if release.derived
-    }
+    files = {}
+    for r in envs:
+        for release in r.releases:
+            if not release.derived:
+                continue
+            try:
+                text = envvalues.render(
+                    release.component, r.name, release.defaults, release.derived
+                )
+            except envvalues.DerivedError as err:
+                raise _blame_input(r, err) from None
+            files[r.generated_file(release.id)] = text
+    return files
+
+
+def _blame_input(r: Resolved, err: envvalues.DerivedError) -> UserError:
+    """The user's key a refused derived value came from: the input whose text the value
+    carries (a domain inside a host name, a gateway label as a selector), longest first;
+    the generator only when no input explains it."""
+    inputs = [(r.env.shown(r.values_dir), r.env.model_dump(by_alias=True, mode="json"))]
+    for release in r.releases:
+        for path in release.files:
+            if path.parent.name != envvalues.GENERATED:
+                inputs.append((yamlfile.shown(path), resolve.load_values(path)))
+    wanted = str(err.value)
+    found = [
+        (len(str(value)), where, key, value)
+        for where, data in inputs
+        for key, value in resolve.leaves(data).items()
+        if isinstance(value, str) and len(value) >= 3 and value in wanted
+    ]
+    if not found:
+        return err
+    _, where, key, value = max(found, key=lambda f: f[0])
+    problem = err.problem.split(": ", 1)[-1]
+    return UserError(
+        f"{where}: {key}: {brief(value)} becomes {err.component.id}'s {err.key}, which is "
+        f"refused ({problem}): change {key}"
+    )
 
 
 def generate(
