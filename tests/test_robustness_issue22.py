@@ -296,3 +296,42 @@ def test_a_refused_derived_value_names_the_input_it_came_from(tmp_path: Path, la
     assert message.startswith(f"{gateway}: gateway.labels.istio: "), message
     assert "ingressGateway.selector.istio" in message and "change gateway.labels.istio" in message
     assert not charts.exists()  # refused before anything was written
+
+
+# -- whole-command atomicity -------------------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("fault", ["refused", "interrupted"])
+def test_render_generate_is_one_command(
+    tmp_path: Path, charts_copy: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """generate writes, then render refuses (or is interrupted): generate's step is undone,
+    so charts/, values/ and build/ are all as they were."""
+    from mlstack import cli, errors, render
+
+    values = _values(tmp_path)
+    readme = charts_copy / "metallb-pool" / "README.md"
+    readme.write_text(readme.read_text() + "stale\n")  # so generate has something to write
+    shutil.rmtree(values / "k3d" / "generated")
+    before = (_tree(charts_copy), _tree(values))
+    real = render.check_manifest
+
+    def check(manifest: str, *args: Any, **kwargs: Any) -> Any:
+        if "kind: IPAddressPool" in manifest:
+            if fault == "interrupted":
+                raise errors.Interrupted(2)
+            return 1, ["IPAddressPool/default-pool: refused by the fault this test injects"]
+        return real(manifest, *args, **kwargs)
+
+    monkeypatch.setattr(render, "check_manifest", check)
+    dirs = ["--charts-dir", str(charts_copy), "--values-dir", str(values)]
+    code = cli.main(["render", "--generate", "--env", "k3d", "--out", str(tmp_path / "b"), *dirs])
+    assert code == (1 if fault == "refused" else 130)
+    assert (_tree(charts_copy), _tree(values)) == before
+    assert not (tmp_path / "b" / "k3d").exists()
+    leftovers = [p.name for p in [*tmp_path.iterdir(), *(values / "k3d").iterdir()]]
+    assert not [n for n in leftovers if "mlstack-" in n and not n.endswith("lock")], leftovers

@@ -20,11 +20,11 @@ from mlstack.errors import UserError
 from mlstack.lib import argcheck
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _cmd_generate(args: argparse.Namespace, hold: Any = None) -> int:
     from mlstack import generate, registry
 
     started = time.perf_counter()
-    changed = generate.generate(Path(args.charts_dir), Path(args.values_dir))
+    changed = generate.generate(Path(args.charts_dir), Path(args.values_dir), hold=hold)
     took = time.perf_counter() - started
     what = ", ".join(changed) if changed else "no changes"
     print(f"generate: {len(registry.COMPONENTS)} charts in {took:.2f}s ({what})")
@@ -45,20 +45,40 @@ def _resolve(name: str, args: argparse.Namespace, *, local: bool = False) -> Any
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    """Render (after generate with --generate) as one command: build/<env> of every env and
+    generate's trees are written together, or, when any env fails or a signal arrives,
+    none of them (generate's step is undone)."""
     from mlstack import render
+    from mlstack.lib import atomic
 
-    values_dir = Path(args.values_dir)
+    values_dir, charts_dir, out = Path(args.values_dir), Path(args.charts_dir), Path(args.out)
     names = _env_names(args.env, values_dir)
     for name in names:  # an unknown env fails before generate writes anything
         environments.load(name, values_dir)
-    if args.generate:  # one process for generate + render: jsii start-up is paid once
-        _cmd_generate(args)
-    worst = 0
-    for name in names:
-        resolved = _resolve(name, args)
-        worst = max(
-            worst, render.main(resolved, Path(args.out), args.schema_dir, Path(args.charts_dir))
-        )
+    with atomic.lock(charts_dir, values_dir):  # build/<env> is locked once staged
+        held, builds = atomic.Transaction(), atomic.Transaction()
+        try:
+            if args.generate:  # one process for generate + render: jsii start-up is paid once
+                _cmd_generate(args, held)
+            worst = 0
+            for name in names:
+                resolved = _resolve(name, args)
+                worst = max(worst, render.main(resolved, out, args.schema_dir, charts_dir, builds))
+        except BaseException:
+            builds.abort()
+            held.undo()
+            raise
+        if worst:
+            builds.abort()
+            if held.kept:
+                held.undo()
+                print(
+                    "render: refused, so generate's changes were undone: charts/ and "
+                    "values/ are as they were"
+                )
+            return worst
+        builds.commit()
+        held.release()
     return worst
 
 

@@ -98,15 +98,18 @@ def generate(
     charts_dir: Path = CHARTS_DIR,
     values_dir: Path | None = VALUES_DIR,
     components: Components = registry.COMPONENTS,
+    hold: atomic.Transaction | None = None,
 ) -> list[str]:
     """Build, check and write every chart and generated values file; returns what changed.
 
-    `values_dir=None` skips the environments (chart-only output).
+    `values_dir=None` skips the environments (chart-only output). With `hold`, the writes
+    commit into it keeping the replaced trees, so a caller that checks the result further
+    (`render --generate`) can undo the whole step.
     """
     targets = [charts_dir, *([values_dir] if values_dir else [])]
     with atomic.lock(*targets):  # one generate at a time per output (checks included)
         recover(charts_dir, values_dir)
-        return _generate(charts_dir, values_dir, components)
+        return _generate(charts_dir, values_dir, components, hold)
 
 
 def recover(charts_dir: Path, values_dir: Path | None) -> None:
@@ -125,7 +128,12 @@ def recover(charts_dir: Path, values_dir: Path | None) -> None:
             atomic.recover(folder / envvalues.GENERATED)
 
 
-def _generate(charts_dir: Path, values_dir: Path | None, components: Components) -> list[str]:
+def _generate(
+    charts_dir: Path,
+    values_dir: Path | None,
+    components: Components,
+    hold: atomic.Transaction | None,
+) -> list[str]:
     registry.check_order(components)
     if values_dir is not None:
         preflight.check_passthrough(values_dir, components)
@@ -136,7 +144,8 @@ def _generate(charts_dir: Path, values_dir: Path | None, components: Components)
     derived = derived_files(envs)
     # charts/, values/*/generated and the environment schema are one transaction: a signal
     # or a kill (with the next run's recovery) leaves all of them old or all new.
-    with atomic.Transaction() as txn:
+    txn = atomic.Transaction()
+    try:
         changed = chartgen.write_charts(charts_dir, charts, txn)
         if values_dir is not None:
             changed += envvalues.write(values_dir, environments.names(values_dir), derived, txn)
@@ -145,4 +154,12 @@ def _generate(charts_dir: Path, values_dir: Path | None, components: Components)
             if not schema.is_file() or schema.read_text() != text:
                 txn.write_file(schema, text)
                 changed.append(environments.SCHEMA_FILE)
+    except BaseException:
+        txn.abort()
+        raise
+    if hold is None:
+        txn.commit()
+    else:
+        txn.commit(keep=True)
+        hold.kept += txn.kept
     return changed

@@ -174,17 +174,23 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
     return results
 
 
-def write_outputs(env: str, results: list[Result], out_dir: Path) -> bool:
-    """Replace `out_dir/<env>/` as a whole with the rendered manifests (lib/atomic).
+def write_outputs(
+    env: str, results: list[Result], out_dir: Path, txn: atomic.Transaction | None = None
+) -> bool:
+    """Replace `out_dir/<env>/` as a whole with the rendered manifests (lib/atomic), or
+    stage it in `txn` (several envs, or generate's output too, swap in together).
 
     Output that failed validation is never written: build/<env> keeps the last good
-    render. Returns whether it was written.
+    render. Returns whether it was written (staged).
     """
     if any(not r.ok for r in results):
         return False
     files = {f"{r.release}.yaml": r.manifest for r in results if r.manifest is not None}
-    with atomic.lock(out_dir / env), atomic.Transaction() as txn:
-        txn.write(out_dir / env, files)
+    if txn is not None:
+        txn.write(out_dir / env, files, locked=True)
+        return True
+    with atomic.lock(out_dir / env), atomic.Transaction() as own:
+        own.write(out_dir / env, files)
     return True
 
 
@@ -220,13 +226,17 @@ def contents(results: list[Result]) -> list[str]:
 
 
 def main(
-    resolved: Resolved, out_dir: Path, schema_dir_arg: str | None, charts_dir: Path = CHARTS_DIR
+    resolved: Resolved,
+    out_dir: Path,
+    schema_dir_arg: str | None,
+    charts_dir: Path = CHARTS_DIR,
+    txn: atomic.Transaction | None = None,
 ) -> int:
     started = time.perf_counter()
     helm.warn_skew(resolved.env.kubernetes)
     directory = schemas.schema_dir(schema_dir_arg)
     results = render_env(resolved, directory, charts_dir)
-    written = write_outputs(resolved.name, results, out_dir)
+    written = write_outputs(resolved.name, results, out_dir, txn)
     print(table(results))
     for line in contents(results):
         print(line)

@@ -40,6 +40,7 @@ from typing import Any
 from mlstack.errors import UserError
 
 NEW, OLD, JOURNAL, LOCK = "mlstack-new-", "mlstack-old-", "mlstack-journal", "mlstack-lock"
+UNDONE = "mlstack-undone-"
 WAIT_ENV = "MLSTACK_LOCK_WAIT"
 _DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _held: dict[Path, tuple[int, int]] = {}
@@ -188,7 +189,7 @@ def recover(target: Path) -> None:
             swaps = []
         with signals_deferred():
             for dest, new, old in swaps:
-                _swap(Path(dest), Path(new), Path(old))
+                _swap(Path(dest), Path(new) if new else None, Path(old))
             for dest, _, _ in swaps:
                 _sibling(Path(dest), JOURNAL).unlink(missing_ok=True)
         journal.unlink(missing_ok=True)
@@ -199,8 +200,14 @@ def recover(target: Path) -> None:
                     _remove(stale)
 
 
-def _swap(target: Path, new: Path, old: Path) -> None:
-    """new -> target (target -> old first); idempotent, so a journal can replay it."""
+def _swap(target: Path, new: Path | None, old: Path) -> None:
+    """new -> target (target -> old first); idempotent, so a journal can replay it.
+
+    `new` None takes `target` away (to `old`): undoing the creation of a target."""
+    if new is None:
+        if target.exists() or target.is_symlink():
+            os.rename(target, old)
+        return
     if not new.exists():
         return  # already swapped in
     if target.exists() or target.is_symlink():
@@ -222,6 +229,10 @@ class Transaction:
 
     def __init__(self) -> None:
         self.staged: list[tuple[Path, Path]] = []
+        #: (target, new, old) of a commit(keep=True), for release() or undo()
+        self.kept: list[tuple[str, str, str]] = []
+        #: locks taken by stage(lock=True), held until commit or abort
+        self._locks = contextlib.ExitStack()
 
     def __enter__(self) -> Transaction:
         return self
@@ -237,11 +248,15 @@ class Transaction:
         else:
             self.abort()
 
-    def stage(self, target: Path) -> Path:
-        """An empty directory that becomes `target` on commit."""
+    def stage(self, target: Path, locked: bool = False) -> Path:
+        """An empty directory that becomes `target` on commit; `locked=True` also takes the
+        target's lock until then (its first write: render locks build/<env> only once it
+        has something to write)."""
         target = Path(os.path.abspath(target))
         if target.exists() and not target.is_dir():
             raise UserError(f"{target} is a file, not a directory: move it or choose another")
+        if locked:
+            self._locks.enter_context(lock(target))
         return self._reserve(target)
 
     def _reserve(self, target: Path) -> Path:
@@ -258,9 +273,9 @@ class Transaction:
             raise os_error(err, str(target)) from None
         return staging
 
-    def write(self, target: Path, files: Mapping[str, str | bytes]) -> Path:
+    def write(self, target: Path, files: Mapping[str, str | bytes], locked: bool = False) -> Path:
         """Stage `target` holding exactly `files` ({relative path: content})."""
-        staging = self.stage(target)
+        staging = self.stage(target, locked)
         try:
             write_files(staging, files)
         except OSError as err:
@@ -284,31 +299,69 @@ class Transaction:
             for _, staging in self.staged:
                 _remove(staging)
             self.staged = []
+        self._locks.close()
 
-    def commit(self) -> None:
+    def commit(self, keep: bool = False) -> None:
         """Swap every staged tree in, then remove the replaced ones: all with signals held,
-        so a signal during commit is delivered only once every target is new and clean."""
+        so a signal during commit is delivered only once every target is new and clean.
+
+        `keep=True` leaves the replaced trees beside their targets until `release()` (or
+        `undo()` puts them back): a command that checks its own output after writing it
+        (`render --generate`) refuses it as a whole. A run killed meanwhile keeps the new
+        trees, which are complete and consistent; the next run removes the old ones."""
         if not self.staged:
             return
         swaps = [
             (str(t), str(s), str(s.with_name(s.name.replace(NEW, OLD)))) for t, s in self.staged
         ]
-        body = json.dumps({"swaps": swaps}, indent=1)
-        journals = [_sibling(t, JOURNAL) for t, _ in self.staged]
+        targets = [t for t, _ in self.staged]
         with signals_deferred():
             try:
-                for journal in journals:
-                    _write_synced(journal, body)
-                for dest, new, old in swaps:
-                    _swap(Path(dest), Path(new), Path(old))
-                for journal in journals:
-                    journal.unlink(missing_ok=True)
-            except OSError as err:
-                raise os_error(err, ", ".join(str(t) for t, _ in self.staged)) from None
+                _journaled(targets, swaps)
             finally:
                 self.staged = []
-            for _, _, old in swaps:
+                self._locks.close()
+            if keep:
+                self.kept = swaps
+            else:
+                for _, _, old in swaps:
+                    _remove(Path(old))
+
+    def release(self) -> None:
+        """The kept trees are not needed: remove them."""
+        with signals_deferred():
+            for _, _, old in self.kept:
                 _remove(Path(old))
+            self.kept = []
+
+    def undo(self) -> None:
+        """Put back every tree the last `commit(keep=True)` replaced, as one journaled step
+        (a kill midway is finished by the next run); targets it created go away."""
+        steps = []
+        for dest, _, old in reversed(self.kept):
+            back = Path(old)
+            undone = back.with_name(back.name.replace(OLD, UNDONE))
+            steps.append((dest, str(back) if back.exists() else "", str(undone)))
+        with signals_deferred():
+            _journaled([Path(d) for d, _, _ in steps], steps)
+            for _, _, gone in steps:
+                _remove(Path(gone))
+            self.kept = []
+
+
+def _journaled(targets: list[Path], swaps: list[tuple[str, str, str]]) -> None:
+    """Write the journal beside every target, run the swaps, delete the journals."""
+    body = json.dumps({"swaps": swaps}, indent=1)
+    journals = [_sibling(t, JOURNAL) for t in targets]
+    try:
+        for journal in journals:
+            _write_synced(journal, body)
+        for dest, new, old in swaps:
+            _swap(Path(dest), Path(new) if new else None, Path(old))
+        for journal in journals:
+            journal.unlink(missing_ok=True)
+    except OSError as err:
+        raise os_error(err, ", ".join(str(t) for t in targets)) from None
 
 
 def _write_synced(path: Path, text: str) -> None:
