@@ -10,7 +10,8 @@ Every environment; installed last, after the serving operators and their runtime
 - `knativeServices`: plain Knative Services (an image answering HTTP);
 - `plainServers`: bring-your-own-image servers with no operator: a Deployment
   (RollingUpdate, 25% surge/unavailable) behind a Service on port 80 (ClusterIP unless
-  `serviceType: LoadBalancer`) and a NetworkPolicy opening its port.
+  `serviceType: LoadBalancer`, refused where auth or TLS is on: it would bypass the
+  gateway's token check and certificate) and a NetworkPolicy opening its port.
 
 Every pod we write is hardened for the `models` namespace, which enforces the
 `restricted` Pod Security level (components/namespaces.py): no service-account token,
@@ -585,6 +586,26 @@ def derive(facts: Facts) -> dict[str, Any]:
     return mirror.glue_values(facts) | (moved if facts.image_registry else {})
 
 
+def public_plain_server(facts: Facts) -> str | None:
+    """Why a plain server may not be its own LoadBalancer in this env (None: it may).
+
+    Its Service sends port 80 straight to the pod: no gateway, so no JWT check (auth)
+    and no certificate or redirect (TLS) stands in front of it."""
+    env = facts.env
+    if not (env.auth.enabled or env.tls.enabled):
+        return None
+    on = " and ".join(
+        [*(["auth.enabled: true"] if env.auth.enabled else []),
+         *([f"tls.mode: {env.tls.mode}"] if env.tls.enabled else [])]
+    )  # fmt: skip
+    return (
+        f"LoadBalancer would answer on a public address over plain HTTP without a token, "
+        f"but {facts.env_file} sets {on}: use serviceType: ClusterIP (helm test and "
+        "port-forward reach it), or serve the image as a knativeServices entry behind the "
+        "gateway"
+    )
+
+
 #: Entry keys naming an image the cluster pulls, per list.
 _IMAGE_KEYS = {"knativeServices": "image", "plainServers": "image"}
 
@@ -615,6 +636,10 @@ def check(facts: Facts, values: dict[str, Any]) -> None:
                 problem = runtime_problem(entry, facts)
                 if problem:
                     raise UserError(f"{at}.{problem}")
+            if key == "plainServers" and entry.get("serviceType") == "LoadBalancer":
+                problem = public_plain_server(facts)
+                if problem:
+                    raise UserError(f"{at}.serviceType: {problem}")
             if key == "seldonDeployments" and SELDON not in facts.enabled:
                 raise UserError(
                     f"{at}.enabled: {facts.env.name} does not enable Seldon: set `seldon: "
