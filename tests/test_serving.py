@@ -18,7 +18,6 @@ from mlstack import generate, registry, render, resolve, versions
 from mlstack.components import seldon_core_operator
 from mlstack.errors import UserError
 
-
 #: Ambassador mode only without TLS and auth (environments.insecure_edge refuses the rest).
 PLAIN = {"mode": "off"}
 
