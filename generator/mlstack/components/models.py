@@ -656,8 +656,9 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
     KServe and Knative route on the host `<name>-<namespace>.<domain>` (the domain
     template); Seldon routes on the path, through the Istio gateway or Emissary by the
     env's mode; a plain server only where it is its own LoadBalancer Service (a ClusterIP
-    one is not reachable from outside: its `helm test` calls it). Through the Istio gateway
-    its certificate (environment.yaml tls) and its JWT check (auth) apply.
+    one is not reachable from outside: smoke says it is skipped and why, its `helm test`
+    calls it). Through the Istio gateway its certificate (environment.yaml tls) and its JWT
+    check (auth) apply.
     """
     istio = facts.gateway.address
     tls, auth = facts.env.tls.enabled, facts.env.auth.enabled
@@ -669,9 +670,19 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
         ("plainServers", "apps/v1", "Deployment"),
     ):
         for _, e in _enabled(values, key):
-            if key == "plainServers" and e.get("serviceType", "ClusterIP") != "LoadBalancer":
-                continue
             name, ns = e["name"], e.get("namespace", NAMESPACE)
+            if key == "plainServers" and e.get("serviceType", "ClusterIP") != "LoadBalancer":
+                why = (
+                    f"its Service is ClusterIP ({facts.file('models')} plainServers[{name}]"
+                    ".serviceType): no address outside the cluster; `helm test models` "
+                    "calls it in-cluster"
+                )
+                request = sample_requests.default_request("plain", name, ns)
+                found.append(
+                    Sample(name, ns, "plain", api, kind, f"{ns}/{name}", None, request,
+                           skipped=why)
+                )  # fmt: skip
+                continue
             host: str | None = f"{name}-{ns}.{facts.domain}"
             if key == "inferenceServices":
                 protocol, via = f"kserve-{e.get('protocolVersion', 'v1')}", istio
