@@ -594,15 +594,16 @@ def public_plain_server(facts: Facts) -> str | None:
     env = facts.env
     if not (env.auth.enabled or env.tls.enabled):
         return None
-    on = " and ".join(
-        [*(["auth.enabled: true"] if env.auth.enabled else []),
-         *([f"tls.mode: {env.tls.mode}"] if env.tls.enabled else [])]
-    )  # fmt: skip
+    on = ["auth.enabled: true"] if env.auth.enabled else []
+    on += [f"tls.mode: {env.tls.mode}"] if env.tls.enabled else []
+    open_ = (["over plain HTTP"] if env.tls.enabled else []) + (
+        ["without a token"] if env.auth.enabled else []
+    )
     return (
-        f"LoadBalancer would answer on a public address over plain HTTP without a token, "
-        f"but {facts.env_file} sets {on}: use serviceType: ClusterIP (helm test and "
-        "port-forward reach it), or serve the image as a knativeServices entry behind the "
-        "gateway"
+        f"LoadBalancer would answer on a public address {' and '.join(open_)}, but "
+        f"{facts.env_file} sets {' and '.join(on)}: use serviceType: ClusterIP (helm test "
+        "and port-forward reach it), or serve the image as a knativeServices entry behind "
+        "the gateway"
     )
 
 
