@@ -165,7 +165,10 @@ def upstream_from_source(charts_dir: Path, release: str, schema_dir: Path) -> bo
                 (chart / inner).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(schema_dir / file, chart / inner)
             # The published chart carries the pinned version (sources hold placeholders).
-            chart_yaml = yaml.safe_load((schema_dir / values / "Chart.yaml").read_text())
+            try:  # a few sources keep a template of it (knative-operator's `{{ version }}`)
+                chart_yaml = yaml.safe_load((schema_dir / values / "Chart.yaml").read_text())
+            except yaml.YAMLError:
+                return False
             chart_yaml.update(name=pin.name, version=str(pin.version))
             (chart / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml))
             target = charts_dir / release / "charts"
