@@ -189,6 +189,17 @@ def test_emissary_stays_in_cluster_where_auth_is_on(
     assert [p.split(" (LoadBalancer) ")[0] for p in found["emissary"]] == [
         "emissary: Service emissary/emissary-ingress"
     ] * 2
+    assert all(p.endswith("make it ClusterIP and publish it through the Istio gateway")
+               for p in found["emissary"])  # fmt: skip
+    # A token check without a selector covers its whole namespace (Istio's rule): only the
+    # clear-text line is left.
+    (policy,) = [o for o in rendered["model-auth"] if o["kind"] == "AuthorizationPolicy"]
+    namespace_wide = copy.deepcopy(policy)
+    namespace_wide["metadata"]["namespace"] = "emissary"
+    del namespace_wide["spec"]["selector"]
+    rendered["emissary"].append(namespace_wide)
+    (left,) = invariants.edge_problems(resolved, rendered)["emissary"]
+    assert "is public but not the Istio gateway's: nothing redirects its plain HTTP" in left
 
 
 PLAIN = {"name": "my-server", "image": "registry.example.com/my-server:1.0"}

@@ -132,6 +132,8 @@ _CLEAR = ("HTTP", "HTTP2")
 _NET_ISTIO_DEFAULT = [{"port": {"number": 80, "protocol": "HTTP"}, "hosts": ["*"]}]
 
 Object = dict[str, Any]
+#: What to do with a public Service that is not the gateway's.
+_INSTEAD = "make it ClusterIP and publish it through the Istio gateway"
 
 
 def _meta(obj: Object, namespace: str = "") -> tuple[str, str]:
@@ -264,13 +266,15 @@ def _service_problems(
     what = f"{release}: Service {namespace}/{name} ({spec['type']})"
     where = env.shown(resolved.values_dir)
     problems = []
+    # A policy without a selector covers every workload of its namespace (Istio).
     if env.auth.enabled and not all(
-        any(ns == namespace and _selects(sel, labels) for ns, sel in checked) for labels in targets
+        any(ns == namespace and (not sel or _selects(sel, labels)) for ns, sel in checked)
+        for labels in targets
     ):
         problems.append(
             f"{what} reaches pods no JWT check (AuthorizationPolicy {AUTHORIZATION_POLICY}) "
             f"selects: models behind it answer without a token, though {where} sets "
-            "auth.enabled: true"
+            f"auth.enabled: true; {_INSTEAD}"
         )
     if not env.tls.enabled:
         return problems
@@ -278,7 +282,7 @@ def _service_problems(
     if not on:
         problems.append(
             f"{what} is public but not the Istio gateway's: nothing redirects its plain HTTP, "
-            f"though {where} sets tls.mode: {env.tls.mode}"
+            f"though {where} sets tls.mode: {env.tls.mode}; {_INSTEAD}"
         )
         return problems
     for port in spec.get("ports") or []:
