@@ -235,6 +235,11 @@ def test_smoke_posts_over_https_trusting_the_cluster_ca(tls_server: Any) -> None
         smoke.post(address, call, None, smoke.tls_context(None))
     secret = {"data": {"ca.crt": base64.b64encode(ca.encode()).decode()}}
     assert smoke.ca_from_secret(secret) == ca
+    # The no-token check goes the same way (HTTPS, the model's SNI and Host) without the
+    # token; this server answers anyway, as a gateway without the check would: it fails.
+    no_token, _ = smoke.negatives(call)
+    assert smoke.check_negative(no_token, no_token.address(address), smoke.tls_context(ca)) is False
+    assert "Authorization" not in seen[-1] and seen[-1]["Host"] == sample.host
 
 
 # --- authentication --------------------------------------------------------------------
