@@ -349,8 +349,9 @@ def insecure_edge(env: Environment) -> str | None:
     """Why `env` combines settings whose entry point cannot be secured (None: it does not).
 
     Seldon's ambassador mode publishes models through Emissary's own public Service.
-    Emissary OSS checks no JWT (its JWT Filter is an Ambassador Edge Stack feature; the OSS
-    edition offers only an external AuthService, which the platform does not provide) and
+    Emissary OSS checks no JWT (its JWT Filter is an Ambassador Edge Stack feature: the
+    emissary-crds 4.1.0 chart defines no Filter or FilterPolicy kind, only AuthService, an
+    external authorization service the platform does not provide) and
     the platform gives it no Host or TLSContext with the gateway's certificate: with auth or
     TLS on, models would answer there without a token, over plain HTTP. Istio mode puts the
     same SeldonDeployments behind the gateway's token check and certificate.
