@@ -127,3 +127,55 @@ def committed_envs() -> list[str]:
         check=True,
     ).stdout.split()
     return sorted(Path(p).parent.name for p in listed)
+
+
+def upstream_from_source(charts_dir: Path, release: str, schema_dir: Path) -> bool:
+    """Package the upstream chart(s) of wrapper `release` from the pinned sources in the
+    schema directory (chart-sources/ holds its files at the pinned tag, chart-values/ its
+    Chart.yaml and values) into charts_dir/<release>/charts/, as `make deps` would download
+    them, so render includes the upstream chart's own objects. False where a source is
+    not at hand (the release then renders as values only)."""
+    import csv
+    import subprocess
+    import tempfile
+
+    from mlstack import versions
+    from mlstack.lib import helm
+
+    data = versions.load()
+    component = {c.id: c for c in registry.COMPONENTS}[release]
+    rows = list(csv.DictReader((schema_dir / "SOURCES.tsv").open(), delimiter="\t"))
+    for dep in component.dependencies:
+        pin = data.charts[dep.chart]
+        values = f"chart-values/{pin.values}/"
+        meta = [r for r in rows if r["file"] == values + "Chart.yaml"]
+        if not meta:
+            return False
+        path = meta[0]["path"].rsplit("/", 1)[0] + "/"
+        # Every file of the chart at the pinned tag: chart-sources/, and the few files
+        # (profiles, values) the schema directory keeps under chart-values/ instead.
+        files = {r["path"][len(path):]: r["file"] for r in rows
+                 if r["repository"] == meta[0]["repository"] and r["path"].startswith(path)
+                 and r["file"].startswith(("chart-sources/", values))}  # fmt: skip
+        if not any(f.startswith("chart-sources/") for f in files.values()):
+            return False
+        with tempfile.TemporaryDirectory() as tmp:
+            chart = Path(tmp) / pin.name
+            for inner, file in files.items():
+                (chart / inner).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(schema_dir / file, chart / inner)
+            # The published chart carries the pinned version (sources hold placeholders).
+            try:  # a few sources keep a template of it (knative-operator's `{{ version }}`)
+                chart_yaml = yaml.safe_load((schema_dir / values / "Chart.yaml").read_text())
+            except yaml.YAMLError:
+                return False
+            chart_yaml.update(name=pin.name, version=str(pin.version))
+            (chart / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml))
+            target = charts_dir / release / "charts"
+            target.mkdir(exist_ok=True)
+            proc = subprocess.run(
+                [helm.binary(), "package", str(chart), "-d", str(target)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+    return True

@@ -54,10 +54,32 @@ def test_minikube_and_eks_settings() -> None:
         "--cpus=4",
         "--memory=8g",
         "--kubernetes-version=v1.35.8",
+        "--cni=calico",
     ]
     eks = _spec("eks").data
     assert eks["kind"] == "ClusterConfig" and eks["metadata"]["region"]
     assert eks["managedNodeGroups"][0]["desiredCapacity"] >= 2
+
+
+def test_every_cluster_the_project_creates_enforces_network_policy() -> None:
+    """models-default-deny and the namespaces' policies mean nothing on a CNI that ignores
+    them: EKS turns on the VPC CNI's policy agent, minikube runs Calico, k3d keeps k3s's
+    embedded policy controller (not disabled)."""
+    (vpc_cni,) = [a for a in _spec("eks").data["addons"] if a["name"] == "vpc-cni"]
+    # eksctl's Addon.configurationValues is a string the EKS add-on API parses as JSON.
+    assert isinstance(vpc_cni["configurationValues"], str)
+    assert json.loads(vpc_cni["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert "--cni=calico" in cluster.create_command(_spec("minikube"))
+    k3s = {a["arg"] for a in _spec("k3d").data["options"]["k3s"]["extraArgs"]}
+    assert "--disable-network-policy" not in k3s
+
+
+def test_a_minikube_profile_without_a_policy_cni_is_refused(tmp_path: Path) -> None:
+    spec = _spec("minikube")
+    data = {k: v for k, v in spec.data.items() if k != "cni"}
+    mine = cluster.ClusterSpec(spec.env, spec.kind, tmp_path / "minikube.yaml", data)
+    with pytest.raises(UserError, match=r"minikube\.yaml: cni: not set: .*set cni: calico$"):
+        cluster.create_command(mine)
 
 
 def test_driver_follows_cluster_kind_not_env_name(

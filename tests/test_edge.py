@@ -168,8 +168,11 @@ def test_http01_certifies_listed_hosts_through_the_istio_gateway(tmp_path: Path)
 def test_smoke_dry_run_on_eks_speaks_https() -> None:
     proc = _cli("smoke", "--env", "eks", "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    curls = [line for line in proc.stdout.splitlines() if "$ curl" in line]
-    assert curls and all(" https://" in c and " http://" not in c for c in curls)
+    lines = [line for line in proc.stdout.splitlines() if "$ curl" in line]
+    # Every model call is HTTPS; plain HTTP only in the checks that it redirects.
+    curls = [c for c in lines if not c.endswith("# expect 301/302/308 (plain HTTP)")]
+    assert len(curls) == len(lines) // 2 == 2
+    assert all(" https://" in c and " http://" not in c for c in curls)
     assert "https://sklearn-iris-models.models.example.org/v2/models/sklearn-iris/infer" in curls[0]
 
 
@@ -232,6 +235,11 @@ def test_smoke_posts_over_https_trusting_the_cluster_ca(tls_server: Any) -> None
         smoke.post(address, call, None, smoke.tls_context(None))
     secret = {"data": {"ca.crt": base64.b64encode(ca.encode()).decode()}}
     assert smoke.ca_from_secret(secret) == ca
+    # The no-token check goes the same way (HTTPS, the model's SNI and Host) without the
+    # token; this server answers anyway, as a gateway without the check would: it fails.
+    no_token, _ = smoke.negatives(call)
+    assert smoke.check_negative(no_token, no_token.address(address), smoke.tls_context(ca)) is False
+    assert "Authorization" not in seen[-1] and seen[-1]["Host"] == sample.host
 
 
 # --- authentication --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import synth, values_copy
+from helpers import edit_env, synth, values_copy
 from mlstack import registry, render, resolve
 from mlstack.components import models
 from mlstack.lib import catalogue, samples, schemas
@@ -101,7 +101,8 @@ def test_smoke_dry_run_lists_a_request_for_each_entry(
         "churn-sk (kserve-v2): wait for InferenceService models/churn-sk",
         "sentiment (kserve-v1): wait for InferenceService models/sentiment",
     ]
-    curls = [line for line in out if line.startswith("  $ curl")]
+    # The models' calls; the checks of what must be refused follow each (# expect ...).
+    curls = [line for line in out if line.startswith("  $ curl") and "# expect" not in line]
     assert "-H 'Host: fraud-xgb-models.example.com'" in curls[0]
     assert curls[0].endswith("/v1/models/fraud-xgb:predict")
     assert curls[1].endswith("/v2/models/churn-sk/infer") and '"datatype": "FP32"' in curls[1]
@@ -126,6 +127,8 @@ def test_plain_server_is_a_rolling_deployment_behind_its_own_service(
     tmp_path: Path, schema_dir: Path
 ) -> None:
     values = values_copy(tmp_path / "values")
+    # Its own public address only without TLS and auth (models.public_plain_server).
+    edit_env(values, "k3d", tls={"mode": "off"})
     server = {"name": "scorer", "image": "ghcr.io/team/scorer:1.0", "replicas": 2, "port": 9000}
     server |= {"serviceType": "LoadBalancer", "healthPath": "/healthz"}
     server["resources"] = {"requests": {"cpu": "250m"}, "limits": {"cpu": "1"}}

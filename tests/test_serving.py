@@ -18,6 +18,9 @@ from mlstack import generate, registry, render, resolve, versions
 from mlstack.components import seldon_core_operator
 from mlstack.errors import UserError
 
+#: Ambassador mode only without TLS and auth (environments.insecure_edge refuses the rest).
+PLAIN = {"mode": "off"}
+
 
 def _generate(tmp: Path, **env: Any) -> Path:
     """values/ with k3d's environment.yaml changed, generated into tmp."""
@@ -60,7 +63,7 @@ def test_matrix_kserve_everywhere_seldon_nowhere_by_default() -> None:
 
 def test_ambassador_mode_with_emissary_switched_off_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
-        _generate(tmp_path, seldon="ambassador", components={"emissary": False})
+        _generate(tmp_path, seldon="ambassador", components={"emissary": False}, tls=PLAIN)
     message = _one_line(err)
     assert "k3d/environment.yaml: seldon: ambassador mode needs Emissary" in message
     assert not (tmp_path / "charts").exists()  # nothing half-written
@@ -145,7 +148,7 @@ def test_istio_mode_operator_values_and_sample(
 
 
 def test_ambassador_mode_serves_legacy_emissary_versions(tmp_path: Path, schema_dir: Path) -> None:
-    results = _render(tmp_path, schema_dir, seldon="ambassador")
+    results = _render(tmp_path, schema_dir, seldon="ambassador", tls=PLAIN)
     assert {"emissary-crds", "emissary", "seldon-core-operator"} <= set(results)
     assert "seldon-gateway" not in results
     generated = tmp_path / "values" / "k3d" / "generated"

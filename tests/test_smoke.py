@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import json
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +219,14 @@ def test_models_declare_their_samples_per_env(tmp_path: Path) -> None:
     assert found["iris-model"].ingress == "emissary/emissary-ingress"
     assert found["iris-model"].request_path == "/seldon/models/iris-model/api/v1.0/predictions"
     assert found["model-server"].ingress == "models/model-server"
-    # A ClusterIP plain server (the default) has no address smoke could call.
+    assert found["model-server"].skipped is None
+    # A ClusterIP plain server (the default) has no address smoke could call: it is
+    # declared as skipped, with the reason smoke prints.
     values["plainServers"][0]["serviceType"] = "ClusterIP"
-    assert "model-server" not in {s.name for s in models.samples(ambassador, values)}
+    skipped = {s.name: s for s in models.samples(ambassador, values)}["model-server"]
+    assert skipped.skipped is not None
+    assert skipped.skipped.startswith("its Service is ClusterIP (")
+    assert "models.yaml plainServers[model-server].serviceType)" in skipped.skipped
     istio = dataclasses.replace(facts, env=facts.env.model_copy(update={"seldon": "istio"}))
     assert models.samples(istio, values)[0].ingress == "istio-system/istio-gateway"
 
@@ -354,3 +362,171 @@ def test_dry_run_shows_the_localhost_route_and_the_hub_health_check(
     assert "hub (health): wait for Deployment jupyterhub/hub" in out
     where = "<address of istio-system/istio-gateway>:443" if system == "Linux" else "127.0.0.1:8443"
     assert f"--connect-to ::{where} https://jupyter.example.com/hub/health" in out
+
+
+# --- what the entry points must refuse: real HTTP servers on 127.0.0.1 --------------------
+
+
+class _Gateway(http.server.BaseHTTPRequestHandler):
+    """Answers like the Istio gateway with auth and TLS on: on its HTTPS side (`secure`),
+    403 without a bearer token and the model's answer with one; on its plain-HTTP side, a
+    301 to HTTPS for every request. `open_` makes it a broken gateway that serves all."""
+
+    secure = True
+    open_ = False
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if not self.secure and not self.open_:
+            self.send_response(301)
+            self.send_header("Location", f"https://{self.headers['Host']}{self.path}")
+            body = b""
+        elif not self.headers.get("Authorization", "").startswith("Bearer ") and not self.open_:
+            self.send_response(403)
+            body = b"RBAC: access denied"
+        else:
+            self.send_response(200)
+            body = json.dumps({"outputs": [{"data": [1, 0]}]}).encode()
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _serve(**behaviour: bool) -> Iterator[str]:
+    handler = type("Handler", (_Gateway,), behaviour)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def gateway() -> Iterator[str]:
+    yield from _serve(secure=True)
+
+
+@pytest.fixture
+def gateway_http() -> Iterator[str]:
+    yield from _serve(secure=False)
+
+
+@pytest.fixture
+def open_gateway() -> Iterator[str]:
+    yield from _serve(open_=True)
+
+
+GATED = dataclasses.replace(KSERVE, auth=True)
+
+
+def test_a_request_without_a_token_must_be_refused(
+    gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call = smoke.request_for(GATED)
+    # The positive call carries the token and is served...
+    status, _ = smoke.post(gateway, call, "a-token")
+    assert status == 200
+    # ...the negative check sends the same request without it.
+    (check,) = smoke.negatives(call)
+    assert check.kind == "no token"
+    assert smoke.check_negative(check, check.address(gateway), None) is True
+    line = capsys.readouterr().out.strip()
+    assert line == f"smoke sklearn-iris (kserve-v2) no token via {gateway}: ok (HTTP 403)"
+
+
+def test_a_gateway_serving_without_a_token_fails_the_check(
+    open_gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (check,) = smoke.negatives(smoke.request_for(GATED))
+    assert smoke.check_negative(check, open_gateway, None) is False
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(
+            "no token via " + open_gateway + ": FAILED: the gateway served it; expected 401/403"
+        )
+    )
+
+
+def test_plain_http_must_only_redirect(
+    gateway_http: str, open_gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    https = dataclasses.replace(KSERVE, https=True)
+    (check,) = smoke.negatives(smoke.request_for(https))
+    assert check.kind == "plain HTTP" and check.expect == (301, 302, 308)
+    assert smoke.check_negative(check, gateway_http, None) is True
+    assert smoke.check_negative(check, open_gateway, None) is False
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        lines[0] == f"smoke sklearn-iris (kserve-v2) plain HTTP via {gateway_http}: ok (HTTP 301)"
+    )
+    assert lines[1].endswith(": FAILED: the gateway served it; expected 301/302/308")
+
+
+def test_an_unreachable_http_port_fails_the_redirect_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing listening is not a redirect: the check fails, in one line."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gateway) as server:
+        closed = f"127.0.0.1:{server.server_address[1]}"
+    (check,) = smoke.negatives(smoke.request_for(dataclasses.replace(KSERVE, https=True)))
+    assert smoke.check_negative(check, closed, None) is False
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"smoke sklearn-iris (kserve-v2) plain HTTP via {closed}: FAILED: ")
+
+
+def test_negative_checks_follow_the_gateways_guarantees() -> None:
+    both = smoke.request_for(dataclasses.replace(KSERVE, auth=True, https=True))
+    assert [n.kind for n in smoke.negatives(both)] == ["no token", "plain HTTP"]
+    # Behind the token check, plain HTTP without a token may be refused before the
+    # redirect: either answer serves nothing in clear.
+    assert smoke.negatives(both)[1].expect == (301, 302, 308, 401, 403)
+    assert smoke.negatives(smoke.request_for(KSERVE)) == []
+    # Plain HTTP goes to the gateway's HTTP port on the same host: the localhost route's
+    # 8080 beside its 8443, else port 80 of the load-balancer address.
+    _, clear = smoke.negatives(both)
+    assert clear.address("127.0.0.1:8443") == "127.0.0.1:8080"
+    assert clear.address("172.18.255.200") == "172.18.255.200:80"
+    assert clear.address("a1b2.elb.eu-west-1.amazonaws.com:443") == (
+        "a1b2.elb.eu-west-1.amazonaws.com:80"
+    )
+    # Neither check sends the token.
+    assert all("Bearer" not in n.curl("127.0.0.1:8443") for n in smoke.negatives(both))
+
+
+def test_dry_run_prints_the_negative_checks_and_the_skipped_plain_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", auth={"enabled": True})
+    plain = {"name": "my-server", "image": "registry.example.com/my-server:1.0"}
+    (values / "k3d" / "models.yaml").write_text(json.dumps({"plainServers": [plain]}))
+    monkeypatch.setattr(smoke.platform, "system", lambda: "Linux")
+    assert smoke.main(resolve.resolve("k3d", values, local=True), dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("smoke my-server (plain): skipped: its Service is ClusterIP (")
+    gateway = "<address of istio-system/istio-gateway>"
+    head = "curl -sS -o /dev/null -w '%{http_code}\\n' -H 'Content-Type: application/json'"
+    host = "-H 'Host: sklearn-iris-models.example.com'"
+    no_token = [ln for ln in out.splitlines() if ln.endswith("# expect 401/403 (no token)")]
+    clear = [
+        ln for ln in out.splitlines() if ln.endswith("# expect 301/302/308/401/403 (plain HTTP)")
+    ]
+    # One of each per gated entry (sklearn-iris, helloworld-go), never with the token.
+    assert len(no_token) == len(clear) == 2
+    assert no_token[0].startswith(f"  $ {head} {host} -d ")
+    assert (
+        f"--connect-to ::{gateway}:443 https://sklearn-iris-models.example.com/v2/" in no_token[0]
+    )
+    assert clear[0].startswith(f"  $ {head} {host} -d ")
+    assert f" http://{gateway}:80/v2/models/sklearn-iris/infer  #" in clear[0]
+    assert not any("Bearer" in ln for ln in no_token + clear)

@@ -359,8 +359,35 @@ def _problem(path: Path, err: ValidationError) -> str:
     return f"{yamlfile.shown(path)}: {key}: {first['msg']}"
 
 
+def insecure_edge(env: Environment) -> str | None:
+    """Why `env` combines settings whose entry point cannot be secured (None: it does not).
+
+    Seldon's ambassador mode publishes models through Emissary's own public Service.
+    Emissary OSS checks no JWT (its JWT Filter is an Ambassador Edge Stack feature: the
+    emissary-crds 4.1.0 chart defines no Filter or FilterPolicy kind, only AuthService, an
+    external authorization service the platform does not provide) and
+    the platform gives it no Host or TLSContext with the gateway's certificate: with auth or
+    TLS on, models would answer there without a token, over plain HTTP. Istio mode puts the
+    same SeldonDeployments behind the gateway's token check and certificate.
+    """
+    if env.seldon != "ambassador" or not (env.auth.enabled or env.tls.enabled):
+        return None
+    on = ["auth.enabled: true"] if env.auth.enabled else []
+    on += [f"tls.mode: {env.tls.mode}"] if env.tls.enabled else []
+    open_ = ["without a token"] if env.auth.enabled else []
+    open_ += ["over plain HTTP"] if env.tls.enabled else []
+    return (
+        f"seldon: ambassador with {' and '.join(on)} is refused: Emissary OSS has no JWT "
+        "check and does not serve the gateway's certificate, so models would answer on its "
+        f"public address {' and '.join(open_)}; set seldon: istio (Seldon behind the Istio "
+        "gateway's token check and TLS)"
+    )
+
+
 def parse(name: str, data: Any, path: Path) -> Environment:
-    """`data` (a YAML document) as the environment `name`; one line naming file and key."""
+    """`data` (a YAML document) as the environment `name`; one line naming file and key.
+    Combinations no single key's schema can refuse (insecure_edge) are refused here too,
+    so generate, render, install and smoke all stop before anything is written."""
     if not isinstance(data, dict):
         raise UserError(f"{yamlfile.shown(path)}: top level must be a mapping of settings")
     if "name" in data:
@@ -368,9 +395,13 @@ def parse(name: str, data: Any, path: Path) -> Environment:
             f"{yamlfile.shown(path)}: name: unknown key: the environment's name is its folder"
         )
     try:
-        return Environment.model_validate({**data, "name": name})
+        env = Environment.model_validate({**data, "name": name})
     except ValidationError as err:
         raise UserError(_problem(path, err)) from None
+    problem = insecure_edge(env)
+    if problem:
+        raise UserError(f"{yamlfile.shown(path)}: {problem}")
+    return env
 
 
 @functools.cache

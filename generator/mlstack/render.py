@@ -4,7 +4,9 @@ For every release the resolved environment enables, in install order (values alr
 validated by resolution: one line per problem naming file and key; nothing is written if
 any fails): run the real `helm template` with the release's values files, validate every
 object (built-in kinds strictly for each Kubernetes minor the env supports, custom
-resources against upstream CRDs) and write `build/<env>/<release>.yaml`. A wrapper whose
+resources against upstream CRDs), check the secure edge over all of them (public Services
+behind the JWT check and TLS: invariants.edge_problems) and write
+`build/<env>/<release>.yaml`. A wrapper whose
 upstream chart is not downloaded (offline) is reported as such and its pass-through values
 are checked against the upstream schema.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mlstack import CHARTS_DIR, versions
+from mlstack import CHARTS_DIR, invariants, versions
 from mlstack.errors import UserError
 from mlstack.lib import atomic, chartgen, helm, schemas, upstream, validate, yamlfile
 from mlstack.lib.component import Component
@@ -171,6 +173,11 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
             result.manifest = template(release, resolved, charts_dir)
             result.objects, result.problems = check_manifest(result.manifest, resolved.minors, crds)
         results.append(result)
+    # The secure edge holds over everything rendered, upstream charts' objects included.
+    rendered = {r.release: documents(r.manifest) for r in results if r.manifest is not None}
+    edge = invariants.edge_problems(resolved, rendered)
+    for result in results:
+        result.problems += edge.get(result.release, [])
     return results
 
 

@@ -4,6 +4,11 @@ Emissary is opt-in (`components: {emissary: true}`) and comes with Seldon's amba
 mode. Seldon Core 1.x writes `getambassador.io/v2` Mappings, which Emissary 4 serves only
 as legacy versions through the apiext conversion webhook; so both flags follow the one
 setting `seldon: ambassador`, never typed per release.
+
+Emissary OSS checks no JWT and serves none of the gateway's certificate: where the
+environment turns auth or TLS on, its Service stays in-cluster (ClusterIP), so the only
+public entry point is the Istio gateway. Seldon's ambassador mode, which needs Emissary's
+public address, is refused with auth or TLS on (environments.insecure_edge).
 """
 
 from __future__ import annotations
@@ -23,5 +28,9 @@ def derive_crds(facts: Facts) -> dict[str, Any]:
 
 
 def derive_gateway(facts: Facts) -> dict[str, Any]:
-    """emissary: wait for the conversion webhook, which exists only with legacy versions."""
-    return {"emissaryIngress": {"waitForApiext": {"enabled": _legacy(facts)}}}
+    """emissary: wait for the conversion webhook, which exists only with legacy versions;
+    in-cluster only where auth or TLS is on (no token check, no certificate of ours)."""
+    block: dict[str, Any] = {"waitForApiext": {"enabled": _legacy(facts)}}
+    if facts.env.auth.enabled or facts.env.tls.enabled:
+        block["service"] = {"type": "ClusterIP"}
+    return {"emissaryIngress": block}

@@ -10,7 +10,8 @@ Every environment; installed last, after the serving operators and their runtime
 - `knativeServices`: plain Knative Services (an image answering HTTP);
 - `plainServers`: bring-your-own-image servers with no operator: a Deployment
   (RollingUpdate, 25% surge/unavailable) behind a Service on port 80 (ClusterIP unless
-  `serviceType: LoadBalancer`) and a NetworkPolicy opening its port.
+  `serviceType: LoadBalancer`, refused where auth or TLS is on: it would bypass the
+  gateway's token check and certificate) and a NetworkPolicy opening its port.
 
 Every pod we write is hardened for the `models` namespace, which enforces the
 `restricted` Pod Security level (components/namespaces.py): no service-account token,
@@ -585,6 +586,27 @@ def derive(facts: Facts) -> dict[str, Any]:
     return mirror.glue_values(facts) | (moved if facts.image_registry else {})
 
 
+def public_plain_server(facts: Facts) -> str | None:
+    """Why a plain server may not be its own LoadBalancer in this env (None: it may).
+
+    Its Service sends port 80 straight to the pod: no gateway, so no JWT check (auth)
+    and no certificate or redirect (TLS) stands in front of it."""
+    env = facts.env
+    if not (env.auth.enabled or env.tls.enabled):
+        return None
+    on = ["auth.enabled: true"] if env.auth.enabled else []
+    on += [f"tls.mode: {env.tls.mode}"] if env.tls.enabled else []
+    open_ = (["over plain HTTP"] if env.tls.enabled else []) + (
+        ["without a token"] if env.auth.enabled else []
+    )
+    return (
+        f"LoadBalancer would answer on a public address {' and '.join(open_)}, but "
+        f"{facts.env_file} sets {' and '.join(on)}: use serviceType: ClusterIP (helm test "
+        "and port-forward reach it), or serve the image as a knativeServices entry behind "
+        "the gateway"
+    )
+
+
 #: Entry keys naming an image the cluster pulls, per list.
 _IMAGE_KEYS = {"knativeServices": "image", "plainServers": "image"}
 
@@ -615,6 +637,10 @@ def check(facts: Facts, values: dict[str, Any]) -> None:
                 problem = runtime_problem(entry, facts)
                 if problem:
                     raise UserError(f"{at}.{problem}")
+            if key == "plainServers" and entry.get("serviceType") == "LoadBalancer":
+                problem = public_plain_server(facts)
+                if problem:
+                    raise UserError(f"{at}.serviceType: {problem}")
             if key == "seldonDeployments" and SELDON not in facts.enabled:
                 raise UserError(
                     f"{at}.enabled: {facts.env.name} does not enable Seldon: set `seldon: "
@@ -631,8 +657,9 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
     KServe and Knative route on the host `<name>-<namespace>.<domain>` (the domain
     template); Seldon routes on the path, through the Istio gateway or Emissary by the
     env's mode; a plain server only where it is its own LoadBalancer Service (a ClusterIP
-    one is not reachable from outside: its `helm test` calls it). Through the Istio gateway
-    its certificate (environment.yaml tls) and its JWT check (auth) apply.
+    one is not reachable from outside: smoke says it is skipped and why, its `helm test`
+    calls it). Through the Istio gateway its certificate (environment.yaml tls) and its JWT
+    check (auth) apply.
     """
     istio = facts.gateway.address
     tls, auth = facts.env.tls.enabled, facts.env.auth.enabled
@@ -644,9 +671,19 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
         ("plainServers", "apps/v1", "Deployment"),
     ):
         for _, e in _enabled(values, key):
-            if key == "plainServers" and e.get("serviceType", "ClusterIP") != "LoadBalancer":
-                continue
             name, ns = e["name"], e.get("namespace", NAMESPACE)
+            if key == "plainServers" and e.get("serviceType", "ClusterIP") != "LoadBalancer":
+                why = (
+                    f"its Service is ClusterIP ({facts.file('models')} plainServers[{name}]"
+                    ".serviceType): no address outside the cluster; `helm test models` "
+                    "calls it in-cluster"
+                )
+                request = sample_requests.default_request("plain", name, ns)
+                found.append(
+                    Sample(name, ns, "plain", api, kind, f"{ns}/{name}", None, request,
+                           skipped=why)
+                )  # fmt: skip
+                continue
             host: str | None = f"{name}-{ns}.{facts.domain}"
             if key == "inferenceServices":
                 protocol, via = f"kserve-{e.get('protocolVersion', 'v1')}", istio

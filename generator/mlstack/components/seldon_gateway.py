@@ -5,7 +5,8 @@ VirtualServices bound to this Gateway (its `istio.gateway` value is derived from
 fact); the Gateway's selector is the Istio ingress gateway's pod labels, derived per
 environment (mlstack.lib.facts), so renaming the gateway release moves it too, and a
 hand-written selector that differs is refused. With TLS on (environment.yaml `tls.mode`)
-it also serves HTTPS with the same secret as knative-ingress-gateway. A release of its own
+it also serves HTTPS with the same secret as knative-ingress-gateway, and its port-80
+server only redirects to HTTPS. A release of its own
 because it is a custom resource of Istio, installed after the gateway.
 """
 
@@ -27,7 +28,9 @@ class Server(Values):
     hosts: list[str] = Field(
         default_factory=lambda: ["*"],
         json_schema_extra={"minItems": 1},
-        description="Hosts served over HTTP port 80 (SeldonDeployments route by path).",
+        description=(
+            "Hosts served on port 80 and, with TLS, 443 (SeldonDeployments route by path)."
+        ),
     )
 
 
@@ -56,6 +59,8 @@ class SeldonGateway(Construct):
             "port": {"number": 80, "name": "http", "protocol": "HTTP"},
             "hosts": slot("http.hosts"),
         }
+        # With TLS the port-80 server only redirects: nothing in clear but the redirect.
+        redirect = {**server, "tls": {"httpsRedirect": True}}
         https = {
             "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
             "hosts": slot("http.hosts"),
@@ -64,7 +69,7 @@ class SeldonGateway(Construct):
         api, kind = "networking.istio.io/v1", "Gateway"
         for variant, servers, when in (
             ("gateway", [server], "!tls.enabled"),
-            ("gateway-tls", [server, https], "tls.enabled"),
+            ("gateway-tls", [redirect, https], "tls.enabled"),
         ):
             spec = {"selector": slot("selector"), "servers": servers}
             spec_object(self, variant, api, kind, SELDON_GATEWAY_NAME, spec, when=when)

@@ -78,6 +78,9 @@ class Sample:
     https: bool = False
     #: the gateway checks a JWT (environment.yaml auth): smoke sends a bearer token.
     auth: bool = False
+    #: why smoke cannot call it from outside (e.g. a ClusterIP plain server): smoke says so
+    #: in one line instead of calling it; None: it is called.
+    skipped: str | None = None
 
     @property
     def request_path(self) -> str:

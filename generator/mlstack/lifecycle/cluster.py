@@ -99,10 +99,15 @@ def create_command(spec: ClusterSpec) -> list[str]:
         return ["k3d", "cluster", "create", "--config", str(spec.config)]
     if spec.kind == "minikube":
         d = spec.data
+        if not d.get("cni"):  # minikube's default CNI ignores NetworkPolicies
+            raise UserError(
+                f"{yamlfile.shown(spec.config)}: cni: not set: the platform's NetworkPolicies "
+                "would not be enforced; set cni: calico"
+            )
         return [
             "minikube", "start", "--profile", spec.name, f"--driver={d['driver']}",
             f"--cpus={d['cpus']}", f"--memory={d['memory']}",
-            f"--kubernetes-version={d['kubernetesVersion']}",
+            f"--kubernetes-version={d['kubernetesVersion']}", f"--cni={d['cni']}",
         ]  # fmt: skip
     return ["eksctl", "create", "cluster", "--config-file", str(spec.config)]
 

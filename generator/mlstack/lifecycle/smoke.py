@@ -23,8 +23,8 @@ import socket
 import ssl
 import time
 import urllib.parse
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from mlstack.environments import Environment
 from mlstack.errors import UserError
@@ -99,6 +99,71 @@ class Call:
         return " ".join([*parts, f"https://{self.sample.host or host}{self.path}"])
 
 
+#: What the gateway must answer a request without a token (auth on) and a plain-HTTP
+#: request (TLS on): a refusal, and nothing but a redirect to HTTPS.
+REFUSED = (401, 403)
+REDIRECTS = (301, 302, 308)
+#: The gateway's HTTP port where smoke is not given one (a load-balancer address).
+HTTP_PORT = 80
+NegativeKind = Literal["no token", "plain HTTP"]
+
+
+@dataclass(frozen=True)
+class Negative:
+    """A request the entry point must NOT serve: the entry's own request without the
+    token, or over plain HTTP; `expect` lists the only acceptable answers."""
+
+    call: Call
+    kind: NegativeKind
+    #: the entry point checks a token: plain HTTP without one may be refused before the
+    #: redirect (the gateway's authorization filter runs before the router, which sends
+    #: the redirect); either way nothing is served in clear, and no token is sent in clear.
+    gated: bool = False
+
+    @property
+    def expect(self) -> tuple[int, ...]:
+        if self.kind == "no token":
+            return REFUSED
+        return REDIRECTS + (REFUSED if self.gated else ())
+
+    def address(self, address: str) -> str:
+        """Where to send it: the given address, or for plain HTTP the gateway's HTTP port
+        on the same host (the localhost route's http host port, else port 80)."""
+        if self.kind == "no token":
+            return address
+        host, port = split_address(address, HTTP_PORT)
+        if host == LOOPBACK and port == LAPTOP_PORTS["https"][1]:
+            return f"{LOOPBACK}:{LAPTOP_PORTS['http2'][1]}"
+        return f"{host}:{HTTP_PORT}"
+
+    def curl(self, address: str, ca_file: str | None = None) -> str:
+        """The curl of the check: the status code is what counts (-o /dev/null -w)."""
+        line = self.call.curl(self.address(address), ca_file).replace(
+            "curl -sS", "curl -sS -o /dev/null -w '%{http_code}\\n'", 1
+        )
+        return f"{line}  # expect {'/'.join(map(str, self.expect))} ({self.kind})"
+
+    def verdict(self, status: int) -> str | None:
+        """None when the answer is one `expect` allows, else what went wrong."""
+        if status in self.expect:
+            return None
+        wanted = "/".join(map(str, self.expect))
+        served = "served it" if 200 <= status < 300 else f"answered HTTP {status}"
+        return f"the gateway {served}; expected {wanted}"
+
+
+def negatives(call: Call) -> list[Negative]:
+    """The checks of what `call`'s entry point must refuse: without a token where the
+    gateway checks one, over plain HTTP where it serves HTTPS."""
+    sample, found = call.sample, []
+    if sample.auth:
+        found.append(Negative(Call(replace(sample, auth=False), call.request), "no token"))
+    if sample.https:
+        clear = replace(sample, auth=False, https=False)
+        found.append(Negative(Call(clear, call.request), "plain HTTP", gated=sample.auth))
+    return found
+
+
 def samples(resolved: Resolved) -> list[Sample]:
     """The samples enabled in the env, from each release's values as install layers them
     (resolve with local=True: the machine's overlays, e.g. the `domain: auto` address)."""
@@ -144,11 +209,16 @@ def check_response(request: Request, status: int, text: str) -> list[str]:
 
 def port_forward(env: Environment, ingress: str) -> str:
     """The command that binds the gateway's port (https where the env serves TLS, else
-    http) to 127.0.0.1 (minikube off Linux)."""
+    http) to 127.0.0.1 (minikube off Linux); with TLS also http, where smoke checks that
+    plain HTTP only redirects."""
     namespace, name = ingress.split("/", 1)
     port, _, host = laptop_port(env)
-    target = f"{host}:{GATEWAY_PORTS[port]}"
-    return f"kubectl -n {namespace} port-forward --address {LOOPBACK} svc/{name} {target}"
+    targets = [f"{host}:{GATEWAY_PORTS[port]}"]
+    if port == "https":
+        targets.append(f"{LAPTOP_PORTS['http2'][1]}:{GATEWAY_PORTS['http2']}")
+    return (
+        f"kubectl -n {namespace} port-forward --address {LOOPBACK} svc/{name} {' '.join(targets)}"
+    )
 
 
 def localhost_route(
@@ -338,7 +408,11 @@ def main(
     resolved: Resolved, *, dry_run: bool = False, ingress: str | None = None, timeout: str = "5m"
 ) -> int:
     env = resolved.env
-    wanted = samples(resolved)
+    declared = samples(resolved)
+    for s in declared:
+        if s.skipped:
+            print(f"smoke {s.name} ({s.protocol}): skipped: {s.skipped}")
+    wanted = [s for s in declared if not s.skipped]
     if not wanted:
         print(f"smoke {env.name}: no models are enabled in {env.name}; nothing to call")
         return 0
@@ -362,6 +436,8 @@ def main(
             target = f"{c.sample.kind} {c.sample.namespace}/{c.sample.name}"
             print(f"{c.sample.name} ({c.sample.protocol}): wait for {target}")
             print(f"  $ {c.curl(where, ca_file if c.sample.https else None)}")
+            for n in negatives(c):
+                print(f"  $ {n.curl(where, ca_file if n.call.sample.https else None)}")
         return 0
     from mlstack.lifecycle.kube import Kube
 
@@ -394,7 +470,23 @@ def main(
         verdict_text = "ok" if not problems else f"FAILED: {'; '.join(problems)}"
         print(f"smoke {s.name} ({s.protocol}) via {address} [{how}]: {verdict_text} {took:.0f} ms")
         failures += bool(problems)
+        failures += sum(not check_negative(n, n.address(address), context) for n in negatives(c))
     return 1 if failures else 0
+
+
+def check_negative(negative: Negative, target: str, context: ssl.SSLContext | None) -> bool:
+    """Send `negative` (no token, or plain HTTP) to the entry point at `target` (its
+    `address`) and print one line; True when the gateway refused it as it must."""
+    s = negative.call.sample
+    try:
+        status, _ = post(target, negative.call, None, context)
+        problem = negative.verdict(status)
+        answer = f"HTTP {status}"
+    except UserError as err:
+        problem, answer = str(err), "no answer"
+    verdict = f"ok ({answer})" if problem is None else f"FAILED: {problem}"
+    print(f"smoke {s.name} ({s.protocol}) {negative.kind} via {target}: {verdict}")
+    return problem is None
 
 
 def _ca_note(resolved: Resolved) -> str | None:
