@@ -10,6 +10,7 @@ releases an environment enables and the facts derived from it are decided once, 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 import json
@@ -336,12 +337,17 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
 
 
 def _problem(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
+    """One line for the first problem, an unknown key before any other: a misspelt
+    required key (`domian:`) also leaves that key missing, and the typo is the cause."""
+    errors = err.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         fields = _model_at(first["loc"][:-1]).model_fields.items()
-        known = ", ".join(sorted(f.alias or n for n, f in fields if n != "name"))
-        return f"{yamlfile.shown(path)}: {key}: unknown key: use one of {known}"
+        valid = sorted(f.alias or n for n, f in fields if n != "name")
+        close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return f"{yamlfile.shown(path)}: {key}: unknown key: {hint}use one of {', '.join(valid)}"
     return f"{yamlfile.shown(path)}: {key}: {first['msg']}"
 
 
