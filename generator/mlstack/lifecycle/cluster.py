@@ -181,9 +181,9 @@ def tool_problems(
     whose daemon does not answer (a docker CLI alone is as good as none), so one run of
     `make cluster` names them all."""
     problems = missing_tools(tools, which)
-    if "docker" in tools and which("docker") is not None:
-        if runner.query(["docker", "info"], check=False).returncode != 0:
-            problems.insert(0, DOCKER_DOWN)
+    docker = "docker" in tools and which("docker") is not None
+    if docker and runner.query(["docker", "info"], check=False).returncode != 0:
+        problems.insert(0, DOCKER_DOWN)
     return problems
 
 
