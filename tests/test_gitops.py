@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import values_copy
-from mlstack import environments, registry, resolve
+from helpers import edit_env, values_copy
+from mlstack import environments, generate, registry, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import argocd, owned, plan
 from mlstack.gitops.tree import Tree
@@ -294,3 +294,19 @@ def test_the_given_domain_replaces_the_placeholder_in_every_release(schema_dir: 
         if DOMAIN in shown:
             carrying.add(source["helm"]["releaseName"])
     assert {"knative-serving", "kserve", "gateway-tls"} <= carrying
+
+
+def test_gitops_readme_lists_the_secrets_to_create(tmp_path: Path, schema_dir: Path) -> None:
+    """Auth (bundled Dex) + JupyterHub: the env's GitOps README names each Secret, its
+    namespace and keys, with a kubectl line; an env that reads none has no such section."""
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", auth={"enabled": True}, components={"jupyterhub": True})
+    for path, text in generate.derived_files([resolve.resolve("k3d", values)]).items():
+        path.write_text(text)
+    tree = layout_tree(resolve.resolve("k3d", values), _settings(), schema_dir)
+    readme = tree.files["mlstack/envs/k3d/README.md"]
+    assert "## Secrets" in readme
+    assert "Secret dex/dex-users (keys client-secret, admin, jupyterhub-client-secret" in readme
+    assert "kubectl -n jupyterhub create secret generic jupyterhub-oauth " in readme
+    plain = layout_tree(resolve.resolve("k3d"), _settings(), schema_dir)
+    assert "## Secrets" not in plain.files["mlstack/envs/k3d/README.md"]

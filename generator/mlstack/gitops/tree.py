@@ -29,7 +29,8 @@ from mlstack.gitops.plan import (
     releases,
 )
 from mlstack.lib import schemas, validate, yamlfile
-from mlstack.lifecycle import autodomain
+from mlstack.lifecycle import autodomain, secrets
+from mlstack.lifecycle.shell import display
 from mlstack.resolve import Resolved
 
 
@@ -85,7 +86,9 @@ def tree(
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise UserError(f"generated GitOps manifest invalid: {problems[0]}{more}")
     files.update(manifests)
-    files[settings.at("envs", env.name, "README.md")] = readme(env, settings, plan)
+    files[settings.at("envs", env.name, "README.md")] = readme(
+        env, settings, plan, secrets.required(resolved)
+    )
     scopes = (
         settings.at("charts"),
         settings.at("values", env.name),
@@ -133,7 +136,29 @@ def _domain_overlays(
     }
 
 
-def readme(env: Environment, settings: Settings, plan: list[Release]) -> str:
+def _secrets_section(needed: list[secrets.Required]) -> str:
+    """The Secrets to create in each cluster before the first sync (never in Git)."""
+    if not needed:
+        return ""
+    items = "".join(
+        f"- {s.describe()}:\n\n      kubectl create namespace {s.namespace}\n"
+        f"      {display(s.create_command())}\n\n"
+        for s in needed
+    )
+    return (
+        "## Secrets\n\n"
+        "Create these in each cluster before the first sync (they are never in Git; the "
+        "releases that read them do not start without them):\n\n"
+        f"{items}"
+    )
+
+
+def readme(
+    env: Environment,
+    settings: Settings,
+    plan: list[Release],
+    needed: list[secrets.Required] | None = None,
+) -> str:
     rows = "".join(
         f"| {r.wave} | {r.id} | {r.chart_version} | {r.namespace} | "
         f"{', '.join(r.needs) or '-'} | {'yes' if r.crd_bearing else '-'} | "
@@ -149,6 +174,7 @@ def readme(env: Environment, settings: Settings, plan: list[Release]) -> str:
         "| wave | release | chart | namespace | needs | brings CRDs | uses earlier CRDs |\n"
         "|---|---|---|---|---|---|---|\n"
         f"{rows}\n"
+        f"{_secrets_section(needed or [])}"
         f"{_charts_section(settings)}"
         "## Argo CD\n\n"
         "Once per Argo CD, give Applications a health so each sync wave waits for the "
