@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -461,3 +462,37 @@ def test_install_script_checks_the_secrets_with_kubectl(
         "error: Secret jupyterhub/jupyterhub-oauth is missing: create it with keys "
         "client-secret (see the comments above)",
     ]
+
+
+def _cli_install(values: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "mlstack", "install", "--env", "eks", "--values-dir", str(values)]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_a_real_install_refuses_the_eks_examples_placeholders(tmp_path: Path) -> None:
+    """The committed EKS example keeps its placeholders (it must render); a real install
+    refuses each in one line naming the key, before any cluster is contacted; the dry run
+    only warns. With the user's own values the check is silent."""
+    values = values_copy(tmp_path / "values")
+    nowhere = {**os.environ, "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+    real = _cli_install(values, env=nowhere)
+    assert real.returncode == 2
+    keys = [line.split(": ")[2] for line in real.stderr.splitlines()]
+    assert keys == ["domain", "tls.acme.route53.hostedZoneId", "tls.acme.route53.role"]
+    assert "models.example.org" in real.stderr and "Z0123456789EXAMPLE" in real.stderr
+    dry = _cli_install(values, "--dry-run", env=nowhere)
+    assert dry.returncode == 0, dry.stderr
+    warnings = [line for line in dry.stdout.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 3 and all("a real install refuses it" in w for w in warnings)
+    tls = yaml.safe_load((values / "eks" / "environment.yaml").read_text())["tls"]
+    tls["acme"]["route53"].update(
+        hostedZoneId="Z08241234ABCDEFGH", role="arn:aws:iam::210987654321:role/cert-manager"
+    )
+    edit_env(values, "eks", domain="models.acme-corp.io", tls=tls)
+    for path, text in generate.derived_files([resolve.resolve("eks", values)]).items():
+        path.write_text(text)  # what make generates first
+    own = _cli_install(values, env=nowhere)
+    assert own.returncode == 2 and "is the example's" not in own.stderr
+    assert "kube" in own.stderr.lower()  # the cluster's turn: no kubeconfig here
+    own_dry = _cli_install(values, "--dry-run", env=nowhere)
+    assert own_dry.returncode == 0 and "warning: " not in own_dry.stdout

@@ -14,7 +14,9 @@ import difflib
 import functools
 import ipaddress
 import json
+import re
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -303,6 +305,41 @@ class Environment(_Strict):
     def shown(self, values_dir: Path = VALUES_DIR) -> str:
         """Where this environment is defined, as users see the path."""
         return yamlfile.shown(values_dir / self.name / FILE)
+
+
+#: Values of the committed EKS example that stand for the user's own: render, GitOps and
+#: the dry run accept them (the example must render), a real install refuses them. Each is
+#: (dotted key, what is wrong with the value, what to set instead).
+PLACEHOLDERS: tuple[tuple[str, Callable[[str], bool], str], ...] = (
+    (
+        "domain",
+        lambda v: bool(re.search(r"(^|\.)example\.(com|org|net)$", v)),
+        "your domain (example.com/.org/.net are reserved: nobody's DNS points there)",
+    ),
+    (
+        "tls.acme.route53.hostedZoneId",
+        lambda v: v.endswith("EXAMPLE"),
+        "your Route53 hosted zone's ID (aws route53 list-hosted-zones)",
+    ),
+    (
+        "tls.acme.route53.role",
+        lambda v: ":123456789012:" in v,
+        "the ARN of your IAM role in your AWS account (123456789012 is AWS's documentation one)",
+    ),
+)
+
+
+def placeholders(env: Environment, values_dir: Path = VALUES_DIR) -> list[str]:
+    """One line per example placeholder the environment still carries (file, key, fix)."""
+    found = []
+    data = env.model_dump(by_alias=True)
+    for key, is_placeholder, fix in PLACEHOLDERS:
+        node: Any = data
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str) and is_placeholder(node):
+            found.append(f"{env.shown(values_dir)}: {key}: {node} is the example's: set {fix}")
+    return found
 
 
 def magic_dns_domain(lb_ip: str) -> str:

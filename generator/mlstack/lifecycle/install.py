@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from mlstack import CHARTS_DIR, REPO_ROOT, render
+from mlstack import CHARTS_DIR, REPO_ROOT, environments, render
 from mlstack.errors import UserError
 from mlstack.lib import helm, schemas
 from mlstack.lifecycle import autodomain, plan, readiness, secrets
@@ -391,6 +391,9 @@ def main(
         tmp.replace(script)
         print(f"plain helm + kubectl: {display([str(script)])} (the same, one release at a time)")
         return 0
+    placeholders = environments.placeholders(env, resolved.values_dir)
+    if placeholders:  # before the cluster is touched: a platform for a domain nobody owns
+        raise UserError("\n".join(placeholders))
     binary = helm.binary()
     helm.warn_skew(env.kubernetes)
     kube = kube or Kube()

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mlstack import CHARTS_DIR, resolve
+from mlstack import CHARTS_DIR, environments, resolve
 from mlstack.errors import UserError
 from mlstack.lib import validate
 from mlstack.lib.component import Component
@@ -228,6 +228,10 @@ def describe(
         f"install-platform {plan.env.name}: {n} release(s), Kubernetes {plan.env.kubernetes} "
         f"(cluster must run {window(plan.resolved)}); up to {parallel} at once along the "
         "needs graph"
+    ]
+    lines += [
+        f"warning: {p} (a real install refuses it)"
+        for p in environments.placeholders(plan.env, plan.resolved.values_dir)
     ]
     lines += autodomain.describe(plan.resolved)
     lines += secrets.plan_lines(plan.resolved)
