@@ -1,0 +1,54 @@
+"""The README as a newcomer reads it: its sample output comes from the real commands.
+
+A sample that drifts from what the command prints (13 releases shown while render prints
+15) teaches the wrong platform; these tests run the command and compare, so the README
+cannot go stale silently.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from mlstack import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+
+
+def _block_after(text: str, marker: str) -> list[str]:
+    """The lines of the first fenced block after `marker`."""
+    rest = text[text.index(marker) :]
+    start = rest.index("```\n") + 4
+    return rest[start : rest.index("```", start)].splitlines()
+
+
+def _render_table(lines: list[str]) -> tuple[list[list[str]], list[str], str]:
+    """(rows as columns, custom-resource lines, summary without path and time)."""
+    assert lines[0].split() == ["RELEASE", "CHART", "OBJECTS", "VALIDATION"], lines[0]
+    rows = [re.split(r"\s{2,}", ln.strip(), maxsplit=3) for ln in lines[1:] if ln[:1] != " "]
+    summary = rows.pop()[0]
+    resources = [ln for ln in lines if ln.startswith("  ")]
+    shown = re.sub(r" -> \S+ in [0-9.]+s$", "", summary)
+    return rows, resources, shown
+
+
+def test_the_sample_render_table_is_what_make_render_prints(tmp_path: Path) -> None:
+    """Every release and chart version, in order; the object counts of our own charts
+    (a wrapper's depend on whether `make deps` ran); the custom resources; the count."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlstack", "render", "--env", "k3d", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    real = _render_table(proc.stdout.splitlines())
+    sample = _render_table(_block_after(README.read_text(), "`make render` prints one row"))
+    assert [r[:2] for r in sample[0]] == [r[:2] for r in real[0]], "README: rerun make render"
+    for shown, got in zip(sample[0], real[0], strict=True):
+        if shown[2].isdigit():  # a glue chart: its objects do not depend on `make deps`
+            assert shown[2] == got[2], shown
+    assert sample[1] == real[1]
+    assert sample[2] == real[2]
