@@ -52,3 +52,25 @@ def test_the_sample_render_table_is_what_make_render_prints(tmp_path: Path) -> N
             assert shown[2] == got[2], shown
     assert sample[1] == real[1]
     assert sample[2] == real[2]
+
+
+def test_the_first_screen_shows_the_commands_that_work_anywhere() -> None:
+    """The first 40 lines: what the project is, `make render` and `make test` (no cluster
+    needed), the mirror setting right below them, then the cluster quick start."""
+    lines = README.read_text().splitlines()[:40]
+    text = "\n".join(lines)
+    assert lines[0].startswith("# mlstack") and "Helm charts" in text[:600]
+    render = next(i for i, ln in enumerate(lines) if ln.startswith("make render "))
+    test = next(i for i, ln in enumerate(lines) if ln.startswith("make test "))
+    block_end = next(i for i in range(test, len(lines)) if lines[i] == "```")
+    mirror = next(i for i, ln in enumerate(lines) if "MLSTACK_UPSTREAM_URL" in ln)
+    cluster = next(i for i, ln in enumerate(lines) if ln.startswith("make cluster"))
+    assert render < test < block_end < mirror == block_end + 2 < cluster
+    whole = README.read_text()
+    headings = {
+        re.sub(r"[^a-z0-9 -]", "", h.lstrip("#").strip().lower()).replace(" ", "-")
+        for h in whole.splitlines()
+        if h.startswith("#")
+    }
+    for link in re.findall(r"\]\(#([a-z0-9-]+)\)", whole):  # every in-page link resolves
+        assert link in headings, link
