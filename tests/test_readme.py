@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import values_copy
 from mlstack import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
@@ -74,3 +75,21 @@ def test_the_first_screen_shows_the_commands_that_work_anywhere() -> None:
     }
     for link in re.findall(r"\]\(#([a-z0-9-]+)\)", whole):  # every in-page link resolves
         assert link in headings, link
+
+
+def test_the_sample_duplicate_key_error_is_what_render_prints(tmp_path: Path) -> None:
+    """The README's one-line error for a key given twice, reproduced: the k3d gateway
+    values with `replicaCount` written again at the end (line 15; the first is on line 7)."""
+    (sample,) = _block_after(README.read_text(), "naming the file, the line and the key")
+    values = values_copy(tmp_path / "values")
+    gateway = values / "k3d" / "istio-gateway.yaml"
+    text = gateway.read_text()
+    shape = len(text.splitlines()) == 14 and text.splitlines()[6] == "  replicaCount: 1"
+    assert shape, "values/k3d/istio-gateway.yaml changed: update the README's sample error"
+    gateway.write_text(text + "  replicaCount: 2\n")
+    cmd = [sys.executable, "-m", "mlstack", "render", "--env", "k3d", "--out", str(tmp_path)]
+    proc = subprocess.run(
+        [*cmd, "--values-dir", str(values)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().replace(f"{tmp_path}/", "") == sample
