@@ -272,6 +272,17 @@ def test_domain_auto_is_refused_without_a_domain_in_one_line(tmp_path: Path) -> 
         check=False,
     )
     assert fixed.returncode == 2 and "domain: models.example.org is fixed" in fixed.stderr
+    bad = subprocess.run(
+        [*cmd, "--repo-url", URL, "--domain", "Not_A.Domain"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == [
+        "error: mlstack gitops: argument --domain: 'Not_A.Domain' is not a DNS domain: give "
+        "yours, or <gateway-ip>.sslip.io (see `mlstack gitops --help`)"
+    ]
 
 
 def test_the_given_domain_replaces_the_placeholder_in_every_release(schema_dir: Path) -> None:

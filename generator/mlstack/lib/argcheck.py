@@ -28,7 +28,7 @@ def _bad(message: str) -> argparse.ArgumentTypeError:
 def domain(text: str) -> str:
     """A DNS domain models are served under (lower case, at least two labels)."""
     if len(text) > 253 or "." not in text or not re.fullmatch(DNS_SUBDOMAIN, text):
-        raise _bad(f"{text!r} is not a DNS domain: use e.g. models.example.org")
+        raise _bad(f"{text!r} is not a DNS domain: give yours, or <gateway-ip>.sslip.io")
     return text
 
 
