@@ -51,12 +51,15 @@ GITOPS_CHECKOUT ?=
 BRANCH ?= main
 REVISION ?= $(BRANCH)
 OUT ?= build/gitops
+# DOMAIN: the domain a `domain: auto` env serves under in the clusters that sync it (the
+# installer finds it from the gateway's address; Argo CD and Flux cannot).
 # OCI=1: pull the published charts (OCI_REGISTRY, default project.yaml's registry; digests
 # from build/published.yaml); FLEET=1: also the fleet manifests (CLUSTERS="a b" for Flux).
 GITOPS_FLAGS = --env "$(ENV)" --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" --path "$(GITOPS_PATH)" \
 	$(if $(filter 1,$(OCI)),--oci) $(if $(OCI_REGISTRY),--oci-registry "$(OCI_REGISTRY)") \
 	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
-	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
+	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)") \
+	$(if $(DOMAIN),--domain "$(DOMAIN)")
 
 .PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs images checkov clean \
 	renovate-schema registry-login bench-package \
@@ -135,7 +138,7 @@ deps: setup ## download upstream charts of wrapper charts (needs network)
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
 
-gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://... [OCI=1] [FLEET=1 CLUSTERS="a b"]
+gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://... [DOMAIN=..] [OCI=1] [FLEET=1 CLUSTERS="a b"]
 	@$(MLSTACK) gitops $(GITOPS_FLAGS) --out "$(OUT)"
 
 gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]
@@ -149,7 +152,7 @@ bench-package: generate ## package 5 times: median seconds and whether dist/ sta
 	@$(MLSTACK) package --bench 5
 
 publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
-	@$(MLSTACK) publish --registry "$(REGISTRY)" --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
+	@$(MLSTACK) publish $(if $(REGISTRY),--registry "$(REGISTRY)") --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
 	  $(if $(COSIGN_KEY),--key "$(COSIGN_KEY)") $(if $(filter 0,$(SIGN)),--no-sign)
 
 registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | make registry-login REGISTRY=oci://host/path USERNAME=...
@@ -179,17 +182,17 @@ cluster-k3d cluster-minikube cluster-eks: setup ## shorthand: make cluster ENV=k
 delete-k3d delete-minikube delete-eks: setup ## shorthand: make delete ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
-install-platform: setup ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]
+install-platform: generate ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]
 	@$(MLSTACK) install --env "$(ENV)" --timeout $(TIMEOUT) --parallel $(PARALLEL) $(if $(FROM),--from $(FROM)) \
 	  $(if $(filter 1 true yes,$(FORCE)),--force) $(DRY)
 
 bench-install: setup schemas ## simulated k3d install: the real installer vs a fake API + fake helm; last line wall/critical-path/serial
 	@$(PY) -m mlstack.lifecycle.simulate --env "$(ENV)" --parallel $(PARALLEL) $(if $(VERBOSE),,--quiet)
 
-uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
+uninstall-platform: generate ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
 	@$(MLSTACK) uninstall --env "$(ENV)" --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
 
-smoke: setup ## call every enabled catalogue model with its request, one line + latency each [DRY_RUN=1] [INGRESS=host:port]
+smoke: generate ## call every enabled catalogue model with its request, one line + latency each [DRY_RUN=1] [INGRESS=host:port]
 	@$(MLSTACK) smoke --env "$(ENV)" $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
 
 e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import values_copy
+from helpers import edit_env, values_copy
+from mlstack import registry, resolve
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,11 +68,38 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_envs_matrix() -> None:
-    proc = _run("envs")
-    assert proc.returncode == 0
-    assert "metallb-pool (metallb)" in proc.stdout and "k3d" in proc.stdout
-    assert "domain" in proc.stdout and "models.example.org" in proc.stdout
+def test_envs_says_why_each_release_is_on_in_aligned_columns(tmp_path: Path) -> None:
+    """`make envs`' release table: every env column starts where its header does, the
+    marks are the resolved releases, and the reason is the setting that really decides
+    (the base, TLS and auth releases used to be labelled `seldon:`)."""
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", auth={"enabled": True}, components={"jupyterhub": True})
+    proc = _run("envs", "--values-dir", str(values))
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.split("\n\n")[1].splitlines()
+    header, rows = table[0], table[1:]
+    envs = header.split()[4:]  # release, on, by, (environment.yaml), then the envs
+    assert envs == ["eks", "k3d", "minikube"]
+    starts = [header.index(f" {e}") + 1 for e in envs]
+    reasons = {}
+    for row in rows:
+        release = row.split()[0]
+        marks = [row[s:].split()[0] for s in starts]
+        assert all(row[s - 1] == " " for s in starts), row
+        for env, mark in zip(envs, marks, strict=True):
+            on = release in resolve.resolve(env, values).ids
+            assert mark == ("yes" if on else "-"), (release, env, row)
+        reasons[release] = row[len(release) : starts[0]].strip()
+    assert [r.split()[0] for r in rows] == [c.id for c in registry.COMPONENTS]
+    assert reasons["namespaces"] == reasons["istio-ingress-class"] == "always"
+    assert reasons["gateway-tls"] == "tls.mode: self-signed|acme"
+    assert reasons["dex"] == "auth.bundledDex: true"
+    assert reasons["model-auth"] == "auth.enabled: true"
+    assert reasons["metallb"] == "loadBalancer: metallb, components: metallb"
+    assert reasons["kserve"] == "default, components: kserve"
+    assert reasons["jupyterhub"] == "components: jupyterhub"
+    seldon = {r for r, why in reasons.items() if "seldon:" in why}
+    assert seldon == {"emissary-crds", "emissary", "seldon-gateway", "seldon-core-operator"}
 
 
 def test_missing_chart_is_one_line(tmp_path: Path) -> None:

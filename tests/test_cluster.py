@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +147,37 @@ def test_missing_tools_one_line_each() -> None:
         "k3d not found on PATH: install it (https://k3d.io/#installation)",
         "kubectl not found on PATH: install it (https://kubernetes.io/docs/tasks/tools/)",
     ]
+
+
+def _cluster_create(env: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """`mlstack cluster create` with only `path` on PATH, plus node (jsii needs it, and
+    `make setup` makes sure a user has it)."""
+    node = shutil.which("node")
+    assert node, "node is needed by cdk8s (make setup)"
+    (path / "node").symlink_to(node)
+    environ = {**os.environ, "PATH": str(path)}
+    cmd = [sys.executable, "-m", "mlstack", "cluster", "create", env]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, env=environ)
+
+
+def test_make_cluster_names_every_missing_tool_in_one_run(tmp_path: Path) -> None:
+    """Neither docker nor k3d (nor kubectl, helm) on PATH: one run names all of them."""
+    proc = _cluster_create("k3d", tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    named = [line.split(": ")[2].split()[0] for line in proc.stderr.splitlines()]
+    assert named == ["docker", "k3d", "kubectl", "helm"], proc.stderr
+
+
+def test_a_docker_without_its_daemon_counts_as_missing_beside_k3d(tmp_path: Path) -> None:
+    """A docker CLI whose daemon does not answer (`docker info` fails), and no k3d: both in
+    the same run (the daemon used to be checked only once k3d was installed)."""
+    docker = tmp_path / "docker"
+    docker.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    docker.chmod(0o755)
+    proc = _cluster_create("k3d", tmp_path)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2
+    assert lines[0] == f"error: make cluster ENV=k3d: {cluster.DOCKER_DOWN}"
+    assert any(
+        line.startswith("error: make cluster ENV=k3d: k3d not found on PATH") for line in lines
+    )

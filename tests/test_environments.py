@@ -70,6 +70,21 @@ def test_unknown_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
     assert "use one of " in line and "loadBalancer" in line and " name" not in line
 
 
+def test_a_misspelt_required_key_is_named_not_reported_missing(tmp_path: Path) -> None:
+    """`domian:` instead of `domain:` leaves `domain` missing too; the typo is the cause, so
+    the one line names it and suggests the key meant, not `domain: Field required`."""
+    values = values_copy(tmp_path / "values")
+    path = values / "k3d" / "environment.yaml"
+    text = path.read_text()
+    assert "\ndomain: auto\n" in text
+    path.write_text(text.replace("\ndomain: auto\n", "\ndomian: auto\n"))
+    proc = _cli("render", "--env", "k3d", "--values-dir", str(values), "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "values/k3d/environment.yaml: domian: unknown key: did you mean domain?" in line
+    assert "Field required" not in line
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -14,16 +14,19 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mlstack import REPO_ROOT
+from mlstack import REPO_ROOT, project
 from mlstack.lib import fetch, helm
 from upstream_standin import Standin, table
 
 pytestmark = pytest.mark.slow
+#: The venv running these tests (the checkout's .venv, or the one `make VENV=…` names).
+VENV = Path(sys.prefix)
 
 
 def checkout(target: Path) -> Path:
@@ -61,13 +64,13 @@ def _venv_stamp() -> Path:
     make never reinstalls into the shared venv: a `pip install -e` from the clone would point
     the venv's editable install at a temporary directory that is deleted after the test."""
     digest = hashlib.sha256((REPO_ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
-    stamp = REPO_ROOT / ".venv" / f".installed-{digest}"
+    stamp = VENV / f".installed-{digest}"
     assert stamp.exists(), f"{stamp} missing: run `make setup` first"
     return stamp
 
 
 def _make(clone: Path, env: dict[str, str], *targets: str) -> subprocess.CompletedProcess[str]:
-    venv = f"VENV={REPO_ROOT / '.venv'}"
+    venv = f"VENV={VENV}"
     return subprocess.run(
         ["make", "--no-print-directory", venv, f"VENV_STAMP={_venv_stamp()}", *targets],
         cwd=clone,
@@ -106,3 +109,30 @@ def test_render_from_a_fresh_clone_then_offline(tmp_path: Path, standin: Standin
     assert len(ours) == 1, offline.stderr
     assert ours[0].startswith(f"error: could not download {standin.url}/")
     assert "MLSTACK_UPSTREAM_URL" in ours[0] and "MLSTACK_SCHEMA_DIR" in ours[0]
+
+
+def test_publish_dry_run_defaults_to_the_project_registry(tmp_path: Path) -> None:
+    """`make publish DRY_RUN=1` without REGISTRY pushes to project.yaml's registry (make
+    passed an empty --registry, refused as not an OCI reference)."""
+    clone = checkout(tmp_path / "mlstack")
+    proc = _make(clone, user_env("http://127.0.0.1:9"), "publish", "DRY_RUN=1")
+    assert proc.returncode == 0, proc.stderr
+    registry = project.load().registry
+    pushes = [ln for ln in proc.stdout.splitlines() if ln.startswith("would run: helm push ")]
+    assert pushes and all(ln.split()[5] == registry for ln in pushes), proc.stdout
+
+
+def test_install_plan_of_a_new_env_folder_generates_first(tmp_path: Path) -> None:
+    """`cp -r values/k3d values/lab` (no generated/ yet): `make install-platform ENV=lab
+    DRY_RUN=1` generates what it needs, as `make render` does, and plans."""
+    clone = checkout(tmp_path / "mlstack")
+    shutil.copytree(
+        clone / "values" / "k3d",
+        clone / "values" / "lab",
+        ignore=shutil.ignore_patterns("generated", "local"),
+    )
+    proc = _make(clone, user_env("http://127.0.0.1:9"), "install-platform", "ENV=lab", "DRY_RUN=1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1].startswith("install-platform lab: ")
+    assert (clone / "values" / "lab" / "generated" / "namespaces.yaml").is_file()
+    assert (clone / "build" / "lab" / "install.sh").is_file()

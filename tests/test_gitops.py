@@ -12,19 +12,23 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import values_copy
-from mlstack import environments, registry, resolve
+from helpers import edit_env, values_copy
+from mlstack import environments, generate, registry, resolve
 from mlstack.errors import UserError
 from mlstack.gitops import argocd, owned, plan
 from mlstack.gitops.tree import Tree
 from mlstack.gitops.tree import tree as layout_tree
-from mlstack.lib import schemas
+from mlstack.lib import schemas, validate
 
 URL = "https://git.example.test/platform/gitops.git"
+#: DOMAIN= for the `domain: auto` envs (an address from TEST-NET-1).
+DOMAIN = "192.0.2.10.sslip.io"
 
 
-def _settings(path: str = "mlstack", **kw: str) -> plan.Settings:
-    return plan.Settings(repo_url=URL, revision="main", path=path, **kw)
+def _settings(path: str = "mlstack", env: str = "k3d", **kw: str) -> plan.Settings:
+    """Settings for `env`, with DOMAIN= where its domain is `auto`."""
+    domain = DOMAIN if environments.load(env).auto_domain else ""
+    return plan.Settings(repo_url=URL, revision="main", path=path, domain=domain, **kw)
 
 
 def _docs(tree: Tree, kind: str) -> list[dict[str, Any]]:
@@ -43,7 +47,9 @@ def _installed(env: str) -> list[str]:
 
 @pytest.fixture(scope="module", params=environments.names())
 def env_tree(request: pytest.FixtureRequest, schema_dir: Path) -> tuple[str, Tree]:
-    return request.param, layout_tree(resolve.resolve(request.param), _settings(), schema_dir)
+    return request.param, layout_tree(
+        resolve.resolve(request.param), _settings(env=request.param), schema_dir
+    )
 
 
 def test_every_manifest_validates_against_the_tool_crds(
@@ -136,9 +142,14 @@ def test_values_files_resolve_inside_the_layout(
         posixpath.normpath(posixpath.join(chart_path, f))
         for f in app["spec"]["source"]["helm"]["valueFiles"]
     ]
-    layers = ("generated/knative-serving.yaml", "knative-serving.yaml")
+    layers = (
+        "generated/knative-serving.yaml",
+        "knative-serving.yaml",
+        "domain/knative-serving.yaml",
+    )
     want = [_settings(layout).at("values", "k3d", f) for f in layers]
-    assert resolved == want  # generated first, hand-written last (it wins)
+    # generated first, hand-written next (it wins), DOMAIN='s domain last (as install's overlay)
+    assert resolved == want
     assert all(p in tree.files for p in resolved)
     release = next(
         r for r in _docs(tree, "HelmRelease") if r["metadata"]["name"] == "knative-serving"
@@ -221,7 +232,7 @@ def test_owned_writer_removes_only_its_stale_files_in_scope(tmp_path: Path) -> N
 
 def test_gitops_cli_writes_then_reports_no_changes(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "mlstack", "gitops", "--env", "k3d", "--out", str(tmp_path)]
-    cmd += ["--repo-url", URL, "--revision", "v1.0.0", "--path", "platform"]
+    cmd += ["--repo-url", URL, "--revision", "v1.0.0", "--path", "platform", "--domain", DOMAIN]
     first = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr
     root = yaml.safe_load((tmp_path / "platform/envs/k3d/argocd/root.yaml").read_text())
@@ -241,3 +252,72 @@ def test_gitops_cli_writes_then_reports_no_changes(tmp_path: Path) -> None:
     refused = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and "extra.yaml" in refused.stderr
+
+
+def test_domain_auto_is_refused_without_a_domain_in_one_line(tmp_path: Path) -> None:
+    """k3d's `domain: auto` is found by the installer; a GitOps controller cannot, so
+    without DOMAIN= nothing is written (the placeholder example.com would be deployed)."""
+    cmd = [sys.executable, "-m", "mlstack", "gitops", "--env", "k3d", "--out", str(tmp_path)]
+    cmd += ["--revision", "main"]
+    proc = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: values/k3d/environment.yaml: domain: auto ")
+    assert "DOMAIN=" in line and "--domain" in line
+    assert not list(tmp_path.iterdir())
+    fixed = subprocess.run(
+        [*cmd, "--env", "eks", "--repo-url", URL, "--domain", DOMAIN],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert fixed.returncode == 2 and "domain: models.example.org is fixed" in fixed.stderr
+    bad = subprocess.run(
+        [*cmd, "--repo-url", URL, "--domain", "Not_A.Domain"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == [
+        "error: mlstack gitops: argument --domain: 'Not_A.Domain' is not a DNS domain: give "
+        "yours, or <gateway-ip>.sslip.io (see `mlstack gitops --help`)"
+    ]
+
+
+def test_the_given_domain_replaces_the_placeholder_in_every_release(schema_dir: Path) -> None:
+    """What each Argo CD Application deploys (chart defaults, then its valueFiles in order)
+    carries DOMAIN, never the render placeholder."""
+    settings = _settings()
+    tree = layout_tree(resolve.resolve("k3d"), settings, schema_dir)
+    carrying = set()
+    for app in _docs(tree, "Application"):
+        source = app["spec"].get("source", {})
+        if "helm" not in source:
+            continue  # the app-of-apps
+        chart = source["path"]
+        merged = yaml.safe_load(tree.files[posixpath.join(chart, "values.yaml")])
+        for rel in source["helm"].get("valueFiles", []):
+            text = tree.files[posixpath.normpath(posixpath.join(chart, rel))]
+            merged = validate.deep_merge(merged, yaml.safe_load(text) or {})
+        shown = yaml.safe_dump(merged)
+        assert environments.AUTO_PLACEHOLDER not in shown, app["metadata"]["name"]
+        if DOMAIN in shown:
+            carrying.add(source["helm"]["releaseName"])
+    assert {"knative-serving", "kserve", "gateway-tls"} <= carrying
+
+
+def test_gitops_readme_lists_the_secrets_to_create(tmp_path: Path, schema_dir: Path) -> None:
+    """Auth (bundled Dex) + JupyterHub: the env's GitOps README names each Secret, its
+    namespace and keys, with a kubectl line; an env that reads none has no such section."""
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", auth={"enabled": True}, components={"jupyterhub": True})
+    for path, text in generate.derived_files([resolve.resolve("k3d", values)]).items():
+        path.write_text(text)
+    tree = layout_tree(resolve.resolve("k3d", values), _settings(), schema_dir)
+    readme = tree.files["mlstack/envs/k3d/README.md"]
+    assert "## Secrets" in readme
+    assert "Secret dex/dex-users (keys client-secret, admin, jupyterhub-client-secret" in readme
+    assert "kubectl -n jupyterhub create secret generic jupyterhub-oauth " in readme
+    plain = layout_tree(resolve.resolve("k3d"), _settings(), schema_dir)
+    assert "## Secrets" not in plain.files["mlstack/envs/k3d/README.md"]

@@ -18,6 +18,8 @@ from mlstack.gitops import tree as layout
 from mlstack.lib import chartgen, releases, schemas, validate
 
 URL = "https://git.example.test/platform/gitops.git"
+#: DOMAIN= for k3d's `domain: auto` (an address from TEST-NET-1).
+DOMAIN = "192.0.2.10.sslip.io"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
@@ -33,7 +35,7 @@ def _oci(**kw: Any) -> plan.OciCharts:
 
 
 def _tree(schema_dir: Path, env: str = "k3d", **kw: Any) -> layout.Tree:
-    settings = plan.Settings(repo_url=URL, revision="main", path="mlstack", **kw)
+    settings = plan.Settings(repo_url=URL, revision="main", path="mlstack", domain=DOMAIN, **kw)
     return layout.tree(resolve.resolve(env), settings, schema_dir)
 
 
@@ -102,7 +104,7 @@ def test_make_gitops_fleet_writes_a_valid_application_set(tmp_path: Path, schema
     # charts/ here would race the other test workers reading them (they are committed).
     skip = ["-o", "generate", "-o", "schemas"]
     cmd = ["make", "--no-print-directory", *skip, "gitops", "ENV=k3d", f"OUT={tmp_path}",
-           f"GITOPS_URL={URL}", "FLEET=1", "CLUSTERS=edge-1"]  # fmt: skip
+           f"GITOPS_URL={URL}", "FLEET=1", "CLUSTERS=edge-1", f"DOMAIN={DOMAIN}"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     written = tmp_path / "mlstack/envs/k3d/fleet/argocd/applicationset.yaml"
@@ -217,7 +219,7 @@ def test_argocd_health_check_patch_is_valid_and_gates_on_child_health(schema_dir
 
 def test_cli_oci_and_fleet_flags(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "mlstack", "gitops", "--env", "k3d", "--out", str(tmp_path),
-           "--repo-url", URL, "--revision", "main", "--oci", "--fleet",
+           "--repo-url", URL, "--revision", "main", "--oci", "--fleet", "--domain", DOMAIN,
            "--published", str(tmp_path / "none.yaml")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -15,7 +15,10 @@ from mlstack.gitops import plan, sync, tree
 from mlstack.lib import releases
 
 URL = "https://git.example.test/platform/gitops.git"
-SETTINGS = plan.Settings(repo_url=URL, revision="main", path="mlstack")
+#: k3d and minikube have `domain: auto`: GitOps needs the domain given (an RFC 5737 address).
+SETTINGS = plan.Settings(
+    repo_url=URL, revision="main", path="mlstack", domain="192.0.2.10.sslip.io"
+)
 #: Commits the tests make as "someone else"; mlstack's own commits need no identity.
 OTHER = ("-c", "user.name=Someone Else", "-c", "user.email=else@example.invalid")
 
@@ -182,6 +185,7 @@ def test_kept_checkout_dirty_or_diverged_is_an_error_and_nothing_is_pushed(
 
 def test_cli_sync_reports_and_errors_in_one_line(bare: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "mlstack", "gitops-sync", "--env", "k3d", "--repo", str(bare)]
+    cmd += ["--domain", SETTINGS.domain]
     proc = subprocess.run([*cmd, "--repo-url", URL], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     versions = [releases.for_chart(c).current for c in ("metallb", "metallb-pool")]

@@ -196,3 +196,46 @@ def test_benchmark_line(schema_dir: Path) -> None:
     assert match, line
     wall, critical, serial = map(int, match.groups())
     assert critical < serial and wall >= critical  # figures only: the target is the benchmark's
+
+
+def _secret(namespace: str, name: str, **data: str) -> dict[str, object]:
+    meta = {"name": name, "namespace": namespace}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data}
+
+
+def test_missing_secrets_stop_the_install_before_any_release(
+    capsys: pytest.CaptureFixture[str], schema_dir: Path, tmp_path: Path
+) -> None:
+    """Auth (bundled Dex) + JupyterHub: the Secrets their values read are checked before
+    the first release; one line per missing Secret or key, nothing installed. With them
+    all present the install goes on."""
+    values = simulate.sim_values(tmp_path / "values")
+    edit_env(values, "k3d", auth={"enabled": True}, components={"jupyterhub": True})
+    for path, text in generate.derived_files([resolve.resolve("k3d", values)]).items():
+        path.write_text(text)  # what `make install-platform` generates first
+    auth = resolve.resolve("k3d", values, local=True)
+    partial = _secret("dex", "dex-users", **{"client-secret": "eA==", "admin": "eA=="})
+    with simulate.fake_cluster(
+        auth, SCALE, _times(), schema_dir=schema_dir, existing=[partial]
+    ) as state:
+        with pytest.raises(UserError) as err:
+            _install(capsys, auth)
+        lines = str(err.value).splitlines()
+        assert lines[0].startswith("Secret dex/dex-users has no key jupyterhub-client-secret")
+        assert lines[1].startswith(
+            "Secret jupyterhub/jupyterhub-oauth is missing (read by jupyterhub)"
+        )
+        assert "kubectl -n jupyterhub create secret generic jupyterhub-oauth" in lines[1]
+        assert lines[2] == "install-platform k3d: nothing was installed"
+        assert not (state / "releases").exists()
+    complete = [
+        _secret(
+            "dex",
+            "dex-users",
+            **{k: "eA==" for k in ("client-secret", "admin", "jupyterhub-client-secret")},
+        ),
+        _secret("jupyterhub", "jupyterhub-oauth", **{"client-secret": "eA=="}),
+    ]
+    with simulate.fake_cluster(auth, SCALE, _times(), schema_dir=schema_dir, existing=complete):
+        out, _ = _install(capsys, auth, start="models")
+        assert _started(out) == ["models"]

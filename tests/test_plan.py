@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from helpers import committed_envs, enabled, values_copy
-from mlstack import REPO_ROOT, resolve
+from helpers import committed_envs, edit_env, enabled, values_copy
+from mlstack import REPO_ROOT, generate, resolve
 from mlstack.errors import UserError
 from mlstack.lib import helm
-from mlstack.lifecycle import autodomain, install, plan, readiness
+from mlstack.lifecycle import autodomain, install, plan, readiness, secrets, simulate
 
 GOLDEN = Path(__file__).parent / "golden" / "plan"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -259,7 +261,10 @@ def test_install_script_has_only_helm_and_kubectl(schema_dir: Path) -> None:
     domain = "\n".join(autodomain.shell_lines(the_plan.resolved, plan.seconds("10m")))
     assert domain and domain in text  # k3d has domain: auto: the block tested below
     assert text.index(domain) < text.index("helm upgrade --install knative-serving")
-    lines = [ln for ln in text.replace(domain, "").splitlines() if ln and not ln.startswith("#")]
+    checked = "\n".join(plan.helm_check_lines())
+    assert text.index(checked) < text.index("helm upgrade --install")  # tested below
+    text = text.replace(domain, "").replace(checked, "")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert lines[0] == "set -euo pipefail"
     for line in lines[1:]:
         first = line.split()[0]
@@ -373,3 +378,121 @@ def test_namespaces_release_adopts_namespaces_users_created_first() -> None:
     steps = {s.release: s for s in plan.build(resolve.resolve("k3d")).steps}
     assert "--take-ownership" in steps["namespaces"].upgrade()
     assert all("--take-ownership" not in s.upgrade() for r, s in steps.items() if r != "namespaces")
+
+
+def _helm_check(helm_dir: Path) -> subprocess.CompletedProcess[str]:
+    """The install.sh helm check, run by bash with only `helm_dir` on PATH."""
+    block = "\n".join(["set -euo pipefail", *plan.helm_check_lines()])
+    return subprocess.run(
+        ["/bin/bash", "-c", block], capture_output=True, text=True, env={"PATH": str(helm_dir)}
+    )
+
+
+def test_install_script_checks_the_helm_it_runs(tmp_path: Path) -> None:
+    """Helm 4 (the pinned one) passes; a Helm 3 or no helm stops in one line saying what is
+    needed, before any release."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "helm").symlink_to(helm.binary())
+    assert helm.version(helm.binary())[0] == 4  # type: ignore[index]
+    assert _helm_check(real).returncode == 0
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "helm").write_text("#!/bin/sh\nprintf v3.17.3\n")  # `helm version --template`
+    (old / "helm").chmod(0o755)
+    for where, shown in ((old, "v3.17.3"), (tmp_path, "missing")):
+        proc = _helm_check(where)
+        assert proc.returncode == 1
+        (line,) = proc.stderr.splitlines()
+        flags = " ".join(plan.HELM4_WAITS)
+        assert f"needs Helm 4.x (it uses {flags}); helm on PATH is {shown}" in line
+        assert "make install-platform" in line
+
+
+@pytest.fixture
+def auth_values(tmp_path: Path) -> Path:
+    """k3d with auth (bundled Dex) and JupyterHub on, generated as make does first."""
+    values = values_copy(tmp_path / "values")
+    edit_env(values, "k3d", auth={"enabled": True}, components={"jupyterhub": True})
+    for path, text in generate.derived_files([resolve.resolve("k3d", values)]).items():
+        path.write_text(text)
+    return values
+
+
+def test_dry_run_lists_the_secrets_before_the_first_release(
+    auth_values: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    resolved = resolve.resolve("k3d", auth_values, local=True)
+    install.main(resolved, dry_run=True, out_dir=tmp_path / "build")
+    out = capsys.readouterr().out
+    first = out.index("helm upgrade --install")
+    assert (
+        "Secret dex/dex-users (keys client-secret, admin, jupyterhub-client-secret" in out[:first]
+    )
+    assert "kubectl -n dex create secret generic dex-users " in out[:first]
+    assert "Secret jupyterhub/jupyterhub-oauth (keys client-secret" in out[:first]
+    script = (tmp_path / "build" / "k3d" / "install.sh").read_text()
+    assert script.index("kubectl -n dex get secret dex-users") < script.index("helm upgrade")
+
+
+def test_install_script_checks_the_secrets_with_kubectl(
+    auth_values: Path, tmp_path: Path, schema_dir: Path
+) -> None:
+    """The script's Secret check, run by bash with the real kubectl against the simulated
+    API holding a dex-users without one key: one line per missing Secret or key, exit 1."""
+    resolved = resolve.resolve("k3d", auth_values, local=True)
+    block = "\n".join(["set -euo pipefail", *secrets.shell_lines(resolved)])
+    kubectl = helm.LOCAL_KUBECTL if helm.LOCAL_KUBECTL.exists() else shutil.which("kubectl")
+    assert kubectl, "kubectl: run `make setup`"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").symlink_to(kubectl)
+    meta = {"name": "dex-users", "namespace": "dex"}
+    partial = {"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+               "data": {"client-secret": "eA==", "admin": "eA=="}}  # fmt: skip
+    times = simulate.load_times()
+    with simulate.fake_cluster(resolved, 0.01, times, schema_dir=schema_dir, existing=[partial]):
+        proc = subprocess.run(
+            ["/bin/bash", "-c", block], capture_output=True, text=True,
+            env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: Secret dex/dex-users has no key jupyterhub-client-secret: add it",
+        "error: Secret jupyterhub/jupyterhub-oauth is missing: create it with keys "
+        "client-secret (see the comments above)",
+    ]
+
+
+def _cli_install(values: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "mlstack", "install", "--env", "eks", "--values-dir", str(values)]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_a_real_install_refuses_the_eks_examples_placeholders(tmp_path: Path) -> None:
+    """The committed EKS example keeps its placeholders (it must render); a real install
+    refuses each in one line naming the key, before any cluster is contacted; the dry run
+    only warns. With the user's own values the check is silent."""
+    values = values_copy(tmp_path / "values")
+    nowhere = {**os.environ, "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+    real = _cli_install(values, env=nowhere)
+    assert real.returncode == 2
+    keys = [line.split(": ")[2] for line in real.stderr.splitlines()]
+    assert keys == ["domain", "tls.acme.route53.hostedZoneId", "tls.acme.route53.role"]
+    assert "models.example.org" in real.stderr and "Z0123456789EXAMPLE" in real.stderr
+    dry = _cli_install(values, "--dry-run", env=nowhere)
+    assert dry.returncode == 0, dry.stderr
+    warnings = [line for line in dry.stdout.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 3 and all("a real install refuses it" in w for w in warnings)
+    tls = yaml.safe_load((values / "eks" / "environment.yaml").read_text())["tls"]
+    tls["acme"]["route53"].update(
+        hostedZoneId="Z08241234ABCDEFGH", role="arn:aws:iam::210987654321:role/cert-manager"
+    )
+    edit_env(values, "eks", domain="models.acme-corp.io", tls=tls)
+    for path, text in generate.derived_files([resolve.resolve("eks", values)]).items():
+        path.write_text(text)  # what make generates first
+    own = _cli_install(values, env=nowhere)
+    assert own.returncode == 2 and "is the example's" not in own.stderr
+    assert "kube" in own.stderr.lower()  # the cluster's turn: no kubeconfig here
+    own_dry = _cli_install(values, "--dry-run", env=nowhere)
+    assert own_dry.returncode == 0 and "warning: " not in own_dry.stdout

@@ -377,7 +377,12 @@ def test_killed_gitops_sync_leaves_the_kept_checkout_usable(
 ) -> None:
     bare = tmp_path / "gitops.git"
     _git(None, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    settings = plan.Settings(repo_url="https://git.example.test/x.git", revision="main", path="m")
+    settings = plan.Settings(
+        repo_url="https://git.example.test/x.git",
+        revision="main",
+        path="m",
+        domain="192.0.2.10.sslip.io",
+    )
     env = environments.load("k3d")
     resolved = resolve.resolve(env)
     tree = gitops_tree.tree(resolved, settings, schema_dir, charts_dir=charts_copy)

@@ -187,6 +187,7 @@ class Checkout:
     def gitops_write(self, env: str) -> tuple[int, str, str]:
         return self.run(
             "gitops", "--env", env, "--repo-url", URL, "--revision", "main",
+            *(["--domain", "192.0.2.10.sslip.io"] if env == "k3d" else []),
             "--out", str(self.gitops), *self.dirs(env),
         )  # fmt: skip
 

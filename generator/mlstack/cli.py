@@ -128,17 +128,29 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         "auth": ["on" if r.env.auth.enabled else "-" for r in envs],
         "seldon": [r.env.seldon for r in envs],
     }
-    width = 2 + max(len(cell) for cells in [names, *rows.values()] for cell in cells)
-    print("environment".ljust(26) + "".join(r.name.ljust(width) for r in envs))
-    for key, cells in rows.items():
-        print(key.ljust(26) + "".join(cell.ljust(width) for cell in cells))
+    components = registry.COMPONENTS
+    reasons = [c.reason() for c in components]
+    # One width per environment column, shared by both tables ("yes" fits in each).
+    widths = [2 + max(len(n), *(len(row[i]) for row in rows.values())) for i, n in enumerate(names)]
+
+    def columns(cells: list[str]) -> str:
+        return "".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True))
+
+    settings = 2 + max(len(key) for key in [*rows, "environment"])
+    print(("environment".ljust(settings) + columns(names)).rstrip())
+    for key, row in rows.items():
+        print((key.ljust(settings) + columns(row)).rstrip())
     print()
-    print("release (components: key)".ljust(26) + "".join(r.name.ljust(width) for r in envs))
-    for c in registry.COMPONENTS:
-        marks = "".join(("yes" if c.id in r.ids else "-").ljust(width) for r in envs)
-        key = f" ({c.switch})" if c.switch and c.switch != c.id else ""
-        key = " (seldon:)" if c.switch is None else key
-        print(f"{c.id}{key}".ljust(26) + marks)
+    # Why a release is on, from its data/components.yaml row: `always`; the environment.yaml
+    # settings that switch it on; `default` (on unless `components:` says false); the
+    # `components:` key that switches it (alone: off unless switched on).
+    release = 2 + max(len(c.id) for c in components)
+    why = 2 + max(len(r) for r in [*reasons, "on by (environment.yaml)"])
+    head = "release".ljust(release) + "on by (environment.yaml)".ljust(why)
+    print((head + columns(names)).rstrip())
+    for c, reason in zip(components, reasons, strict=True):
+        marks = columns(["yes" if c.id in r.ids else "-" for r in envs])
+        print((c.id.ljust(release) + reason.ljust(why) + marks).rstrip())
     return 0
 
 
@@ -204,6 +216,7 @@ def _settings(args: argparse.Namespace, default_url: str = "") -> Any:
         oci=_oci(args),
         fleet=args.fleet,
         clusters=tuple(args.clusters.split()) if args.clusters else (),
+        domain=args.domain or "",
     )
 
 
@@ -297,6 +310,12 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cosign-secret", default="", help="Flux verifies with this public key Secret")
     p.add_argument("--fleet", action="store_true", help="also write fleet manifests")
     p.add_argument("--clusters", default="", help="Flux fleet: space-separated cluster names")
+    p.add_argument(
+        "--domain",
+        default=None,
+        type=argcheck.domain,
+        help="domain: auto envs: the domain the synced clusters serve under",
+    )
     p.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
     p.add_argument("--values-dir", type=argcheck.path, default=str(_repo() / "values"))
 

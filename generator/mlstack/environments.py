@@ -10,11 +10,13 @@ releases an environment enables and the facts derived from it are decided once, 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 import json
 import re
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -310,6 +312,41 @@ class Environment(_Strict):
         return yamlfile.shown(values_dir / self.name / FILE)
 
 
+#: Values of the committed EKS example that stand for the user's own: render, GitOps and
+#: the dry run accept them (the example must render), a real install refuses them. Each is
+#: (dotted key, what is wrong with the value, what to set instead).
+PLACEHOLDERS: tuple[tuple[str, Callable[[str], bool], str], ...] = (
+    (
+        "domain",
+        lambda v: bool(re.search(r"(^|\.)example\.(com|org|net)$", v)),
+        "your domain (example.com/.org/.net are reserved: nobody's DNS points there)",
+    ),
+    (
+        "tls.acme.route53.hostedZoneId",
+        lambda v: v.endswith("EXAMPLE"),
+        "your Route53 hosted zone's ID (aws route53 list-hosted-zones)",
+    ),
+    (
+        "tls.acme.route53.role",
+        lambda v: ":123456789012:" in v,
+        "the ARN of your IAM role in your AWS account (123456789012 is AWS's documentation one)",
+    ),
+)
+
+
+def placeholders(env: Environment, values_dir: Path = VALUES_DIR) -> list[str]:
+    """One line per example placeholder the environment still carries (file, key, fix)."""
+    found = []
+    data = env.model_dump(by_alias=True)
+    for key, is_placeholder, fix in PLACEHOLDERS:
+        node: Any = data
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str) and is_placeholder(node):
+            found.append(f"{env.shown(values_dir)}: {key}: {node} is the example's: set {fix}")
+    return found
+
+
 def magic_dns_domain(lb_ip: str) -> str:
     """`<lb-ip>.sslip.io`: a wildcard DNS name resolving to the gateway's address."""
     try:
@@ -342,12 +379,17 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
 
 
 def _problem(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
+    """One line for the first problem, an unknown key before any other: a misspelt
+    required key (`domian:`) also leaves that key missing, and the typo is the cause."""
+    errors = err.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         fields = _model_at(first["loc"][:-1]).model_fields.items()
-        known = ", ".join(sorted(f.alias or n for n, f in fields if n != "name"))
-        return f"{yamlfile.shown(path)}: {key}: unknown key: use one of {known}"
+        valid = sorted(f.alias or n for n, f in fields if n != "name")
+        close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return f"{yamlfile.shown(path)}: {key}: unknown key: {hint}use one of {', '.join(valid)}"
     if first["type"] == "string_pattern_mismatch" and len(str(first["ctx"]["pattern"])) > 40:
         # A long grammar says nothing to users; the key's own description says what fits.
         name = str(first["loc"][-1])

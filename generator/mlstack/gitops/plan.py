@@ -96,6 +96,9 @@ class Settings:
     #: cluster for `clusters`), so many clusters of one env sync from this layout.
     fleet: bool = False
     clusters: tuple[str, ...] = ()
+    #: the domain a `domain: auto` env serves under in the synced clusters (the installer
+    #: finds it from the gateway's address; a GitOps controller cannot, so it is given).
+    domain: str = ""
 
     def __post_init__(self) -> None:
         if not self.repo_url.strip():

@@ -26,6 +26,13 @@ def _bad(message: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(message)
 
 
+def domain(text: str) -> str:
+    """A DNS domain models are served under (lower case, at least two labels)."""
+    if len(text) > 253 or "." not in text or not re.fullmatch(DNS_SUBDOMAIN, text):
+        raise _bad(f"{text!r} is not a DNS domain: give yours, or <gateway-ip>.sslip.io")
+    return text
+
+
 def port(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
         raise _bad(f"{text!r} is not a port number: use 1 to 65535")

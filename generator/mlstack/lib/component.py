@@ -76,6 +76,11 @@ class Component:
     #: key of environment.yaml `components:` that switches it (shared by releases that go
     #: together, e.g. "emissary"); None = only `default_on` decides (e.g. Seldon's mode).
     toggle: str | None = ""
+    #: the environment.yaml settings that switch it on by default (data/components.yaml
+    #: `when:`: dotted key -> the values that do), for `make envs` to say why it is on.
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: off unless environment.yaml `components:` switches it on.
+    optional: bool = False
     #: values derived from the resolved facts (a domain, the gateway's labels, ...).
     #: generate writes them to values/<env>/generated/<id>.yaml, layered under the
     #: hand-written values/<env>/<id>.yaml, which may not contradict them; the chart's
@@ -113,6 +118,16 @@ class Component:
     def follows(self) -> tuple[str, ...]:
         """Every release this one is installed after (where enabled): needs, then after."""
         return (*self.needs, *self.after)
+
+    def reason(self) -> str:
+        """Why it is on, in environment.yaml terms (`make envs`): `always`, the `when:`
+        settings, `default` (on unless switched off) and the `components:` key."""
+        conditions = [f"{k}: {'|'.join(v)}" for k, v in self.when]
+        if self.switch is None:
+            return ", ".join(conditions) or "always"
+        if not conditions and not self.optional:
+            conditions = ["default"]
+        return ", ".join([*conditions, f"components: {self.switch}"])
 
     @property
     def kind(self) -> str:

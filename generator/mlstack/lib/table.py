@@ -215,6 +215,8 @@ def component(release: str, row: Row, source: str) -> Component:
         keywords=tuple(row.keywords),
         default_on=never if row.optional else matches(row.when),
         toggle=row.switch,
+        when=tuple((k, tuple(str(v).lower() for v in vs)) for k, vs in row.when.items()),
+        optional=row.optional,
         derive=refs.named(row.derive),
         complete=refs.named(row.complete),
         check=refs.named(row.check),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from mlstack.environments import VALUES_DIR, Environment
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
 from mlstack.lifecycle import autodomain, netrange
-from mlstack.lifecycle.shell import Runner, require
+from mlstack.lifecycle.shell import Runner, missing_tools, require
 
 PLATFORM_DIR = REPO_ROOT / "platform"
 #: The tool that manages each kind of cluster.
@@ -174,9 +176,20 @@ def detect_range(spec: ClusterSpec, runner: Runner) -> tuple[str, str]:
     return netrange.range_from_node_ip(ip), f"`minikube ip` ({ip.strip()})"
 
 
-def check_docker(runner: Runner) -> None:
-    if runner.query(["docker", "info"], check=False).returncode != 0:
-        raise UserError("docker is installed but its daemon is not reachable: start Docker")
+DOCKER_DOWN = "docker is installed but its daemon is not reachable (docker info): start Docker"
+
+
+def tool_problems(
+    tools: tuple[str, ...], runner: Runner, which: Callable[[str], str | None] = shutil.which
+) -> list[str]:
+    """Every reason the tools cannot run, in one list: those not on PATH and a docker
+    whose daemon does not answer (a docker CLI alone is as good as none), so one run of
+    `make cluster` names them all."""
+    problems = missing_tools(tools, which)
+    docker = "docker" in tools and which("docker") is not None
+    if docker and runner.query(["docker", "info"], check=False).returncode != 0:
+        problems.insert(0, DOCKER_DOWN)
+    return problems
 
 
 def _existing(env: Environment, runner: Runner, dry_run: bool) -> int:
@@ -213,9 +226,9 @@ def create(env: Environment, dry_run: bool = False, values_dir: Path = VALUES_DI
             print(f"then: detect the MetalLB range and write {yamlfile.shown(overlay)}")
         print(f"kube context: {spec.context or '(written by eksctl)'}")
         return 0
-    require(tools, f"make cluster ENV={env.name}")
-    if "docker" in tools:
-        check_docker(runner)
+    problems = tool_problems(tools, runner)
+    if problems:
+        raise UserError("\n".join(f"make cluster ENV={env.name}: {p}" for p in problems))
     if exists(spec, runner):
         print(f"cluster {env.name}: reusing the existing cluster {spec.name}")
         for cmd in reuse_commands(spec):

@@ -30,10 +30,10 @@ from typing import Any
 
 import yaml
 
-from mlstack import CHARTS_DIR, REPO_ROOT, render
+from mlstack import CHARTS_DIR, REPO_ROOT, environments, render
 from mlstack.errors import UserError
 from mlstack.lib import helm, schemas
-from mlstack.lifecycle import autodomain, plan, readiness
+from mlstack.lifecycle import autodomain, plan, readiness, secrets
 from mlstack.lifecycle.kube import Kube
 from mlstack.lifecycle.shell import Runner, display
 from mlstack.resolve import Resolved
@@ -346,6 +346,21 @@ def check_cluster(resolved: Resolved, kube: Any, force: bool) -> str | None:
     return f"FORCE=1: installing into context {kube.context}" if problem else None
 
 
+def check_secrets(resolved: Resolved, kube: Any) -> None:
+    """Refuse, before any release starts, while a Secret the releases read (or one of its
+    keys) is missing: one line each. Otherwise the first sign is a pod that never starts
+    and a `--wait` timeout minutes later."""
+
+    def get_secret(namespace: str, name: str) -> Any:
+        return kube.get(readiness.Ref("v1", "Secret", name, namespace))
+
+    found = secrets.problems(resolved, get_secret)
+    if found:
+        raise UserError(
+            "\n".join([*found, f"install-platform {resolved.name}: nothing was installed"])
+        )
+
+
 def main(
     resolved: Resolved,
     *,
@@ -376,10 +391,14 @@ def main(
         tmp.replace(script)
         print(f"plain helm + kubectl: {display([str(script)])} (the same, one release at a time)")
         return 0
+    placeholders = environments.placeholders(env, resolved.values_dir)
+    if placeholders:  # before the cluster is touched: a platform for a domain nobody owns
+        raise UserError("\n".join(placeholders))
     binary = helm.binary()
     helm.warn_skew(env.kubernetes)
     kube = kube or Kube()
     note = check_cluster(resolved, kube, force)
+    check_secrets(resolved, kube)
     installer = Installer(kube, timeout, helm_binary=binary, poll=poll)
     if note:
         print(note)

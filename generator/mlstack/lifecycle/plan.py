@@ -19,17 +19,22 @@ from typing import Any
 
 import yaml
 
-from mlstack import CHARTS_DIR, resolve
+from mlstack import CHARTS_DIR, environments, resolve
 from mlstack.errors import UserError
 from mlstack.lib import validate
 from mlstack.lib.component import Component
-from mlstack.lifecycle import autodomain, readiness
+from mlstack.lifecycle import autodomain, readiness, secrets
 from mlstack.resolve import Resolved
 
 DEFAULT_TIMEOUT = "10m"
 #: Releases installing at once: the laptop envs' API servers and image pulls saturate
 #: beyond this, and no level of the dependency graph is wider.
 DEFAULT_PARALLEL = 4
+
+
+#: How `helm upgrade` waits and undoes a failure: Helm 4's flags, and Helm 3.17+'s.
+HELM4_WAITS = ("--wait=watcher", "--rollback-on-failure")
+HELM3_WAITS = ("--wait", "--atomic")
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,7 @@ class Step:
             args += ["--values", str(path)]
         if self.component.take_ownership:  # Helm >= 3.17 and 4 both have it
             args.append("--take-ownership")
-        modern = helm_major >= 4
-        waits = ["--wait=watcher", "--rollback-on-failure"] if modern else ["--wait", "--atomic"]
+        waits = HELM4_WAITS if helm_major >= 4 else HELM3_WAITS
         return [*args, *waits, "--timeout", timeout]
 
     def desired_values(self) -> dict[str, Any]:
@@ -225,7 +229,12 @@ def describe(
         f"(cluster must run {window(plan.resolved)}); up to {parallel} at once along the "
         "needs graph"
     ]
+    lines += [
+        f"warning: {p} (a real install refuses it)"
+        for p in environments.placeholders(plan.env, plan.resolved.values_dir)
+    ]
     lines += autodomain.describe(plan.resolved)
+    lines += secrets.plan_lines(plan.resolved)
     if plan.skipped:
         lines.append(f"resuming: skipping {', '.join(plan.skipped)} (already installed)")
     depth = levels(plan.steps)
@@ -264,6 +273,8 @@ def install_script(plan: Plan, timeout: str, gates: dict[str, list[readiness.Gat
         "set -euo pipefail",
         f"kubectl version  # the cluster must run Kubernetes {window(plan.resolved)}",
     ]
+    out += helm_check_lines()
+    out += secrets.shell_lines(plan.resolved)
     domain = autodomain.shell_lines(plan.resolved, seconds(timeout))
     for step in plan.steps:
         if domain and step.release in autodomain.targets(plan.resolved):
@@ -285,6 +296,23 @@ def install_script(plan: Plan, timeout: str, gates: dict[str, list[readiness.Gat
             )
         out += [display(wait_command(g, timeout)) for g in found or []]
     return "\n".join(out) + "\n"
+
+
+def helm_check_lines() -> list[str]:
+    """`install.sh` runs Helm 4's flags (`--wait=watcher`, `--rollback-on-failure`): check
+    the helm on PATH first and say what is needed, rather than fail at the first release
+    (make's installer adapts to Helm 3.17+ itself)."""
+    flags = " ".join(HELM4_WAITS)
+    return [
+        "\n# Helm 4: the commands below use its flags (" + flags + ").",
+        "helm_version=$(helm version --template '{{.Version}}' 2>/dev/null || true)",
+        'case "$helm_version" in',
+        "  v4.*) ;;",
+        f'  *) echo "error: this script needs Helm 4.x (it uses {flags}); helm on PATH is '
+        "${helm_version:-missing}: install Helm 4.1+ (https://helm.sh/docs/intro/install/), "
+        'or run make install-platform, which also works with Helm 3.17+" >&2; exit 1 ;;',
+        "esac",
+    ]
 
 
 SERVER_VERSION = re.compile(r"^v?1\.(\d+)")

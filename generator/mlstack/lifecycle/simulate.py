@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,6 +51,7 @@ FAKE_HELM = Path(__file__).with_name("fake_helm.py")
 BUILTIN = {
     ("v1", "Event"): True,
     ("v1", "Service"): True,
+    ("v1", "Secret"): True,
     ("v1", "Namespace"): False,
     ("discovery.k8s.io/v1", "EndpointSlice"): True,
     ("apps/v1", "Deployment"): True,
@@ -414,10 +415,12 @@ def fake_cluster(
     server_version: str | None = None,
     context: str = "k3d-mlstack",
     schema_dir: Path | None = None,
+    existing: Sequence[readiness.Obj] = (),
 ) -> Iterator[Path]:
     """A simulated cluster for the resolved env (resolve it from `sim_values`); sets
     KUBECONFIG and HELM while active and yields the state directory (releases/ deployed,
-    undone/ rolled back or uninstalled)."""
+    undone/ rolled back or uninstalled). `existing`: objects the user created before the
+    install (the Secrets the releases read)."""
     env = resolved.env
     the_plan = plan.build(resolved)
     objects = manifests(the_plan, schema_dir or schemas.schema_dir())
@@ -438,7 +441,7 @@ def fake_cluster(
                 "fail": step.release == fail,
             }
         (state / "plan.json").write_text(json.dumps({"scale": scale, "releases": spec}))
-        cluster = Cluster(state, releases, [], scale, server_version or env.kubernetes)
+        cluster = Cluster(state, releases, list(existing), scale, server_version or env.kubernetes)
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler(cluster))
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
