@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from helpers import edit_env, values_copy
-from mlstack import generate, render, resolve
+from mlstack import generate, registry, render, resolve
 from mlstack.lib import schemas
 from mlstack.lifecycle import autodomain, plan, readiness, smoke
 from mlstack.resolve import Resolved
@@ -105,25 +105,23 @@ def test_self_signed_ca_signs_the_gateway_certificate_in_its_namespace(schema_di
 
 
 def test_install_waits_for_the_certificate_to_be_ready(schema_dir: Path) -> None:
-    """Gates come from the manifest: the Certificate and Issuers report a Ready condition
-    (their CRDs' status.conditions), so each is a gate before knative-serving starts."""
+    """Gates come from the manifest: cert-manager is known to set Ready on the Certificate
+    and Issuers (evidence in data/components.yaml), so each is a gate before
+    knative-serving starts."""
     crds = {
         (d["spec"]["group"], d["spec"]["names"]["kind"]): d
         for path in sorted((schema_dir / "crds").glob("cert-manager-*/*.yaml"))
         for d in yaml.safe_load_all(path.read_text())
         if d
     }
-
-    def has_conditions(api_version: str, kind: str) -> bool:
-        group, version = api_version.rsplit("/", 1)
-        return readiness.declares_conditions(crds[(group, kind)], version)
+    known = readiness.known_conditions(registry.conditions())
 
     def scoped(api_version: str, kind: str) -> bool:
         return readiness.cluster_scoped(crds[(api_version.rsplit("/", 1)[0], kind)])
 
     eks = resolve.resolve("eks")
     objects = _objects(eks, "gateway-tls")
-    gates = readiness.gates(objects, "istio-system", has_conditions, scoped)
+    gates = readiness.gates(objects, "istio-system", known, scoped)
     described = [g.describe() for g in gates]
     assert "Certificate istio-system/gateway Ready" in described
     assert "ClusterIssuer mlstack-acme Ready" in described

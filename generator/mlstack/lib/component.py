@@ -100,6 +100,10 @@ class Component:
     pod_security: str = "restricted"
     #: an operator's: (namespace, level) of the pods it creates there for users' objects.
     pods_in: tuple[tuple[str, str], ...] = ()
+    #: (api group, Kind, condition type): a condition this component's controller is known
+    #: to set on objects of that kind (data/components.yaml `conditions:`, with evidence);
+    #: the installer waits on these and on no other custom-resource condition.
+    conditions: tuple[tuple[str, str, str], ...] = ()
     #: wrapper rows: upstream values path -> image path under environment.yaml
     #: `imageRegistry` ("" = the registry itself), derived when a registry is set.
     registry: tuple[tuple[str, str], ...] = ()
