@@ -22,6 +22,7 @@ from constructs import Construct
 from pydantic import Field
 
 from mlstack import versions
+from mlstack.errors import UserError
 from mlstack.lib import facts as names
 from mlstack.lib import mirror
 from mlstack.lib.component import spec_object
@@ -134,15 +135,14 @@ class GatewayEntry(Values):
 
 
 class Gateways(Values):
+    """config-istio gateways. `local-gateways` is left to net-istio's default on purpose
+    (knative-local-gateway in istio-system, where the operator creates that Service; one
+    entry would send the operator and net-istio to different namespaces: lib/facts.py)."""
+
     external: list[GatewayEntry] = Field(
         default_factory=list,
         json_schema_extra={"minItems": 1},
         description="config-istio external-gateways (derived from the istio-gateway release).",
-    )
-    local: list[GatewayEntry] = Field(
-        default_factory=list,
-        json_schema_extra={"minItems": 1},
-        description="config-istio local-gateways (derived from the istio-gateway release).",
     )
 
 
@@ -271,7 +271,6 @@ def _spec(tls: bool) -> dict[str, Any]:
             "features": {"secure-pod-defaults": slot("securePodDefaults")},
             "istio": {
                 "external-gateways": json_string_slot("gateways.external"),
-                "local-gateways": json_string_slot("gateways.local"),
             },
         },
         "workloads": _workloads(),
@@ -300,15 +299,19 @@ def derive(facts: Facts) -> dict[str, Any]:
         "domain": facts.domain,
         "ingressGateway": {"selector": dict(gateway.pod_labels)},
         "localGateway": {"selector": dict(gateway.pod_labels)},
-        "gateways": {
-            "external": _gateways(gateway.knative_gateway, gateway.service_fqdn),
-            "local": _gateways(gateway.local_gateway, gateway.local_gateway_service_fqdn),
-        },
+        "gateways": {"external": _gateways(gateway.knative_gateway, gateway.service_fqdn)},
         "tls": {
             "enabled": facts.env.tls.enabled,
             "credentialName": facts.env.tls.secret_name,
         },
     }
+
+
+def check(facts: Facts, values: dict[str, Any]) -> None:
+    """knative-local-gateway must land where the gateway pods run (lib/facts.py)."""
+    problem = facts.gateway.local_service_problem
+    if problem:
+        raise UserError(f"{facts.file(facts.gateway.release)}: {problem}")
 
 
 def _registry(registry: str) -> dict[str, Any]:

@@ -24,9 +24,18 @@ from mlstack.lib import yamlfile
 KNATIVE_NAMESPACE = "knative-serving"
 KNATIVE_INGRESS_GATEWAY = "knative-ingress-gateway"
 KNATIVE_LOCAL_GATEWAY = "knative-local-gateway"
-#: net-istio's ClusterIP Service for cluster-local traffic; the operator places it in the
-#: namespace config-istio `local-gateways` names, which we set to the gateway's namespace.
+#: net-istio's ClusterIP Service for cluster-local traffic (`<name>.<ns>.svc.cluster.local`
+#: of a Knative Service is an ExternalName to it). The Knative operator 1.23 creates it in
+#: istio-system, or in the namespace of config-istio's `local-gateways` entry named
+#: knative-local-gateway (knative/operator@knative-v1.23.0
+#: pkg/reconciler/knativeserving/ingress/ingress_service.go); net-istio reads that same
+#: entry's namespace as the Gateway object's, which the operator puts in knative-serving.
+#: One entry cannot say both, so config-istio leaves `local-gateways` out: net-istio's
+#: default (pkg/reconciler/ingress/config/istio.go defaultLocalGateways) is the Gateway
+#: knative-serving/knative-local-gateway with the Service below, where the operator puts it.
+#: Its selector picks the gateway pods, so they must run in that namespace (checked).
 KNATIVE_LOCAL_SERVICE = "knative-local-gateway"
+KNATIVE_LOCAL_SERVICE_NAMESPACE = "istio-system"
 CLUSTER_DOMAIN = "svc.cluster.local"
 #: The Istio Gateway the seldon-gateway release creates and Seldon's operator binds to.
 SELDON_GATEWAY_NAME = "seldon-gateway"
@@ -75,7 +84,21 @@ class Gateway:
 
     @property
     def local_gateway_service_fqdn(self) -> str:
-        return f"{KNATIVE_LOCAL_SERVICE}.{self.namespace}.{CLUSTER_DOMAIN}"
+        """Where the operator creates knative-local-gateway (see KNATIVE_LOCAL_SERVICE)."""
+        return f"{KNATIVE_LOCAL_SERVICE}.{KNATIVE_LOCAL_SERVICE_NAMESPACE}.{CLUSTER_DOMAIN}"
+
+    @property
+    def local_service_problem(self) -> str | None:
+        """Why knative-local-gateway would select no pod, or None: its Service lands in
+        istio-system, and a Service selects pods of its own namespace only."""
+        if self.namespace == KNATIVE_LOCAL_SERVICE_NAMESPACE:
+            return None
+        return (
+            f"the {self.release} pods run in namespace {self.namespace}, but the Knative "
+            f"operator creates Service {KNATIVE_LOCAL_SERVICE} (cluster-local traffic) in "
+            f"{KNATIVE_LOCAL_SERVICE_NAMESPACE}, where its selector would match no pod: "
+            f"keep the gateway in {KNATIVE_LOCAL_SERVICE_NAMESPACE} (drop its namespace setting)"
+        )
 
     @property
     def istio_label(self) -> str:
