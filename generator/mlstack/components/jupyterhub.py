@@ -19,6 +19,16 @@ Login, decided by environment.yaml `auth`:
   without it is refused.
 Either way no secret is in Git and the chart renders nothing secret; the gateway's JWT
 check leaves `jupyter.<domain>` open (components/model_auth.py): the hub logs users in.
+
+User pods: namespace `jupyterhub` enforces `baseline` (the hub sets no seccomp profile).
+z2jh 4.4.0 blocks the cloud metadata server by default with an init container that runs
+iptables as root, privileged, with NET_ADMIN (`singleuser.cloudMetadata.blockWithIptables`,
+files/hub/jupyterhub_config.py), which baseline refuses: every spawn would be forbidden. We
+turn it off and keep z2jh's own `singleuser.networkPolicy` (egress to every non-private
+address except 169.254.169.254/32, `egressAllowRules.cloudMetadataServer: false`), which
+blocks the same address without privileges where the cluster enforces NetworkPolicy.
+`user_pods` builds the pod KubeSpawner creates from the singleuser values, so the render
+check (lib/podsecurity.py) admits it as the API server will.
 """
 
 from __future__ import annotations
@@ -163,3 +173,44 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
             https=facts.env.tls.enabled,
         ),
     )
+
+
+def user_pods(values: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The user pod KubeSpawner creates at spawn time, from the upstream chart's effective
+    values (its defaults under ours), as z2jh 4.4.0 files/hub/jupyterhub_config.py maps
+    them: `uid` -> the notebook's runAsUser, `fsGid` -> fsGroup, `allowPrivilegeEscalation`,
+    `initContainers`/`extraContainers`, `cloudMetadata.blockWithIptables` -> the privileged
+    block-cloud-metadata init container, storage and `extraVolumes`, `extraPodConfig` over
+    the pod spec. What Pod Security reads, not every field KubeSpawner writes."""
+    single = values.get("singleuser") or {}
+    context: dict[str, Any] = {"allowPrivilegeEscalation": single.get("allowPrivilegeEscalation")}
+    if single.get("uid") is not None:
+        context["runAsUser"] = single["uid"]
+    notebook = {"name": "notebook", "image": "singleuser", "securityContext": context}
+    init = list(single.get("initContainers") or [])
+    metadata = single.get("cloudMetadata") or {}
+    if metadata.get("blockWithIptables") is True:
+        init.append(
+            {
+                "name": "block-cloud-metadata",
+                "image": "network-tools",
+                "securityContext": {
+                    "privileged": True,
+                    "runAsUser": 0,
+                    "capabilities": {"add": ["NET_ADMIN"]},
+                },
+            }
+        )
+    storage = single.get("storage") or {}
+    volumes = list(storage.get("extraVolumes") or [])
+    if storage.get("type", "dynamic") == "dynamic":
+        volumes.insert(0, {"name": "volume", "persistentVolumeClaim": {"claimName": "claim"}})
+    spec: dict[str, Any] = {
+        "securityContext": {"fsGroup": single["fsGid"]} if single.get("fsGid") is not None else {},
+        "initContainers": init,
+        "containers": [notebook, *(single.get("extraContainers") or [])],
+        "volumes": volumes,
+    }
+    spec.update(single.get("extraPodConfig") or {})
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jupyter-user"}, "spec": spec}
+    return (pod,)

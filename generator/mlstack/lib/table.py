@@ -88,6 +88,8 @@ class Row(BaseModel):
     #: `<group>/<Kind>` -> the condition this component's controller sets on that kind:
     #: the only custom resources `make install-platform` waits on (lifecycle/readiness.py).
     conditions: dict[str, Condition] = {}
+    #: `<module>.<name>`: pods a controller creates at run time from the release's values.
+    runtime_pods: str | None = Field(None, alias="runtimePods")
     #: wrapper: upstream values path -> image path under environment.yaml imageRegistry.
     registry: dict[str, str] = {}
     #: wrapper: upstream values path -> how it lists pull secrets (names or {name: ...}).
@@ -236,6 +238,7 @@ def component(release: str, row: Row, source: str) -> Component:
         pod_security=row.pod_security,
         pods_in=tuple(row.pods_in.items()),
         conditions=_conditions(row, refs),
+        runtime_pods=refs.named(row.runtime_pods),
         registry=tuple(row.registry.items()),
         images=_images(row, project, refs),
         pull_secrets=tuple(row.pull_secrets.items()),
