@@ -383,15 +383,17 @@ def test_jupyterhub_logs_in_through_the_bundled_dex_and_its_host_stays_open(
 
 
 def test_the_gateways_wait_for_the_certificate_where_tls_is_on(tmp_path: Path) -> None:
-    """Releases install in parallel along needs/after: knative-serving, seldon-gateway and
-    JupyterHub serve the secret gateway-tls's Certificate fills, so they follow it where it
-    is on, and need nothing of it where TLS is off."""
+    """Releases install in parallel along needs/after: knative-serving and seldon-gateway
+    serve the secret gateway-tls's Certificate fills, so they follow it where it is on, and
+    need nothing of it where TLS is off. JupyterHub's route binds to Knative's gateway, so
+    it follows knative-serving."""
     values = values_copy(tmp_path / "values")
     edit_env(values, "k3d", seldon="istio", components={"jupyterhub": True})
     (values / "k3d" / "jupyterhub.yaml").write_text("passwordSecret: hub-password\n")
     steps = {s.release: s for s in plan.build(resolve.resolve("k3d", values)).steps}
-    for release in ("knative-serving", "seldon-gateway", "jupyterhub"):
+    for release in ("knative-serving", "seldon-gateway"):
         assert "gateway-tls" in steps[release].needs, release
+    assert {"jupyterhub", "knative-serving"} <= set(steps["jupyterhub-route"].needs)
     edit_env(values, "k3d", tls={"mode": "off"})
     steps = {s.release: s for s in plan.build(resolve.resolve("k3d", values)).steps}
     assert "gateway-tls" not in steps and "gateway-tls" not in steps["knative-serving"].needs

@@ -2,10 +2,11 @@
 
 Optional (`components: {jupyterhub: true}`): data scientists open a notebook on the same
 platform that serves their models, as in the k3d tutorial this platform reproduces. It is
-published at `jupyter.<domain>` through the Istio ingress gateway by the upstream chart's
-own Kubernetes Ingress of class `istio` (istiod turns it into a Gateway selecting our
-gateway's pods: lib/facts.py, components/istiod.py), so its proxy Service stays ClusterIP
-and the domain, TLS and class are derived, never typed.
+published at `jupyter.<domain>` through the Istio ingress gateway by the jupyterhub-route
+release (a VirtualService on Knative's ingress gateway: HTTPS with the platform
+certificate, port 80 redirected where TLS is on; components/jupyterhub_route.py). The
+upstream chart's own Ingress stays off: class `istio` would add a plain-HTTP server for
+every host with no redirect. Its proxy Service stays ClusterIP.
 
 Login, decided by environment.yaml `auth`:
 - with the bundled Dex (`auth.enabled` without an `issuer`): OAuth against Dex, the same
@@ -38,7 +39,7 @@ from typing import Any
 from pydantic import Field
 
 from mlstack.errors import UserError
-from mlstack.lib.facts import INGRESS_CLASS, JUPYTERHUB, Facts
+from mlstack.lib.facts import JUPYTERHUB, Facts
 from mlstack.lib.fields import DnsSubdomain
 from mlstack.lib.samples import Request, Sample
 
@@ -71,15 +72,6 @@ FIELDS: dict[str, Any] = {
 }
 
 
-def _tls(facts: Facts) -> list[dict[str, Any]]:
-    """The Ingress's TLS block: the env's certificate for *.<domain>, which istiod reads
-    in the gateway's namespace (its generated Gateway lives there)."""
-    tls = facts.env.tls
-    if not tls.enabled:
-        return []
-    return [{"hosts": [facts.jupyter_host], "secretName": tls.secret_name}]
-
-
 def _dex_login(facts: Facts) -> dict[str, Any]:
     """Hub settings for OAuth against the bundled Dex (GenericOAuthenticator, shipped in
     the hub image): the browser is sent to Dex's public URL, the hub itself talks to Dex's
@@ -107,21 +99,10 @@ def _dex_login(facts: Facts) -> dict[str, Any]:
 
 
 def derive(facts: Facts) -> dict[str, Any]:
-    """Route `jupyter.<domain>` through the Istio gateway with an Ingress of class istio;
-    log in through the bundled Dex where the env has one."""
+    """No Ingress of the chart's own (jupyterhub-route publishes the hub); log in through
+    the bundled Dex where the env has one."""
     login = {"hub": _dex_login(facts)} if facts.env.auth.bundled_dex else {}
-    return {
-        KEY: login
-        | {
-            "ingress": {
-                "enabled": True,
-                "ingressClassName": INGRESS_CLASS,
-                "hosts": [facts.jupyter_host],
-                "pathType": "Prefix",
-                "tls": _tls(facts),
-            }
-        }
-    }
+    return {KEY: login | {"ingress": {"enabled": False}}}
 
 
 def complete(facts: Facts, values: dict[str, Any]) -> dict[str, Any]:

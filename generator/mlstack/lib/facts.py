@@ -48,6 +48,10 @@ DEX_PORT = 5556
 #: own password, or Dex where the env bundles it), so the JWT check leaves its host open.
 JUPYTERHUB = "jupyterhub"
 JUPYTER_HOST_LABEL = "jupyter"
+#: z2jh 4.4.0's public Service of its proxy (templates/proxy/service.yaml: proxy-public,
+#: port 80 `http` -> the proxy's 8000): what the jupyterhub-route VirtualService routes to.
+JUPYTER_PROXY_SERVICE = "proxy-public"
+JUPYTER_PROXY_PORT = 80
 #: Where Dex sends the browser back after a JupyterHub login (OAuthenticator's callback).
 JUPYTER_CALLBACK_PATH = "/hub/oauth_callback"
 #: Kubernetes Ingress on Istio: the IngressClass name (istiod's meshConfig.ingressClass)
