@@ -15,6 +15,7 @@ from mlstack.components import knative_serving
 
 PLAIN = "templates/knativeserving-serving.yaml"
 TLS = "templates/knativeserving-serving-tls.yaml"
+POLICY = "templates/networkpolicy-activator-policy.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,8 @@ def templates() -> dict[str, str]:
 
 
 def _render(tmp_path: Path, env: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Real helm template of the committed chart with env's values (+ extra on top)."""
+    """The KnativeServing CR of a real helm template of the committed chart with env's values
+    (+ extra on top)."""
     resolved = resolve.resolve(env)
     release = resolved.release("knative-serving")
     assert release is not None
@@ -32,11 +34,11 @@ def _render(tmp_path: Path, env: str, extra: dict[str, Any] | None = None) -> li
         overlay.write_text(yaml.safe_dump(extra))
         release = dataclasses.replace(release, files=(*release.files, overlay))
     text = render.template(release, resolved)
-    return [d for d in yaml.safe_load_all(text) if d]
+    return [d for d in yaml.safe_load_all(text) if d and d["kind"] == "KnativeServing"]
 
 
 def test_two_variants_of_one_cr_exactly_one_renders(templates: dict[str, str]) -> None:
-    assert set(templates) == {PLAIN, TLS}
+    assert set(templates) == {PLAIN, TLS, POLICY}
     assert templates[PLAIN].splitlines()[1] == "{{- if not .Values.tls.enabled }}"
     assert templates[TLS].splitlines()[1] == "{{- if .Values.tls.enabled }}"
     assert "servers:" not in templates[PLAIN]

@@ -37,6 +37,18 @@ KNATIVE_LOCAL_GATEWAY = "knative-local-gateway"
 KNATIVE_LOCAL_SERVICE = "knative-local-gateway"
 KNATIVE_LOCAL_SERVICE_NAMESPACE = "istio-system"
 CLUSTER_DOMAIN = "svc.cluster.local"
+#: Knative Serving's data-plane pods in knative-serving and the ports they are called on
+#: (knative/serving@knative-v1.23.0 config/core/deployments/activator.yaml, autoscaler.yaml;
+#: pkg/autoscaler/metrics/stats_scraper.go): the activator takes requests for revisions on
+#: http1 8012 and h2c 8013 and, with the Knative-Serving-Namespace/-Revision headers, routes
+#: them to any revision, so only the gateway pods may reach it (components/knative_serving.py);
+#: the activator and the autoscaler (scraping queue-proxy's 9090) are the only Knative pods
+#: that call the models (components/namespaces.py). The activator opens its websocket to
+#: the autoscaler itself (cmd/activator/main.go): nothing else calls the activator.
+KNATIVE_APP_LABEL = "app"
+KNATIVE_ACTIVATOR = "activator"
+KNATIVE_AUTOSCALER = "autoscaler"
+KNATIVE_ACTIVATOR_PORTS = (8012, 8013)
 #: The Istio Gateway the seldon-gateway release creates and Seldon's operator binds to.
 SELDON_GATEWAY_NAME = "seldon-gateway"
 #: The bundled Dex is published through the gateway as `dex.<domain>`, issuer path /dex.
