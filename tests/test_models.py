@@ -296,8 +296,6 @@ def test_helm_test_script_passes_a_good_answer_and_fails_a_wrong_one(
 def test_the_helloworld_sample_runs_as_a_non_root_uid() -> None:
     """Its image sets no USER (knative/docs helloworld-go Dockerfile: alpine, CMD /server):
     it would run as root, which the runAsNonRoot of Knative's secure-pod-defaults refuses."""
-    from mlstack import render
-
     resolved = resolve.resolve("k3d")
     release = resolved.release("models")
     assert release is not None
