@@ -68,7 +68,7 @@ def test_eks_certificate_covers_the_domain_with_the_secret_knative_serves(
     (certificate,) = _by_kind(tls, "Certificate")
     domain = eks.env.domain
     assert certificate["spec"]["dnsNames"] == [f"*.{domain}", domain]
-    (serving,) = _objects(eks, "knative-serving")
+    (serving,) = _by_kind(_objects(eks, "knative-serving"), "KnativeServing")
     servers = serving["spec"]["ingress"]["istio"]["knative-ingress-gateway"]["servers"]
     (https,) = [s for s in servers if s["port"]["protocol"] == "HTTPS"]
     assert certificate["spec"]["secretName"] == https["tls"]["credentialName"]

@@ -71,7 +71,8 @@ def _knative_gateway_servers(resolved: resolve.Resolved) -> list[dict]:  # type:
     override where it sets servers (TLS on), else net-istio's own port-80 server."""
     release = resolved.release("knative-serving")
     assert release is not None
-    (cr,) = render.documents(render.template(release, resolved))
+    objects = render.documents(render.template(release, resolved))
+    (cr,) = [o for o in objects if o["kind"] == "KnativeServing"]
     override = cr["spec"]["ingress"]["istio"]["knative-ingress-gateway"]
     plain = [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]
     return override.get("servers") or plain  # type: ignore[no-any-return]
