@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from helpers import edit_env, values_copy
-from mlstack import generate, render, resolve
+from mlstack import generate, registry, render, resolve
 from mlstack.lib import schemas
 from mlstack.lifecycle import autodomain, plan, readiness, smoke
 from mlstack.resolve import Resolved
@@ -68,7 +68,7 @@ def test_eks_certificate_covers_the_domain_with_the_secret_knative_serves(
     (certificate,) = _by_kind(tls, "Certificate")
     domain = eks.env.domain
     assert certificate["spec"]["dnsNames"] == [f"*.{domain}", domain]
-    (serving,) = _objects(eks, "knative-serving")
+    (serving,) = _by_kind(_objects(eks, "knative-serving"), "KnativeServing")
     servers = serving["spec"]["ingress"]["istio"]["knative-ingress-gateway"]["servers"]
     (https,) = [s for s in servers if s["port"]["protocol"] == "HTTPS"]
     assert certificate["spec"]["secretName"] == https["tls"]["credentialName"]
@@ -105,25 +105,23 @@ def test_self_signed_ca_signs_the_gateway_certificate_in_its_namespace(schema_di
 
 
 def test_install_waits_for_the_certificate_to_be_ready(schema_dir: Path) -> None:
-    """Gates come from the manifest: the Certificate and Issuers report a Ready condition
-    (their CRDs' status.conditions), so each is a gate before knative-serving starts."""
+    """Gates come from the manifest: cert-manager is known to set Ready on the Certificate
+    and Issuers (evidence in data/components.yaml), so each is a gate before
+    knative-serving starts."""
     crds = {
         (d["spec"]["group"], d["spec"]["names"]["kind"]): d
         for path in sorted((schema_dir / "crds").glob("cert-manager-*/*.yaml"))
         for d in yaml.safe_load_all(path.read_text())
         if d
     }
-
-    def has_conditions(api_version: str, kind: str) -> bool:
-        group, version = api_version.rsplit("/", 1)
-        return readiness.declares_conditions(crds[(group, kind)], version)
+    known = readiness.known_conditions(registry.conditions())
 
     def scoped(api_version: str, kind: str) -> bool:
         return readiness.cluster_scoped(crds[(api_version.rsplit("/", 1)[0], kind)])
 
     eks = resolve.resolve("eks")
     objects = _objects(eks, "gateway-tls")
-    gates = readiness.gates(objects, "istio-system", has_conditions, scoped)
+    gates = readiness.gates(objects, "istio-system", known, scoped)
     described = [g.describe() for g in gates]
     assert "Certificate istio-system/gateway Ready" in described
     assert "ClusterIssuer mlstack-acme Ready" in described
@@ -393,15 +391,17 @@ def test_jupyterhub_logs_in_through_the_bundled_dex_and_its_host_stays_open(
 
 
 def test_the_gateways_wait_for_the_certificate_where_tls_is_on(tmp_path: Path) -> None:
-    """Releases install in parallel along needs/after: knative-serving, seldon-gateway and
-    JupyterHub serve the secret gateway-tls's Certificate fills, so they follow it where it
-    is on, and need nothing of it where TLS is off."""
+    """Releases install in parallel along needs/after: knative-serving and seldon-gateway
+    serve the secret gateway-tls's Certificate fills, so they follow it where it is on, and
+    need nothing of it where TLS is off. JupyterHub's route binds to Knative's gateway, so
+    it follows knative-serving."""
     values = values_copy(tmp_path / "values")
     edit_env(values, "k3d", seldon="istio", components={"jupyterhub": True})
     (values / "k3d" / "jupyterhub.yaml").write_text("passwordSecret: hub-password\n")
     steps = {s.release: s for s in plan.build(resolve.resolve("k3d", values)).steps}
-    for release in ("knative-serving", "seldon-gateway", "jupyterhub"):
+    for release in ("knative-serving", "seldon-gateway"):
         assert "gateway-tls" in steps[release].needs, release
+    assert {"jupyterhub", "knative-serving"} <= set(steps["jupyterhub-route"].needs)
     edit_env(values, "k3d", tls={"mode": "off"})
     steps = {s.release: s for s in plan.build(resolve.resolve("k3d", values)).steps}
     assert "gateway-tls" not in steps and "gateway-tls" not in steps["knative-serving"].needs

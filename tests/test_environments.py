@@ -44,7 +44,9 @@ def test_a_copied_folder_is_a_new_environment_with_no_python_edited(
     assert "render lab: 17 releases" in render.stdout and "FAILED" not in render.stdout
     assert "seldon-gateway: Gateway: seldon-gateway" in render.stdout
     (serving,) = [
-        d for d in yaml.safe_load_all((out / "lab" / "knative-serving.yaml").read_text()) if d
+        d
+        for d in yaml.safe_load_all((out / "lab" / "knative-serving.yaml").read_text())
+        if d and d["kind"] == "KnativeServing"
     ]
     assert serving["spec"]["config"]["domain"] == {"ml.lab.test": ""}
     assert (out / "lab" / "seldon-gateway.yaml").exists()

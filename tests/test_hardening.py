@@ -208,3 +208,89 @@ def test_image_tags_are_read_with_the_runtime_grammar() -> None:
     )
     assert mirror.under("registry.internal:5000/me/server:1", "registry.internal:5000")
     assert not mirror.under("registry.internal:50001/me/server:1", "registry.internal:5000")
+
+
+# --- Pod Security admission over the whole render (issue 21 item 3) --------------------
+
+
+def test_pod_security_levels_refuse_what_admission_refuses() -> None:
+    from mlstack.lib import podsecurity
+
+    hardened = podsecurity.hardened_pod([{"name": "server", "image": "x"}])
+    assert podsecurity.violations(hardened, "restricted") == []
+    plain = {"containers": [{"name": "c", "image": "x"}]}
+    assert podsecurity.violations(plain, "baseline") == []
+    assert "container c: runAsNonRoot not true" in podsecurity.violations(plain, "restricted")
+    host = {**plain, "hostNetwork": True, "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}
+    assert podsecurity.violations(host, "baseline") == ["hostNetwork: true", "volume h: hostPath"]
+    context = {"privileged": True, "capabilities": {"add": ["NET_ADMIN"]}}
+    iptables = {"name": "ipt", "securityContext": context}
+    assert podsecurity.violations({**plain, "initContainers": [iptables]}, "baseline") == [
+        "container ipt: privileged", "container ipt: adds capabilities NET_ADMIN"
+    ]  # fmt: skip
+    assert podsecurity.violations({**plain, "initContainers": [iptables]}, "privileged") == []
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> tuple[resolve.Resolved, Path]:
+    """k3d with TLS, auth with the bundled Dex, JupyterHub and Seldon, generated."""
+    tmp = tmp_path_factory.mktemp("everything")
+    values = values_copy(tmp / "values")
+    edit_env(values, "k3d", domain="ml.lab.test", auth={"enabled": True}, seldon="istio",
+             components={"jupyterhub": True})  # fmt: skip
+    generate.generate(tmp / "charts", values)
+    return resolve.resolve("k3d", values), tmp / "charts"
+
+
+def test_z2jh_default_user_pod_is_refused_by_baseline_ours_is_admitted(
+    schema_dir: Path, everything: tuple[resolve.Resolved, Path]
+) -> None:
+    """z2jh 4.4.0's own defaults add the privileged iptables init container to every user
+    pod (namespace jupyterhub enforces baseline); ours block the metadata server with the
+    chart's NetworkPolicy instead, and the user pod passes."""
+    from mlstack.components import jupyterhub
+    from mlstack.lib import podsecurity, schemas
+
+    defaults, _ = schemas.upstream_values(schema_dir, "jupyterhub")
+    (upstream,) = jupyterhub.user_pods(defaults)
+    assert podsecurity.violations(upstream["spec"], "baseline") == [
+        "container block-cloud-metadata: privileged",
+        "container block-cloud-metadata: adds capabilities NET_ADMIN",
+    ]
+    release = everything[0].release("jupyterhub")
+    assert release is not None
+    effective = render.effective_values(release, schema_dir)
+    (pod,) = jupyterhub.user_pods(effective)
+    assert podsecurity.violations(pod["spec"], "baseline") == []
+    single = effective["singleuser"]
+    assert single["networkPolicy"]["enabled"] is True
+    assert single["networkPolicy"]["egressAllowRules"]["cloudMetadataServer"] is False
+    assert single["cloudMetadata"] == {"blockWithIptables": False, "ip": "169.254.169.254"}
+
+
+def test_every_pod_of_the_render_passes_its_namespace_level(
+    schema_dir: Path, everything: tuple[resolve.Resolved, Path], tmp_path: Path
+) -> None:
+    """The render check admits every pod template (upstream charts' where downloaded) and
+    every runtime pod against the level its Namespace enforces; switching the iptables
+    init container back on in values/<env>/jupyterhub.yaml is reported, naming the pod."""
+    resolved, charts = everything
+    manifests = {
+        r.id: None
+        if render.missing_dependencies(r.component, charts)
+        else render.template(r, resolved, charts)
+        for r in resolved.releases
+    }
+    found = render.admission_problems(resolved, manifests, schema_dir)
+    assert [p for problems in found for p in problems] == []
+    path = resolved.values_dir / "k3d" / "jupyterhub.yaml"
+    path.write_text(yaml.safe_dump({"jupyterhub": {"singleuser": {"cloudMetadata": {
+        "blockWithIptables": True}}}}))  # fmt: skip
+    again = resolve.resolve("k3d", resolved.values_dir)
+    found = render.admission_problems(again, manifests, schema_dir)
+    assert [p for problems in found for p in problems] == [
+        "Pod jupyterhub/jupyter-user: container block-cloud-metadata: privileged: namespace "
+        "jupyterhub enforces baseline",
+        "Pod jupyterhub/jupyter-user: container block-cloud-metadata: adds capabilities "
+        "NET_ADMIN: namespace jupyterhub enforces baseline",
+    ]

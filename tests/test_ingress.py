@@ -1,4 +1,4 @@
-"""Kubernetes Ingress on Istio and JupyterHub behind it: derived, refused, rendered.
+"""Kubernetes Ingress on Istio, and JupyterHub on Knative's gateway: derived, refused, rendered.
 
 The facts come from the real registry and committed environments (a private copy of
 values/ is edited as a user would); rendering runs the real CLI with helm and the upstream
@@ -23,7 +23,7 @@ from helpers import (
     values_copy,
     with_gateway,
 )
-from mlstack import REPO_ROOT, invariants, resolve, versions
+from mlstack import REPO_ROOT, generate, invariants, render, resolve, versions
 from mlstack.errors import UserError
 from mlstack.lib import facts
 
@@ -49,20 +49,52 @@ def test_jupyterhub_is_off_everywhere_unless_switched_on() -> None:
         assert "istio-ingress-class" in resolved.ids
 
 
+def _written(values: Path) -> resolve.Resolved:
+    """k3d of `values` after writing its generated values files, which helm template reads
+    (resolved again: a release lists only the files that exist)."""
+    for path, text in generate.derived_files([resolve.resolve("k3d", values)]).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return resolve.resolve("k3d", values)
+
+
+def _route(resolved: resolve.Resolved) -> dict:  # type: ignore[type-arg]
+    """The rendered jupyterhub-route VirtualService."""
+    release = resolved.release("jupyterhub-route")
+    assert release is not None
+    (route,) = render.documents(render.template(release, resolved))
+    return route  # type: ignore[no-any-return]
+
+
+def _knative_gateway_servers(resolved: resolve.Resolved) -> list[dict]:  # type: ignore[type-arg]
+    """The servers of knative-ingress-gateway as the operator writes them: the KnativeServing
+    override where it sets servers (TLS on), else net-istio's own port-80 server."""
+    release = resolved.release("knative-serving")
+    assert release is not None
+    objects = render.documents(render.template(release, resolved))
+    (cr,) = [o for o in objects if o["kind"] == "KnativeServing"]
+    override = cr["spec"]["ingress"]["istio"]["knative-ingress-gateway"]
+    plain = [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]
+    return override.get("servers") or plain  # type: ignore[no-any-return]
+
+
 def test_jupyterhub_routes_jupyter_domain_through_the_gateway(values: Path) -> None:
     edit_env(values, "k3d", domain="ml.lab.test", components={"jupyterhub": True})
-    resolved = resolve.resolve("k3d", values)
+    resolved = _written(values)
     ids = resolved.ids
-    assert ids.index("istio-gateway") < ids.index("istio-ingress-class") < ids.index("jupyterhub")
+    assert ids.index("knative-serving") < ids.index("jupyterhub-route")
+    assert ids.index("jupyterhub") < ids.index("jupyterhub-route")
     hub = _hub(resolved)
-    assert hub["ingress"] == {
-        "enabled": True,
-        "ingressClassName": "istio",
-        "hosts": ["jupyter.ml.lab.test"],
-        "pathType": "Prefix",
-        # k3d serves HTTPS (tls.mode self-signed): the env's certificate covers *.<domain>.
-        "tls": [{"hosts": ["jupyter.ml.lab.test"], "secretName": "knative-ingress-tls"}],
-    }
+    # No Ingress of class istio: its conversion always adds a plain port-80 server for `*`.
+    assert hub["ingress"] == {"enabled": False}
+    route = _route(resolved)
+    assert route["metadata"]["name"] == "jupyterhub"
+    assert route["spec"]["hosts"] == ["jupyter.ml.lab.test"]
+    assert route["spec"]["gateways"] == [resolved.facts.gateway.knative_gateway]
+    ((destination,),) = [[r["destination"] for r in h["route"]] for h in route["spec"]["http"]]
+    assert destination == {
+        "host": "proxy-public.jupyterhub.svc.cluster.local", "port": {"number": 80}
+    }  # fmt: skip
     assert hub["proxy"]["service"]["type"] == "ClusterIP"
     assert hub["singleuser"]["defaultUrl"] == "/lab"
     secret = hub["hub"]["extraEnv"]["MLSTACK_HUB_PASSWORD"]["valueFrom"]["secretKeyRef"]
@@ -90,13 +122,31 @@ def test_jupyterhub_routes_jupyter_domain_through_the_gateway(values: Path) -> N
         ({"mode": "secret", "secretName": "my-cert"}, "my-cert"),
     ],
 )
-def test_tls_mode_adds_the_envs_certificate_to_the_ingress(
+def test_with_tls_jupyterhub_is_served_over_https_and_port_80_only_redirects(
     values: Path, tls: dict[str, str], secret: str | None
 ) -> None:
+    """What the gateway serves jupyter.<domain> on: the Gateway its route binds to has, with
+    TLS on, an HTTPS server with the env's certificate and a port-80 server that only
+    redirects; no other Gateway of the platform serves that host on port 80."""
     edit_env(values, "k3d", components={"jupyterhub": True}, tls=tls)
-    resolved = resolve.resolve("k3d", values)
-    expected = [{"hosts": ["jupyter.example.com"], "secretName": secret}] if secret else []
-    assert _hub(resolved)["ingress"]["tls"] == expected
+    resolved = _written(values)
+    route = _route(resolved)
+    assert route["spec"]["gateways"] == [resolved.facts.gateway.knative_gateway]
+    servers = _knative_gateway_servers(resolved)
+    plain = [s for s in servers if s["port"]["protocol"] == "HTTP"]
+    https = [s for s in servers if s["port"]["protocol"] == "HTTPS"]
+    if secret:
+        assert [s["tls"] for s in https] == [{"mode": "SIMPLE", "credentialName": secret}]
+        assert all(s.get("tls", {}).get("httpsRedirect") is True for s in plain), plain
+    else:
+        assert https == [] and plain
+    assert not [
+        o
+        for r in resolved.releases
+        if not r.component.dependencies
+        for o in render.documents(render.template(r, resolved))
+        if o["kind"] == "Ingress"
+    ]
     release = resolved.release("jupyterhub")
     assert release is not None and release.component.samples is not None
     (sample,) = release.component.samples(resolved.facts, release.values)
@@ -113,10 +163,14 @@ def test_without_password_secret_rendering_is_refused_in_one_line(values: Path) 
 
 
 def test_a_hand_written_route_that_contradicts_the_domain_is_refused(values: Path) -> None:
+    (values / "k3d" / "jupyterhub-route.yaml").write_text("host: hub.other.test\n")
+    with pytest.raises(UserError, match=r"host is 'hub\.other\.test'"):
+        resolve.resolve("k3d", values)
+    (values / "k3d" / "jupyterhub-route.yaml").unlink()
     (values / "k3d" / "jupyterhub.yaml").write_text(
-        "passwordSecret: hub-password\njupyterhub: {ingress: {hosts: [hub.other.test]}}\n"
+        "passwordSecret: hub-password\njupyterhub: {ingress: {enabled: true}}\n"
     )
-    with pytest.raises(UserError, match=r"jupyterhub\.ingress\.hosts is \['hub\.other\.test'\]"):
+    with pytest.raises(UserError, match=r"jupyterhub\.ingress\.enabled is True"):
         resolve.resolve("k3d", values)
 
 
@@ -185,8 +239,9 @@ def test_render_with_jupyterhub_on_validates_against_the_upstream_schema(
     rows = {line.split()[0]: line for line in render.stdout.splitlines() if line[:1].isalpha()}
     assert " ok" in rows["jupyterhub"] and "FAILED" not in render.stdout
     assert "istio-ingress-class: IngressClass: istio" in render.stdout
-    generated = yaml.safe_load((values / "k3d" / "generated" / "jupyterhub.yaml").read_text())
-    assert generated["jupyterhub"]["ingress"]["hosts"] == ["jupyter.example.com"]
+    assert " ok" in rows["jupyterhub-route"]
+    generated = yaml.safe_load((values / "k3d" / "generated" / "jupyterhub-route.yaml").read_text())
+    assert generated["host"] == "jupyter.example.com"
     (values / "k3d" / "jupyterhub.yaml").write_text(
         "passwordSecret: hub-password\njupyterhub: {proxy: {service: {type: Bogus}}}\n"
     )

@@ -294,3 +294,19 @@ def test_helm_test_script_passes_a_good_answer_and_fails_a_wrong_one(
         server.server_close()
     assert (proc.returncode == 0) == passes, proc.stderr
     assert handler.seen == [("/v2/models/churn-sk/infer", samples.request_body("kserve-v2"))]
+
+
+def test_the_helloworld_sample_runs_as_a_non_root_uid() -> None:
+    """Its image sets no USER (knative/docs helloworld-go Dockerfile: alpine, CMD /server):
+    it would run as root, which the runAsNonRoot of Knative's secure-pod-defaults refuses."""
+    resolved = resolve.resolve("k3d")
+    release = resolved.release("models")
+    assert release is not None
+    services = [
+        o
+        for o in render.documents(render.template(release, resolved))
+        if o["kind"] == "Service" and o["apiVersion"] == "serving.knative.dev/v1"
+    ]
+    (hello,) = [s for s in services if s["metadata"]["name"] == "helloworld-go"]
+    (container,) = hello["spec"]["template"]["spec"]["containers"]
+    assert container["securityContext"]["runAsUser"] > 0

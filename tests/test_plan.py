@@ -496,3 +496,31 @@ def test_a_real_install_refuses_the_eks_examples_placeholders(tmp_path: Path) ->
     assert "kube" in own.stderr.lower()  # the cluster's turn: no kubeconfig here
     own_dry = _cli_install(values, "--dry-run", env=nowhere)
     assert own_dry.returncode == 0 and "warning: " not in own_dry.stdout
+
+
+def test_plan_waits_only_on_conditions_with_evidence(values: Path, schema_dir: Path) -> None:
+    """With everything on (auth with the bundled Dex, JupyterHub, Seldon through Istio), the
+    dry-run plan waits on no condition of an Istio kind, and each condition it waits on is
+    one the kind's controller is known to set (data/components.yaml `conditions:`)."""
+    from helpers import edit_env
+    from mlstack import registry
+
+    edit_env(values, "k3d", domain="ml.lab.test", auth={"enabled": True}, seldon="istio",
+             components={"jupyterhub": True})  # fmt: skip
+    the_plan = _plan("k3d", values)
+    assert {"model-auth", "dex", "seldon-gateway"} <= {s.release for s in the_plan.steps}
+    gates = install.offline_gates(the_plan, schema_dir)
+    assert gates["model-auth"] == [] and gates["seldon-gateway"] == []
+    known = registry.conditions()
+    waits = [g for found in gates.values() for g in found or [] if g.what == "ready"]
+    assert waits, "no condition gate at all: the check below would pass vacuously"
+    for gate in waits:
+        group = readiness.group_of(gate.ref.api_version)
+        assert known.get((group, gate.ref.kind)) == gate.condition, gate.describe()
+    text = "\n".join(plan.describe(the_plan, gates=gates))
+    waited = re.findall(r"kubectl wait --for=condition=\S+ (\S+)", text)
+    assert waited and not [w for w in waited if ".istio.io/" in w], waited
+    for golden in sorted(GOLDEN.glob("*.txt")):
+        assert ".istio.io/" not in " ".join(
+            re.findall(r"kubectl wait --for=condition=\S+ (\S+)", golden.read_text())
+        ), golden.name

@@ -62,10 +62,8 @@ def _manifest(schema_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_gates_from_a_manifest(schema_dir: Path) -> None:
-    with_conditions = {("operator.knative.dev/v1beta1", "KnativeServing")}
-    gates = readiness.gates(
-        _manifest(schema_dir), "metallb-system", lambda a, k: (a, k) in with_conditions
-    )
+    known = readiness.known_conditions({("operator.knative.dev", "KnativeServing"): "Ready"})
+    gates = readiness.gates(_manifest(schema_dir), "metallb-system", known)
     assert [g.describe() for g in gates] == [
         "CustomResourceDefinition ipaddresspools.metallb.io Established",
         "Deployment metallb-system/metallb-controller available",
@@ -272,3 +270,58 @@ def test_helm_owned_finds_kept_crds() -> None:
     objects = [crd("ipaddresspools.metallb.io", "metallb"), crd("other.example.com", "other")]
     refs = readiness.helm_owned(objects, {("metallb", "metallb-system")})
     assert [r.name for r in refs] == ["ipaddresspools.metallb.io"]
+
+
+# --- condition gates only where the controller is known to set the condition ------------
+
+#: API groups of Istio kinds: Istio 1.30 writes no Ready condition on them.
+ISTIO_GROUPS = ("networking.istio.io", "security.istio.io")
+
+
+def test_every_condition_has_evidence_at_the_pinned_version(schema_dir: Path) -> None:
+    """Each `conditions:` entry cites the upstream version its row pins, and the kind's
+    upstream CRD declares status.conditions (the condition has somewhere to live)."""
+    from mlstack import registry
+    from mlstack.lib import schemas, table
+
+    known = registry.conditions()
+    assert known, "no kind has a known condition: every install would wait on nothing"
+    crds = schemas.upstream_crds(schema_dir)
+    rows = yaml.safe_load(table.TABLE.read_text())
+    for release, row in rows.items():
+        pinned = versions.load().projects[registry.by_id()[release].project].version
+        for key, entry in (row.get("conditions") or {}).items():
+            group, kind = key.split("/")
+            assert known[(group, kind)] == entry["type"]
+            assert pinned in entry["evidence"], f"{release}.conditions.{key}: cite {pinned}"
+            served = [
+                s for (api, k), s in crds.items() if k == kind and api.startswith(f"{group}/")
+            ]
+            assert served, f"{key}: no upstream CRD to check it against"
+            assert all("conditions" in s["properties"]["status"]["properties"] for s in served)
+
+
+def test_a_condition_without_evidence_is_refused(tmp_path: Path) -> None:
+    from mlstack.errors import UserError
+    from mlstack.lib import table
+
+    rows = yaml.safe_load(table.TABLE.read_text())
+    rows["cert-manager"]["conditions"]["cert-manager.io/Certificate"] = {"type": "Ready"}
+    path = tmp_path / "components.yaml"
+    path.write_text(yaml.safe_dump(rows, sort_keys=False))
+    with pytest.raises(UserError, match=r"cert-manager\.conditions\..*evidence"):
+        table.load(path)
+
+
+def test_istio_kinds_get_no_condition_gate() -> None:
+    """The objects model-auth renders (AuthorizationPolicy, RequestAuthentication, a
+    VirtualService) declare status.conditions in Istio's CRDs; no gate may wait on them."""
+    from mlstack import registry
+
+    known = readiness.known_conditions(registry.conditions())
+    objects = [
+        {"apiVersion": f"{group}/v1", "kind": kind, "metadata": {"name": "x"}}
+        for group in ISTIO_GROUPS
+        for kind in ("AuthorizationPolicy", "RequestAuthentication", "VirtualService", "Gateway")
+    ]
+    assert readiness.gates(objects, "istio-system", known) == []

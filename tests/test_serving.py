@@ -17,6 +17,7 @@ from helpers import committed_envs, dead_values_keys, edit_env, synth, values_co
 from mlstack import generate, registry, render, resolve, versions
 from mlstack.components import seldon_core_operator
 from mlstack.errors import UserError
+from netpolicy import Pod, admits
 
 #: Ambassador mode only without TLS and auth (environments.insecure_edge refuses the rest).
 PLAIN = {"mode": "off"}
@@ -236,3 +237,44 @@ def test_models_plain_server_is_hardened_and_opens_its_port(
 def test_no_dead_values_keys_in_glue_charts() -> None:
     for component in (registry.by_id()["seldon-gateway"],):
         assert dead_values_keys(synth(component), component.values) == [], component.id
+
+
+# --- who reaches the models past the gateway (issue 21 item 6) --------------------------
+
+
+@pytest.mark.parametrize("env", ["k3d", "eks"])
+def test_only_the_gateway_reaches_the_activator_and_only_knatives_data_plane_the_models(
+    env: str,
+) -> None:
+    """The activator routes by the Knative-Serving-Namespace/-Revision headers to any
+    revision: a pod that reaches it skips the gateway's JWT check. Over the rendered
+    NetworkPolicies (namespaces and knative-serving releases, real helm template): only
+    the gateway's pods reach the activator; of knative-serving, only the activator and the
+    autoscaler reach the models."""
+    resolved = resolve.resolve(env)
+    policies = []
+    for release_id in ("namespaces", "knative-serving"):
+        release = resolved.release(release_id)
+        assert release is not None
+        for obj in render.documents(render.template(release, resolved)):
+            obj["metadata"].setdefault("namespace", release.namespace)
+            policies.append(obj)
+    gateway = resolved.facts.gateway
+    activator = Pod("knative-serving", {"app": "activator", "role": "activator"})
+    gateway_pod = Pod(gateway.namespace, {**gateway.pod_labels, "sidecar.istio.io/inject": "false"})
+    for port in (8012, 8013):
+        assert admits(policies, gateway_pod, activator, port)
+    for caller in (
+        Pod("models", {"app": "curl"}),
+        Pod("jupyterhub", {"component": "singleuser-server"}),
+        Pod("default"),
+        Pod(gateway.namespace, {"app": "istiod"}),
+        Pod("knative-serving", {"app": "webhook"}),
+    ):
+        assert not admits(policies, caller, activator, 8012), caller
+    model = Pod("models", {"serving.knative.dev/revision": "helloworld-go-00001"})
+    assert admits(policies, activator, model, 8012)
+    assert admits(policies, Pod("knative-serving", {"app": "autoscaler"}), model, 9090)
+    assert admits(policies, gateway_pod, model, 8012)
+    assert not admits(policies, Pod("knative-serving", {"app": "webhook"}), model, 8012)
+    assert not admits(policies, Pod("jupyterhub", {"app": "x"}), model, 8012)

@@ -33,3 +33,19 @@ def check_order(components: tuple[Component, ...] = COMPONENTS) -> None:
                     "generator/mlstack/data/components.yaml"
                 )
         seen.add(component.id)
+
+
+def conditions(components: tuple[Component, ...] = COMPONENTS) -> dict[tuple[str, str], str]:
+    """(api group, Kind) -> the condition its owning controller is known to set, from every
+    row's `conditions:` (each with its evidence in data/components.yaml). A kind no row
+    lists gets no condition gate: Helm's kstatus wait judges it."""
+    out: dict[tuple[str, str], str] = {}
+    for component in components:
+        for group, kind, condition in component.conditions:
+            if (group, kind) in out:
+                raise UserError(
+                    f"registry: {group}/{kind} has conditions in two rows of "
+                    "generator/mlstack/data/components.yaml: keep it under its controller's"
+                )
+            out[(group, kind)] = condition
+    return out

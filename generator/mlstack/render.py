@@ -23,7 +23,7 @@ import yaml
 
 from mlstack import CHARTS_DIR, invariants, versions
 from mlstack.errors import UserError
-from mlstack.lib import atomic, chartgen, helm, schemas, upstream, validate, yamlfile
+from mlstack.lib import atomic, chartgen, helm, podsecurity, schemas, upstream, validate, yamlfile
 from mlstack.lib.component import Component
 from mlstack.resolve import Release, Resolved
 
@@ -173,12 +173,46 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
             result.manifest = template(release, resolved, charts_dir)
             result.objects, result.problems = check_manifest(result.manifest, resolved.minors, crds)
         results.append(result)
+    manifests = {r.release: r.manifest for r in results}
+    found_all = admission_problems(resolved, manifests, schema_dir)
+    for result, found in zip(results, found_all, strict=True):
+        result.problems += found
     # The secure edge holds over everything rendered, upstream charts' objects included.
     rendered = {r.release: documents(r.manifest) for r in results if r.manifest is not None}
     edge = invariants.edge_problems(resolved, rendered)
     for result in results:
         result.problems += edge.get(result.release, [])
     return results
+
+
+def effective_values(release: Release, schema_dir: Path) -> dict[str, Any]:
+    """The values a release's pods are made from: a wrapper's upstream chart defaults under
+    its pass-through block (what Helm merges), a glue release's own values."""
+    deps = release.component.dependencies
+    if not deps:
+        return release.values
+    defaults, _ = schemas.upstream_values(schema_dir, deps[0].chart)
+    block = release.values.get(deps[0].alias) or {}
+    return validate.deep_merge(defaults, block if isinstance(block, dict) else {})
+
+
+def admission_problems(
+    resolved: Resolved, manifests: dict[str, str | None], schema_dir: Path
+) -> list[list[str]]:
+    """Per release (in order), the pods Pod Security would refuse in its namespace: every
+    pod template rendered (upstream charts' where downloaded: `manifests[id]` None
+    otherwise) and the pods its controller creates at run time (`runtimePods`), each
+    against the level its namespace's rendered Namespace enforces."""
+    rendered = {rid: documents(text) for rid, text in manifests.items() if text is not None}
+    levels = podsecurity.enforced([o for objs in rendered.values() for o in objs])
+    out = []
+    for release in resolved.releases:
+        objects = list(rendered.get(release.id, []))
+        make = release.component.runtime_pods
+        if make is not None:
+            objects += make(effective_values(release, schema_dir))
+        out.append(podsecurity.refused([(release.namespace, o) for o in objects], levels))
+    return out
 
 
 def write_outputs(

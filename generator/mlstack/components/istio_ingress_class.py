@@ -4,8 +4,14 @@ Every environment (Istio is always on). An Ingress names its controller through 
 IngressClass; without one of controller `istio.io/ingress-controller`, istiod ignores
 `ingressClassName: istio` (istio.io "Kubernetes Ingress" task) and nothing renders it
 upstream: istiod's chart only configures the controller (components/istiod.py). A release
-of its own after istiod (its controller), cluster-scoped, so JupyterHub's Ingress and any
-team's Ingress bind to our gateway.
+of its own after istiod (its controller), cluster-scoped, so a team's Ingress (and
+cert-manager's ACME HTTP-01 solver) binds to our gateway.
+
+Port 80: istiod converts every Ingress of this class into a Gateway with a plain-HTTP
+server for `*` on port 80, and never a redirect (istio pilot/pkg/config/kube/ingress/
+gateways.go), even where the Ingress has TLS. The platform's own web apps therefore use
+VirtualServices on Knative's gateway (HTTPS, port 80 redirected: jupyterhub-route); the
+README says so to users who publish with an Ingress.
 """
 
 from __future__ import annotations

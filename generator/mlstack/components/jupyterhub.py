@@ -2,10 +2,11 @@
 
 Optional (`components: {jupyterhub: true}`): data scientists open a notebook on the same
 platform that serves their models, as in the k3d tutorial this platform reproduces. It is
-published at `jupyter.<domain>` through the Istio ingress gateway by the upstream chart's
-own Kubernetes Ingress of class `istio` (istiod turns it into a Gateway selecting our
-gateway's pods: lib/facts.py, components/istiod.py), so its proxy Service stays ClusterIP
-and the domain, TLS and class are derived, never typed.
+published at `jupyter.<domain>` through the Istio ingress gateway by the jupyterhub-route
+release (a VirtualService on Knative's ingress gateway: HTTPS with the platform
+certificate, port 80 redirected where TLS is on; components/jupyterhub_route.py). The
+upstream chart's own Ingress stays off: class `istio` would add a plain-HTTP server for
+every host with no redirect. Its proxy Service stays ClusterIP.
 
 Login, decided by environment.yaml `auth`:
 - with the bundled Dex (`auth.enabled` without an `issuer`): OAuth against Dex, the same
@@ -19,6 +20,16 @@ Login, decided by environment.yaml `auth`:
   without it is refused.
 Either way no secret is in Git and the chart renders nothing secret; the gateway's JWT
 check leaves `jupyter.<domain>` open (components/model_auth.py): the hub logs users in.
+
+User pods: namespace `jupyterhub` enforces `baseline` (the hub sets no seccomp profile).
+z2jh 4.4.0 blocks the cloud metadata server by default with an init container that runs
+iptables as root, privileged, with NET_ADMIN (`singleuser.cloudMetadata.blockWithIptables`,
+files/hub/jupyterhub_config.py), which baseline refuses: every spawn would be forbidden. We
+turn it off and keep z2jh's own `singleuser.networkPolicy` (egress to every non-private
+address except 169.254.169.254/32, `egressAllowRules.cloudMetadataServer: false`), which
+blocks the same address without privileges where the cluster enforces NetworkPolicy.
+`user_pods` builds the pod KubeSpawner creates from the singleuser values, so the render
+check (lib/podsecurity.py) admits it as the API server will.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from typing import Any
 from pydantic import Field
 
 from mlstack.errors import UserError
-from mlstack.lib.facts import INGRESS_CLASS, JUPYTERHUB, Facts
+from mlstack.lib.facts import JUPYTERHUB, Facts
 from mlstack.lib.fields import DnsSubdomain
 from mlstack.lib.samples import Request, Sample
 
@@ -61,15 +72,6 @@ FIELDS: dict[str, Any] = {
 }
 
 
-def _tls(facts: Facts) -> list[dict[str, Any]]:
-    """The Ingress's TLS block: the env's certificate for *.<domain>, which istiod reads
-    in the gateway's namespace (its generated Gateway lives there)."""
-    tls = facts.env.tls
-    if not tls.enabled:
-        return []
-    return [{"hosts": [facts.jupyter_host], "secretName": tls.secret_name}]
-
-
 def _dex_login(facts: Facts) -> dict[str, Any]:
     """Hub settings for OAuth against the bundled Dex (GenericOAuthenticator, shipped in
     the hub image): the browser is sent to Dex's public URL, the hub itself talks to Dex's
@@ -97,21 +99,10 @@ def _dex_login(facts: Facts) -> dict[str, Any]:
 
 
 def derive(facts: Facts) -> dict[str, Any]:
-    """Route `jupyter.<domain>` through the Istio gateway with an Ingress of class istio;
-    log in through the bundled Dex where the env has one."""
+    """No Ingress of the chart's own (jupyterhub-route publishes the hub); log in through
+    the bundled Dex where the env has one."""
     login = {"hub": _dex_login(facts)} if facts.env.auth.bundled_dex else {}
-    return {
-        KEY: login
-        | {
-            "ingress": {
-                "enabled": True,
-                "ingressClassName": INGRESS_CLASS,
-                "hosts": [facts.jupyter_host],
-                "pathType": "Prefix",
-                "tls": _tls(facts),
-            }
-        }
-    }
+    return {KEY: login | {"ingress": {"enabled": False}}}
 
 
 def complete(facts: Facts, values: dict[str, Any]) -> dict[str, Any]:
@@ -163,3 +154,44 @@ def samples(facts: Facts, values: dict[str, Any]) -> tuple[Sample, ...]:
             https=facts.env.tls.enabled,
         ),
     )
+
+
+def user_pods(values: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The user pod KubeSpawner creates at spawn time, from the upstream chart's effective
+    values (its defaults under ours), as z2jh 4.4.0 files/hub/jupyterhub_config.py maps
+    them: `uid` -> the notebook's runAsUser, `fsGid` -> fsGroup, `allowPrivilegeEscalation`,
+    `initContainers`/`extraContainers`, `cloudMetadata.blockWithIptables` -> the privileged
+    block-cloud-metadata init container, storage and `extraVolumes`, `extraPodConfig` over
+    the pod spec. What Pod Security reads, not every field KubeSpawner writes."""
+    single = values.get("singleuser") or {}
+    context: dict[str, Any] = {"allowPrivilegeEscalation": single.get("allowPrivilegeEscalation")}
+    if single.get("uid") is not None:
+        context["runAsUser"] = single["uid"]
+    notebook = {"name": "notebook", "image": "singleuser", "securityContext": context}
+    init = list(single.get("initContainers") or [])
+    metadata = single.get("cloudMetadata") or {}
+    if metadata.get("blockWithIptables") is True:
+        init.append(
+            {
+                "name": "block-cloud-metadata",
+                "image": "network-tools",
+                "securityContext": {
+                    "privileged": True,
+                    "runAsUser": 0,
+                    "capabilities": {"add": ["NET_ADMIN"]},
+                },
+            }
+        )
+    storage = single.get("storage") or {}
+    volumes = list(storage.get("extraVolumes") or [])
+    if storage.get("type", "dynamic") == "dynamic":
+        volumes.insert(0, {"name": "volume", "persistentVolumeClaim": {"claimName": "claim"}})
+    spec: dict[str, Any] = {
+        "securityContext": {"fsGroup": single["fsGid"]} if single.get("fsGid") is not None else {},
+        "initContainers": init,
+        "containers": [notebook, *(single.get("extraContainers") or [])],
+        "volumes": volumes,
+    }
+    spec.update(single.get("extraPodConfig") or {})
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jupyter-user"}, "spec": spec}
+    return (pod,)

@@ -12,6 +12,12 @@ TLS terminates at the Istio gateway: when the environment's `tls.enabled`, the o
 gives knative-ingress-gateway an HTTPS server whose certificate is the secret
 `credentialName` in the gateway's namespace. The CR exists in two variants, one per case,
 so that the plain-HTTP variant keeps net-istio's own server list untouched.
+
+The activator routes a request to any revision named by its Knative-Serving-Namespace and
+-Revision headers, so a pod that can reach it skips the gateway and its JWT check. A
+NetworkPolicy admits only the gateway's pods to it (derived namespace and labels); Knative
+needs nothing else there (lib/facts.py KNATIVE_ACTIVATOR), and kubelet probes are never
+blocked by NetworkPolicy.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from constructs import Construct
 from pydantic import Field
 
 from mlstack import versions
+from mlstack.errors import UserError
 from mlstack.lib import facts as names
 from mlstack.lib import mirror
 from mlstack.lib.component import spec_object
@@ -34,6 +41,8 @@ from mlstack.lib.slots import json_string_slot, keyed_slot, slot
 PROJECT = "knative-serving"
 #: Knative's default domain template; it must reach the cluster unevaluated by Helm.
 DOMAIN_TEMPLATE = "{{.Name}}-{{.Namespace}}.{{.Domain}}"
+#: The activator's NetworkPolicy (lib/facts.py KNATIVE_ACTIVATOR: who may call it).
+ACTIVATOR_POLICY = "activator-from-gateway"
 #: Upstream maxReplicas of the activator HPA in Serving 1.23 (2-serving-core.yaml).
 ACTIVATOR_HPA_MAX = 20
 
@@ -134,15 +143,14 @@ class GatewayEntry(Values):
 
 
 class Gateways(Values):
+    """config-istio gateways. `local-gateways` is left to net-istio's default on purpose
+    (knative-local-gateway in istio-system, where the operator creates that Service; one
+    entry would send the operator and net-istio to different namespaces: lib/facts.py)."""
+
     external: list[GatewayEntry] = Field(
         default_factory=list,
         json_schema_extra={"minItems": 1},
         description="config-istio external-gateways (derived from the istio-gateway release).",
-    )
-    local: list[GatewayEntry] = Field(
-        default_factory=list,
-        json_schema_extra={"minItems": 1},
-        description="config-istio local-gateways (derived from the istio-gateway release).",
     )
 
 
@@ -169,6 +177,23 @@ class Registry(Values):
             "config-deployment entries for the registry: queue-sidecar-image, which the "
             "revision pods read from there (derived with the registry)."
         ),
+    )
+
+
+class ActivatorPolicy(Values):
+    enabled: bool = Field(
+        True,
+        description=(
+            "NetworkPolicy admitting only the Istio gateway's pods to the activator, which "
+            "routes by the Knative-Serving-Namespace/-Revision headers to any revision: "
+            "without it any pod in the cluster reaches the models past the gateway's JWT "
+            "check. Enforced where the cluster's network plugin enforces NetworkPolicy."
+        ),
+    )
+    peers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        json_schema_extra={"minItems": 1},
+        description="The gateway's pods: its namespace and pod labels (derived).",
     )
 
 
@@ -205,6 +230,9 @@ class KnativeServingValues(Values):
     )
     registry: Registry = Field(
         default_factory=Registry, description="Air-gapped clusters: where images come from."
+    )
+    activator_policy: ActivatorPolicy = Field(
+        default_factory=ActivatorPolicy, description="Who may call the activator."
     )
     secure_pod_defaults: Literal["disabled", "root-allowed", "enabled"] = Field(
         "enabled",
@@ -271,7 +299,6 @@ def _spec(tls: bool) -> dict[str, Any]:
             "features": {"secure-pod-defaults": slot("securePodDefaults")},
             "istio": {
                 "external-gateways": json_string_slot("gateways.external"),
-                "local-gateways": json_string_slot("gateways.local"),
             },
         },
         "workloads": _workloads(),
@@ -280,7 +307,8 @@ def _spec(tls: bool) -> dict[str, Any]:
 
 
 class KnativeServing(Construct):
-    """The KnativeServing CR, in a plain and a TLS variant (exactly one renders)."""
+    """The KnativeServing CR, in a plain and a TLS variant (exactly one renders), and the
+    activator's NetworkPolicy."""
 
     def __init__(self, scope: Construct, id: str = "knative-serving") -> None:
         super().__init__(scope, id)
@@ -290,6 +318,16 @@ class KnativeServing(Construct):
             spec_object(
                 self, variant, api, "KnativeServing", "knative-serving", _spec(tls), when=when
             )
+        ports = [{"port": p, "protocol": "TCP"} for p in names.KNATIVE_ACTIVATOR_PORTS]
+        policy = {
+            "podSelector": {"matchLabels": {names.KNATIVE_APP_LABEL: names.KNATIVE_ACTIVATOR}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": slot("activatorPolicy.peers"), "ports": ports}],
+        }
+        spec_object(
+            self, "activator-policy", "networking.k8s.io/v1", "NetworkPolicy",
+            ACTIVATOR_POLICY, policy, when="activatorPolicy.enabled",
+        )  # fmt: skip
 
 
 def derive(facts: Facts) -> dict[str, Any]:
@@ -300,15 +338,29 @@ def derive(facts: Facts) -> dict[str, Any]:
         "domain": facts.domain,
         "ingressGateway": {"selector": dict(gateway.pod_labels)},
         "localGateway": {"selector": dict(gateway.pod_labels)},
-        "gateways": {
-            "external": _gateways(gateway.knative_gateway, gateway.service_fqdn),
-            "local": _gateways(gateway.local_gateway, gateway.local_gateway_service_fqdn),
-        },
+        "gateways": {"external": _gateways(gateway.knative_gateway, gateway.service_fqdn)},
+        "activatorPolicy": {"peers": [_gateway_pods(facts)]},
         "tls": {
             "enabled": facts.env.tls.enabled,
             "credentialName": facts.env.tls.secret_name,
         },
     }
+
+
+def _gateway_pods(facts: Facts) -> dict[str, Any]:
+    """A NetworkPolicy peer: the Istio gateway's pods (their namespace and labels)."""
+    namespace = {"kubernetes.io/metadata.name": facts.gateway.namespace}
+    return {
+        "namespaceSelector": {"matchLabels": namespace},
+        "podSelector": {"matchLabels": dict(facts.gateway.pod_labels)},
+    }
+
+
+def check(facts: Facts, values: dict[str, Any]) -> None:
+    """knative-local-gateway must land where the gateway pods run (lib/facts.py)."""
+    problem = facts.gateway.local_service_problem
+    if problem:
+        raise UserError(f"{facts.file(facts.gateway.release)}: {problem}")
 
 
 def _registry(registry: str) -> dict[str, Any]:

@@ -190,11 +190,25 @@ class SeldonDeploymentEntry(EntryBase):
     )
 
 
+class RunAs(Values):
+    run_as_user: Annotated[int, Field(ge=1)] = Field(
+        description="Non-zero uid the container runs as (models enforces non-root)."
+    )
+
+
 class KnativeServiceEntry(EntryBase):
     image: ImageRef = Field(description="Container image answering HTTP.")
     port: Port | SkipJsonSchema[None] = Field(None, description="Container port (default 8080).")
     env: list[EnvVar] | SkipJsonSchema[None] = Field(None, description="Container environment.")
     resources: Resources | SkipJsonSchema[None] = Field(None, description="Container resources.")
+    security_context: RunAs | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "For an image that runs as root or names its user (Kubernetes cannot then verify "
+            "non-root and refuses it): the uid to run as. Knative's secure-pod-defaults adds "
+            "the rest of the restricted settings."
+        ),
+    )
 
 
 class PlainServerEntry(EntryBase):
@@ -248,6 +262,10 @@ SAMPLE_KNATIVE_SERVICES = [
         "name": "helloworld-go",
         "image": "gcr.io/knative-samples/helloworld-go",
         "env": [{"name": "TARGET", "value": "Go Sample v1"}],
+        # The image sets no USER (knative/docs code-samples/serving/hello-world/helloworld-go/
+        # Dockerfile: alpine, CMD /server; a later variant names `appuser`, uid 1001): root,
+        # which runAsNonRoot refuses. Its server (mode 0755, port 8080) runs as any uid.
+        "securityContext": {"runAsUser": 1001},
         "request": {"path": "/", "method": "GET", "expectText": "Hello Go Sample v1!"},
     },
     {
@@ -363,7 +381,7 @@ def _knative_service() -> dict[str, Any]:
     container = {
         "image": Key("image"),
         "ports": [{"containerPort": Key("port", 8080)}],
-        **optional("env", "resources"),
+        **optional("env", "resources", "securityContext"),
     }
     return {
         "apiVersion": "serving.knative.dev/v1",

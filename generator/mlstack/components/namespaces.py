@@ -12,10 +12,13 @@ releases (lib/podsecurity.py), audit and warn stay `restricted`. Both are derive
 environment (values/<env>/generated/namespaces.yaml), and a values file may loosen or
 tighten a level (`namespaces.<key>.podSecurity`).
 
-`models` gets a default-deny ingress NetworkPolicy that admits only the namespaces whose
-pods call models: the Istio gateway, Knative Serving (activator -> queue-proxy, autoscaler
-scraping queue-proxy), KServe's controller, Emissary when Seldon publishes through it, and
-pods of `models` itself. Egress stays open: models download their weights from buckets.
+`models` gets a default-deny ingress NetworkPolicy that admits only the pods that call
+models: the Istio gateway's namespace, Knative Serving's activator (-> queue-proxy) and
+autoscaler (scraping queue-proxy), not the rest of knative-serving, KServe's controller,
+Emissary when Seldon publishes through it, and pods of `models` itself. The activator
+itself admits only the gateway's pods (components/knative_serving.py), so no other
+namespace reaches the models through it. Egress stays open: models download their weights
+from buckets.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from pydantic import Field, create_model
 from mlstack.errors import UserError
 from mlstack.lib import podsecurity
 from mlstack.lib.component import ID_ATTR, only_if
-from mlstack.lib.facts import KNATIVE_NAMESPACE, Facts
+from mlstack.lib.facts import (
+    KNATIVE_ACTIVATOR,
+    KNATIVE_APP_LABEL,
+    KNATIVE_AUTOSCALER,
+    KNATIVE_NAMESPACE,
+    Facts,
+)
 from mlstack.lib.model import Values
 from mlstack.lib.podsecurity import Level
 from mlstack.lib.slots import slot
@@ -135,7 +144,15 @@ class Namespaces(Construct):
 
 
 def _peer(namespace: str) -> dict[str, Any]:
-    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+    peer: dict[str, Any] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    }
+    if namespace == KNATIVE_NAMESPACE:
+        # Only Knative's data-plane pods call revisions (lib/facts.py KNATIVE_ACTIVATOR).
+        apps = [KNATIVE_ACTIVATOR, KNATIVE_AUTOSCALER]
+        expression = {"key": KNATIVE_APP_LABEL, "operator": "In", "values": apps}
+        peer["podSelector"] = {"matchExpressions": [expression]}
+    return peer
 
 
 def derive(facts: Facts) -> dict[str, Any]:

@@ -105,6 +105,14 @@ class Component:
     pod_security: str = "restricted"
     #: an operator's: (namespace, level) of the pods it creates there for users' objects.
     pods_in: tuple[tuple[str, str], ...] = ()
+    #: (api group, Kind, condition type): a condition this component's controller is known
+    #: to set on objects of that kind (data/components.yaml `conditions:`, with evidence);
+    #: the installer waits on these and on no other custom-resource condition.
+    conditions: tuple[tuple[str, str, str], ...] = ()
+    #: pods a controller creates at run time (JupyterHub's user pods), from the release's
+    #: effective values (a wrapper's: the upstream chart's defaults under its block), so
+    #: the render checks them against their namespace's Pod Security level like the rest.
+    runtime_pods: Callable[[dict[str, Any]], tuple[dict[str, Any], ...]] | None = None
     #: wrapper rows: upstream values path -> image path under environment.yaml
     #: `imageRegistry` ("" = the registry itself), derived when a registry is set.
     registry: tuple[tuple[str, str], ...] = ()

@@ -24,10 +24,31 @@ from mlstack.lib import yamlfile
 KNATIVE_NAMESPACE = "knative-serving"
 KNATIVE_INGRESS_GATEWAY = "knative-ingress-gateway"
 KNATIVE_LOCAL_GATEWAY = "knative-local-gateway"
-#: net-istio's ClusterIP Service for cluster-local traffic; the operator places it in the
-#: namespace config-istio `local-gateways` names, which we set to the gateway's namespace.
+#: net-istio's ClusterIP Service for cluster-local traffic (`<name>.<ns>.svc.cluster.local`
+#: of a Knative Service is an ExternalName to it). The Knative operator 1.23 creates it in
+#: istio-system, or in the namespace of config-istio's `local-gateways` entry named
+#: knative-local-gateway (knative/operator@knative-v1.23.0
+#: pkg/reconciler/knativeserving/ingress/ingress_service.go); net-istio reads that same
+#: entry's namespace as the Gateway object's, which the operator puts in knative-serving.
+#: One entry cannot say both, so config-istio leaves `local-gateways` out: net-istio's
+#: default (pkg/reconciler/ingress/config/istio.go defaultLocalGateways) is the Gateway
+#: knative-serving/knative-local-gateway with the Service below, where the operator puts it.
+#: Its selector picks the gateway pods, so they must run in that namespace (checked).
 KNATIVE_LOCAL_SERVICE = "knative-local-gateway"
+KNATIVE_LOCAL_SERVICE_NAMESPACE = "istio-system"
 CLUSTER_DOMAIN = "svc.cluster.local"
+#: Knative Serving's data-plane pods in knative-serving and the ports they are called on
+#: (knative/serving@knative-v1.23.0 config/core/deployments/activator.yaml, autoscaler.yaml;
+#: pkg/autoscaler/metrics/stats_scraper.go): the activator takes requests for revisions on
+#: http1 8012 and h2c 8013 and, with the Knative-Serving-Namespace/-Revision headers, routes
+#: them to any revision, so only the gateway pods may reach it (components/knative_serving.py);
+#: the activator and the autoscaler (scraping queue-proxy's 9090) are the only Knative pods
+#: that call the models (components/namespaces.py). The activator opens its websocket to
+#: the autoscaler itself (cmd/activator/main.go): nothing else calls the activator.
+KNATIVE_APP_LABEL = "app"
+KNATIVE_ACTIVATOR = "activator"
+KNATIVE_AUTOSCALER = "autoscaler"
+KNATIVE_ACTIVATOR_PORTS = (8012, 8013)
 #: The Istio Gateway the seldon-gateway release creates and Seldon's operator binds to.
 SELDON_GATEWAY_NAME = "seldon-gateway"
 #: The bundled Dex is published through the gateway as `dex.<domain>`, issuer path /dex.
@@ -39,6 +60,10 @@ DEX_PORT = 5556
 #: own password, or Dex where the env bundles it), so the JWT check leaves its host open.
 JUPYTERHUB = "jupyterhub"
 JUPYTER_HOST_LABEL = "jupyter"
+#: z2jh 4.4.0's public Service of its proxy (templates/proxy/service.yaml: proxy-public,
+#: port 80 `http` -> the proxy's 8000): what the jupyterhub-route VirtualService routes to.
+JUPYTER_PROXY_SERVICE = "proxy-public"
+JUPYTER_PROXY_PORT = 80
 #: Where Dex sends the browser back after a JupyterHub login (OAuthenticator's callback).
 JUPYTER_CALLBACK_PATH = "/hub/oauth_callback"
 #: Kubernetes Ingress on Istio: the IngressClass name (istiod's meshConfig.ingressClass)
@@ -75,7 +100,21 @@ class Gateway:
 
     @property
     def local_gateway_service_fqdn(self) -> str:
-        return f"{KNATIVE_LOCAL_SERVICE}.{self.namespace}.{CLUSTER_DOMAIN}"
+        """Where the operator creates knative-local-gateway (see KNATIVE_LOCAL_SERVICE)."""
+        return f"{KNATIVE_LOCAL_SERVICE}.{KNATIVE_LOCAL_SERVICE_NAMESPACE}.{CLUSTER_DOMAIN}"
+
+    @property
+    def local_service_problem(self) -> str | None:
+        """Why knative-local-gateway would select no pod, or None: its Service lands in
+        istio-system, and a Service selects pods of its own namespace only."""
+        if self.namespace == KNATIVE_LOCAL_SERVICE_NAMESPACE:
+            return None
+        return (
+            f"the {self.release} pods run in namespace {self.namespace}, but the Knative "
+            f"operator creates Service {KNATIVE_LOCAL_SERVICE} (cluster-local traffic) in "
+            f"{KNATIVE_LOCAL_SERVICE_NAMESPACE}, where its selector would match no pod: "
+            f"keep the gateway in {KNATIVE_LOCAL_SERVICE_NAMESPACE} (drop its namespace setting)"
+        )
 
     @property
     def istio_label(self) -> str:

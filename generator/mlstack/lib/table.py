@@ -39,6 +39,16 @@ CHECK_ENV = Environment(
 )  # fmt: skip
 
 
+class Condition(BaseModel):
+    """A status condition the component's controller is known to set on a kind it owns,
+    and where upstream says so (repository, file and the pinned version read)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(pattern=r"^[A-Z][A-Za-z]*$")
+    evidence: str = Field(min_length=20)
+
+
 class Row(BaseModel):
     """One row of data/components.yaml."""
 
@@ -75,6 +85,11 @@ class Row(BaseModel):
     #: an operator's: namespace -> the level the pods it creates there for users' objects
     #: pass (e.g. Seldon's executor in models), where that namespace is in use.
     pods_in: dict[str, Level] = Field({}, alias="podsIn")
+    #: `<group>/<Kind>` -> the condition this component's controller sets on that kind:
+    #: the only custom resources `make install-platform` waits on (lifecycle/readiness.py).
+    conditions: dict[str, Condition] = {}
+    #: `<module>.<name>`: pods a controller creates at run time from the release's values.
+    runtime_pods: str | None = Field(None, alias="runtimePods")
     #: wrapper: upstream values path -> image path under environment.yaml imageRegistry.
     registry: dict[str, str] = {}
     #: wrapper: upstream values path -> how it lists pull secrets (names or {name: ...}).
@@ -224,10 +239,23 @@ def component(release: str, row: Row, source: str) -> Component:
         serves=refs.named(row.serves),
         pod_security=row.pod_security,
         pods_in=tuple(row.pods_in.items()),
+        conditions=_conditions(row, refs),
+        runtime_pods=refs.named(row.runtime_pods),
         registry=tuple(row.registry.items()),
         images=_images(row, project, refs),
         pull_secrets=tuple(row.pull_secrets.items()),
     )
+
+
+def _conditions(row: Row, refs: _Rows) -> tuple[tuple[str, str, str], ...]:
+    """(group, Kind, condition type) of each `conditions:` entry, checked for shape."""
+    out = []
+    for key, entry in row.conditions.items():
+        group, _, kind = key.rpartition("/")
+        if not group or "." not in group or not kind[:1].isupper():
+            raise refs.fail(f".conditions: {key!r} must be <api group>/<Kind>")
+        out.append((group, kind, entry.type))
+    return tuple(out)
 
 
 def _images(row: Row, project: str, refs: _Rows) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from mlstack import CHARTS_DIR, REPO_ROOT, environments, render
+from mlstack import CHARTS_DIR, REPO_ROOT, environments, registry, render, versions
 from mlstack.errors import UserError
 from mlstack.lib import helm, schemas
 from mlstack.lifecycle import autodomain, plan, readiness, secrets
@@ -121,7 +121,9 @@ class Installer:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         return [d for d in yaml.load_all(out, Loader=loader) if isinstance(d, dict)]
 
-    def has_conditions_in(self, objects: list[readiness.Obj]) -> Any:
+    def gate_rules(self, objects: list[readiness.Obj]) -> Any:
+        """(condition_of, is_cluster_scoped) for `readiness.gates`: conditions from the
+        component table's evidence, the scope from the release's own or the live CRD."""
         own = {
             (o["spec"]["group"], o["spec"]["names"]["kind"]): o
             for o in objects
@@ -132,15 +134,10 @@ class Installer:
             group = api_version.rsplit("/", 1)[0]
             return own.get((group, kind)) or self.kube.crd(api_version, kind)
 
-        def has_conditions(api_version: str, kind: str) -> bool:
-            found = crd(api_version, kind)
-            version = api_version.rsplit("/", 1)[1]
-            return found is not None and readiness.declares_conditions(found, version)
-
         def is_cluster_scoped(api_version: str, kind: str) -> bool:
             return readiness.cluster_scoped(crd(api_version, kind))
 
-        return has_conditions, is_cluster_scoped
+        return readiness.known_conditions(registry.conditions()), is_cluster_scoped
 
     def wait(self, release: str, gates: list[readiness.Gate], started: float) -> None:
         """Wait for every gate in order; raise (with the gate and its state) on timeout."""
@@ -197,7 +194,7 @@ class Installer:
             self.event(step.release, f"up to date (chart {step.chart_version}); checking gates")
         objects = self.manifest(step)
         gates = plan.beyond_helm(
-            readiness.gates(objects, step.namespace, *self.has_conditions_in(objects))
+            readiness.gates(objects, step.namespace, *self.gate_rules(objects))
         )
         try:
             self.wait(step.release, gates, started)
@@ -279,8 +276,9 @@ def offline_gates(
     the_plan: plan.Plan, schema_dir: Path | None
 ) -> dict[str, list[readiness.Gate] | None]:
     """Gates of each release from `helm template` (None: its upstream chart is not here), so
-    the dry run lists the kubectl waits a live install performs. Whether a custom resource
-    reports Ready comes from the CRDs the env renders and, when present, upstream CRDs."""
+    the dry run lists the kubectl waits a live install performs. Which custom resources get
+    a condition wait comes from the component table's evidence (registry.conditions); which
+    are cluster-scoped, from the rendered and (when present) the upstream CRDs."""
     manifests: dict[str, list[readiness.Obj] | None] = {}
     for step in the_plan.steps:
         if render.missing_dependencies(step.component, step.chart.parent):
@@ -288,24 +286,36 @@ def offline_gates(
             continue
         text = template(the_plan, step)
         manifests[step.release] = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-    known: dict[tuple[str, str], dict[str, Any]] = {}
+    crds = [o for objs in manifests.values() for o in objs or [] if _is_crd(o)]
     if schema_dir is not None:
-        known.update(schemas.upstream_crds(schema_dir))
-    rendered = [o for objs in manifests.values() for o in objs or []]
-    known.update(
-        schemas.crd_schemas([o for o in rendered if o.get("kind") == "CustomResourceDefinition"])
-    )
+        for project in versions.load().projects.values():
+            folder = schema_dir / "crds" / (project.crds or "")
+            if project.crds and folder.is_dir():
+                crds += schemas.crd_documents(folder)
+    cluster_kinds = {
+        (c["spec"]["group"], c["spec"]["names"]["kind"])
+        for c in crds
+        if readiness.cluster_scoped(c)
+    }
 
-    def has_conditions(api_version: str, kind: str) -> bool:
-        status = ((known.get((api_version, kind)) or {}).get("properties") or {}).get("status")
-        return "conditions" in ((status or {}).get("properties") or {})
+    def is_cluster_scoped(api_version: str, kind: str) -> bool:
+        return (readiness.group_of(api_version), kind) in cluster_kinds
 
+    condition_of = readiness.known_conditions(registry.conditions())
     gates: dict[str, list[readiness.Gate] | None] = {}
     for step in the_plan.steps:
         objs = manifests[step.release]
-        found = None if objs is None else readiness.gates(objs, step.namespace, has_conditions)
+        found = (
+            None
+            if objs is None
+            else readiness.gates(objs, step.namespace, condition_of, is_cluster_scoped)
+        )
         gates[step.release] = None if found is None else plan.beyond_helm(found)
     return gates
+
+
+def _is_crd(obj: readiness.Obj) -> bool:
+    return obj.get("kind") == "CustomResourceDefinition"
 
 
 def template(the_plan: plan.Plan, step: plan.Step) -> str:

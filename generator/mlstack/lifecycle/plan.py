@@ -111,7 +111,8 @@ def wait_command(gate: readiness.Gate, timeout: str) -> list[str]:
     if gate.what != "ready":
         raise ValueError(f"helm --wait judges {gate.describe()}: no kubectl wait needed")
     group = readiness.group_of(ref.api_version)
-    return ["kubectl", "wait", "--for=condition=Ready", f"{ref.kind.lower()}.{group}/{ref.name}",
+    return ["kubectl", "wait", f"--for=condition={gate.condition}",
+            f"{ref.kind.lower()}.{group}/{ref.name}",
             *where, limit]  # fmt: skip
 
 

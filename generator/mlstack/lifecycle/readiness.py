@@ -4,9 +4,16 @@ Helm's `--wait` covers Pods and Deployments but not the things that break the ne
 release: a CRD that is not yet Established (its custom resources are rejected), an
 admission webhook whose Service has no ready endpoint (every matching request fails), or
 an operator's custom resource (KnativeServing) that is not Ready yet. The gates are
-derived GENERICALLY from a release's manifest, so a new component needs no code here,
-and each verdict is a pure function over objects shaped as the Kubernetes API returns
-them; the live installer fetches those objects and calls the same functions.
+derived from a release's manifest, so a new component needs no code here, and each
+verdict is a pure function over objects shaped as the Kubernetes API returns them; the
+live installer fetches those objects and calls the same functions.
+
+A custom resource is gated on a condition only where its owning controller is KNOWN to set
+that condition: data/components.yaml `conditions:` names it with the upstream evidence
+(registry.conditions). A CRD whose schema has status.conditions is no such evidence:
+Istio 1.30 declares them on every kind and writes no Ready (status analysis is off by
+default), so a wait on them times out and rolls the release back. Everything else is left
+to Helm's kstatus wait.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class Ref:
 class Gate:
     what: GateKind
     ref: Ref
+    #: "ready" gates: the condition type awaited (its controller is known to set it).
+    condition: str = "Ready"
 
     def describe(self) -> str:
         return {
@@ -56,7 +65,7 @@ class Gate:
             "available": f"{self.ref} available",
             "rolled-out": f"{self.ref} rolled out",
             "endpoints": f"webhook {self.ref} has a ready endpoint",
-            "ready": f"{self.ref} Ready",
+            "ready": f"{self.ref} {self.condition}",
         }[self.what]
 
 
@@ -80,13 +89,23 @@ def ref_of(obj: Obj, namespace: str | None) -> Ref:
 
 
 def declares_conditions(crd: Obj, version: str) -> bool:
-    """Whether a CRD's schema for `version` has status.conditions (the Ready convention)."""
+    """Whether a CRD's schema for `version` has status.conditions: a precondition of a
+    condition gate (tests check every evidence entry against it), never a reason for one."""
     for entry in (crd.get("spec") or {}).get("versions") or []:
         if entry.get("name") == version:
             schema = (entry.get("schema") or {}).get("openAPIV3Schema") or {}
             status = (schema.get("properties") or {}).get("status") or {}
             return "conditions" in (status.get("properties") or {})
     return False
+
+
+def known_conditions(table: dict[tuple[str, str], str]) -> Callable[[str, str], str | None]:
+    """`condition_of` for `gates` from (api group, Kind) -> condition (registry.conditions)."""
+
+    def condition_of(api_version: str, kind: str) -> str | None:
+        return table.get((group_of(api_version), kind))
+
+    return condition_of
 
 
 def cluster_scoped(crd: Obj | None) -> bool:
@@ -97,15 +116,16 @@ def cluster_scoped(crd: Obj | None) -> bool:
 def gates(
     objects: Iterable[Obj],
     namespace: str,
-    has_conditions: Callable[[str, str], bool],
+    condition_of: Callable[[str, str], str | None],
     is_cluster_scoped: Callable[[str, str], bool] = lambda api_version, kind: False,
 ) -> list[Gate]:
     """The gates of a release, from its manifest (objects in the order Helm listed them).
 
     `namespace` is the release namespace (Helm leaves it out of namespaced objects);
-    `has_conditions(apiVersion, kind)` says whether a custom resource reports a Ready
-    condition (from its CRD); `is_cluster_scoped(apiVersion, kind)` whether it has no
-    namespace (the release's must not be added then, or the gate looks in the wrong place).
+    `condition_of(apiVersion, kind)` names the condition a custom resource's controller is
+    known to set (None: no gate; see `known_conditions`); `is_cluster_scoped(apiVersion,
+    kind)` whether it has no namespace (the release's must not be added then, or the gate
+    looks in the wrong place).
     Order: CRDs, workloads, webhook endpoints, custom resources.
     """
     order: dict[GateKind, list[Gate]] = {
@@ -125,9 +145,10 @@ def gates(
                 if svc:
                     ref = Ref("v1", "Service", svc["name"], svc.get("namespace") or namespace)
                     order["endpoints"].append(Gate("endpoints", ref))
-        elif is_custom(obj) and has_conditions(obj["apiVersion"], obj["kind"]):
+        elif is_custom(obj) and (cond := condition_of(obj["apiVersion"], obj["kind"])):
             scoped = is_cluster_scoped(obj["apiVersion"], obj["kind"])
-            order["ready"].append(Gate("ready", ref_of(obj, None if scoped else namespace)))
+            ref = ref_of(obj, None if scoped else namespace)
+            order["ready"].append(Gate("ready", ref, cond))
     return list(dict.fromkeys(g for group in order.values() for g in group))
 
 
@@ -197,17 +218,17 @@ def endpoints_ready(slices: Iterable[Obj]) -> Verdict:
     return Verdict(ready > 0, f"{ready}/{total} endpoints ready")
 
 
-def resource_ready(obj: Obj) -> Verdict:
-    """Custom resources that follow the Ready condition convention (Knative, KServe...)."""
-    cond = condition(obj, "Ready")
+def resource_ready(obj: Obj, kind: str = "Ready") -> Verdict:
+    """A custom resource whose controller sets condition `kind` (Knative, KServe...)."""
+    cond = condition(obj, kind)
     if not _observed(obj):
         return Verdict(False, "controller has not observed the latest spec yet")
     if cond is None:
-        return Verdict(False, "no Ready condition yet")
+        return Verdict(False, f"no {kind} condition yet")
     if cond.get("status") == "True":
-        return Verdict(True, "Ready")
+        return Verdict(True, kind)
     reason = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
-    return Verdict(False, f"Ready={cond.get('status')}" + (f" ({reason})" if reason else ""))
+    return Verdict(False, f"{kind}={cond.get('status')}" + (f" ({reason})" if reason else ""))
 
 
 def evaluate(gate: Gate, obj: Obj | None, slices: Iterable[Obj] = ()) -> Verdict:
@@ -223,7 +244,7 @@ def evaluate(gate: Gate, obj: Obj | None, slices: Iterable[Obj] = ()) -> Verdict
         return rolled_out(obj)
     if gate.what == "endpoints":
         return endpoints_ready(slices)
-    return resource_ready(obj)
+    return resource_ready(obj, gate.condition)
 
 
 def webhooks_served_by(
