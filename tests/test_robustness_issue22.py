@@ -225,7 +225,7 @@ def test_a_gitops_remote_that_loops_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
     proc = subprocess.run(
-        [*MLSTACK, "gitops-sync", "--env", "k3d", "--repo", str(tmp_path / "a"), *SYNC_ARGS],
+        [*MLSTACK, "gitops-sync", "--env", "eks", "--repo", str(tmp_path / "a"), *SYNC_ARGS],
         capture_output=True,
         text=True,
         check=False,
@@ -335,3 +335,33 @@ def test_render_generate_is_one_command(
     assert not (tmp_path / "b" / "k3d").exists()
     leftovers = [p.name for p in [*tmp_path.iterdir(), *(values / "k3d").iterdir()]]
     assert not [n for n in leftovers if "mlstack-" in n and not n.endswith("lock")], leftovers
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        "publish --package --charts-dir {charts} --dist {dist} --registry https://not-oci.example",
+        "package --charts-dir {charts} --dist {dist} --url not-a-url",
+        "gitops --charts-dir {charts} --values-dir {values} --env k3d --revision -f",
+        "images --values-dir {values} --env ../values/k3d",
+        "install --charts-dir {charts} --values-dir {values} --dry-run --env k3d/",
+    ],
+    ids=["publish-registry", "package-url", "gitops-revision", "images-env", "install-env"],
+)
+def test_a_bad_argument_stops_the_command_before_generate_writes(
+    tmp_path: Path, charts_copy: Path, args: str
+) -> None:
+    """make's targets pass --generate (they used to depend on `make generate`, which wrote
+    charts/ and values/ before the command looked at its arguments)."""
+    values = _values(tmp_path)
+    readme = charts_copy / "metallb-pool" / "README.md"
+    readme.write_text(readme.read_text() + "stale\n")  # so generate would write
+    before = (_tree(charts_copy), _tree(values))
+    words = args.format(charts=charts_copy, values=values, dist=tmp_path / "dist").split()
+    proc = subprocess.run(
+        [*MLSTACK, words[0], "--generate", *words[1:]], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "argument --" in proc.stderr and "unrecognized" not in proc.stderr, proc.stderr
+    assert (_tree(charts_copy), _tree(values)) == before
+    assert not (tmp_path / "dist").exists()
