@@ -138,29 +138,29 @@ deps: setup ## download upstream charts of wrapper charts (needs network)
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"
 
-gitops: generate schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://... [DOMAIN=..] [OCI=1] [FLEET=1 CLUSTERS="a b"]
-	@$(MLSTACK) gitops $(GITOPS_FLAGS) --out "$(OUT)"
+gitops: setup schemas ## Argo CD + Flux manifests, charts, values: make gitops ENV=k3d OUT=dir GITOPS_URL=https://... [DOMAIN=..] [OCI=1] [FLEET=1 CLUSTERS="a b"]
+	@$(MLSTACK) gitops --generate $(GITOPS_FLAGS) --out "$(OUT)"
 
-gitops-sync: generate schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]
-	@$(MLSTACK) gitops-sync $(GITOPS_FLAGS) --repo "$(GITOPS_REPO)" --branch "$(BRANCH)" \
+gitops-sync: setup schemas ## commit + push ENV's layout: make gitops-sync GITOPS_REPO=<url|path> [BRANCH=main GITOPS_URL=...]
+	@$(MLSTACK) gitops-sync --generate $(GITOPS_FLAGS) --repo "$(GITOPS_REPO)" --branch "$(BRANCH)" \
 	  $(if $(GITOPS_CHECKOUT),--checkout "$(GITOPS_CHECKOUT)")
 
-package: generate ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
-	@$(MLSTACK) package --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
+package: setup ## helm package every chart into dist/ + index.yaml (wrappers need make deps; STRICT=1 fails on skips)
+	@$(MLSTACK) package --generate --dist dist $(if $(CHART_REPO_URL),--url "$(CHART_REPO_URL)") $(if $(filter 1,$(STRICT)),--strict)
 
 bench-package: generate ## package 5 times: median seconds and whether dist/ stayed byte-identical
 	@$(MLSTACK) package --bench 5
 
-publish: package ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
-	@$(MLSTACK) publish $(if $(REGISTRY),--registry "$(REGISTRY)") --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
+publish: setup ## push + cosign-sign dist/*.tgz: make publish [REGISTRY=oci://host/path] [COSIGN_KEY=..] [SIGN=0] [DRY_RUN=1]
+	@$(MLSTACK) publish --generate --package $(if $(REGISTRY),--registry "$(REGISTRY)") --dist dist $(if $(filter 1,$(DRY_RUN)),--dry-run) \
 	  $(if $(COSIGN_KEY),--key "$(COSIGN_KEY)") $(if $(filter 0,$(SIGN)),--no-sign)
 
 registry-login: setup ## helm registry login to REGISTRY's host: echo $$TOKEN | make registry-login REGISTRY=oci://host/path USERNAME=...
 	@host="$$(echo "$(REGISTRY)" | sed -E 's#^oci://([^/]+).*#\1#')"; \
 	  helm registry login "$$host" --username "$(USERNAME)" --password-stdin
 
-images: generate ## every image ENV pulls, tagged, under its imageRegistry: make images ENV=k3d
-	@$(MLSTACK) images --env "$(ENV)"
+images: setup ## every image ENV pulls, tagged, under its imageRegistry: make images ENV=k3d
+	@$(MLSTACK) images --generate --env "$(ENV)"
 
 envs: setup ## list the environments (values/<env>/environment.yaml): settings and releases
 	@$(MLSTACK) envs
@@ -182,18 +182,18 @@ cluster-k3d cluster-minikube cluster-eks: setup ## shorthand: make cluster ENV=k
 delete-k3d delete-minikube delete-eks: setup ## shorthand: make delete ENV=k3d|minikube|eks
 	@$(MLSTACK) cluster delete $(@:delete-%=%) $(DRY)
 
-install-platform: generate ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]
-	@$(MLSTACK) install --env "$(ENV)" --timeout $(TIMEOUT) --parallel $(PARALLEL) $(if $(FROM),--from $(FROM)) \
+install-platform: setup ## install ENV's releases along their needs, PARALLEL at once [DRY_RUN=1 -> build/ENV/install.sh] [FROM=release] [FORCE=1]
+	@$(MLSTACK) install --generate --env "$(ENV)" --timeout $(TIMEOUT) --parallel $(PARALLEL) $(if $(FROM),--from $(FROM)) \
 	  $(if $(filter 1 true yes,$(FORCE)),--force) $(DRY)
 
 bench-install: setup schemas ## simulated k3d install: the real installer vs a fake API + fake helm; last line wall/critical-path/serial
 	@$(PY) -m mlstack.lifecycle.simulate --env "$(ENV)" --parallel $(PARALLEL) $(if $(VERBOSE),,--quiet)
 
-uninstall-platform: generate ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
-	@$(MLSTACK) uninstall --env "$(ENV)" --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
+uninstall-platform: setup ## uninstall ENV's releases in reverse order [DRY_RUN=1] [PURGE=1]
+	@$(MLSTACK) uninstall --generate --env "$(ENV)" --timeout $(TIMEOUT) $(if $(filter 1,$(PURGE)),--purge) $(DRY)
 
-smoke: generate ## call every enabled catalogue model with its request, one line + latency each [DRY_RUN=1] [INGRESS=host:port]
-	@$(MLSTACK) smoke --env "$(ENV)" $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
+smoke: setup ## call every enabled catalogue model with its request, one line + latency each [DRY_RUN=1] [INGRESS=host:port]
+	@$(MLSTACK) smoke --generate --env "$(ENV)" $(if $(INGRESS),--ingress $(INGRESS)) $(DRY)
 
 e2e: ## k3d end to end: cluster -> install -> smoke -> uninstall -> delete
 	@$(MAKE) --no-print-directory cluster-k3d

@@ -67,6 +67,12 @@ TRICKY = (
     "{{ .Values.x }}",
     "",
     "\x00",
+    # issue 22: strings a lax model took as bools, versions Helm cannot read, huge input
+    "yes",
+    "on",
+    "true",
+    "9" * 23 + ".0.0",
+    "1" * 5000,
 )
 SCALARS = (
     st.none()
@@ -244,11 +250,18 @@ def check_outcome(
     return "refused"
 
 
+#: Issue 22: the input file replaced by a link that leads nowhere, or back to itself.
+LINKS = {"dangling-link": "nowhere.yaml", "looping-link": None}
+
+
 def _mutate(path: Path, data: st.DataObject) -> str:
-    name = data.draw(st.sampled_from(sorted(MUTATIONS)))
-    new = MUTATIONS[name](path.read_bytes(), data.draw)
+    name = data.draw(st.sampled_from(sorted([*MUTATIONS, *LINKS])))
+    old = path.read_bytes()
     path.unlink()  # never write through a hard link into the pristine copy
-    path.write_bytes(new)
+    if name in LINKS:
+        path.symlink_to(LINKS[name] or path.name)
+    else:
+        path.write_bytes(MUTATIONS[name](old, data.draw))
     return name
 
 

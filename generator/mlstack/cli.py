@@ -24,7 +24,9 @@ def _cmd_generate(args: argparse.Namespace, hold: Any = None) -> int:
     from mlstack import generate, registry
 
     started = time.perf_counter()
-    changed = generate.generate(Path(args.charts_dir), Path(args.values_dir), hold=hold)
+    charts = Path(getattr(args, "charts_dir", None) or _repo() / "charts")
+    values = Path(getattr(args, "values_dir", None) or _repo() / "values")
+    changed = generate.generate(charts, values, hold=hold)
     took = time.perf_counter() - started
     what = ", ".join(changed) if changed else "no changes"
     print(f"generate: {len(registry.COMPONENTS)} charts in {took:.2f}s ({what})")
@@ -282,6 +284,10 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from mlstack import project, publish
 
     registry_url = args.registry or project.load().registry
+    if args.package:
+        from mlstack import package
+
+        package.main(Path(args.charts_dir), Path(args.dist), None, False)
     record = Path(args.record) if args.record else None
     publish.publish(Path(args.dist), registry_url, args.dry_run, args.key, not args.no_sign, record)
     return 0
@@ -318,6 +324,14 @@ def _gitops_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
     p.add_argument("--values-dir", type=argcheck.path, default=str(_repo() / "values"))
+    _generate_first(p)
+
+
+def _generate_first(p: argparse.ArgumentParser) -> None:
+    """`--generate`: run generate once the command's arguments are checked, so a bad
+    argument stops the command before anything is written (make's targets pass it instead
+    of depending on `make generate`, which ran before any argument was looked at)."""
+    p.add_argument("--generate", action="store_true", help="run generate first")
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
@@ -367,6 +381,7 @@ def _lifecycle_args(p: argparse.ArgumentParser, timeout: str = "10m") -> None:
     p.add_argument("--values-dir", default=str(_repo() / "values"))
     p.add_argument("--dry-run", action="store_true", help="print the commands; needs no cluster")
     p.add_argument("--timeout", default=timeout, help="per release / wait, e.g. 300s, 10m")
+    _generate_first(p)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -404,6 +419,7 @@ def parser() -> argparse.ArgumentParser:
     im = sub.add_parser("images", help="list every image an environment pulls (for mirroring)")
     im.add_argument("--env", type=argcheck.env_name, default=environments.DEFAULT_ENV)
     im.add_argument("--values-dir", default=str(_repo() / "values"))
+    _generate_first(im)
     im.set_defaults(func=_cmd_images)
     pol = sub.add_parser("policy", help="checkov (offline) on each env's own rendered objects")
     pol.add_argument(
@@ -449,6 +465,7 @@ def parser() -> argparse.ArgumentParser:
     )
     pk.add_argument("--strict", action="store_true", help="fail when a chart was skipped")
     pk.add_argument("--bench", type=int, default=0, help="package N times; print median, sameness")
+    _generate_first(pk)
     pk.set_defaults(func=_cmd_package)
     pub = sub.add_parser("publish", help="helm push every archive in dist/ to an OCI registry")
     pub.add_argument(
@@ -462,6 +479,9 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--no-sign", action="store_true", help="push without cosign signatures")
     pub.add_argument("--record", default=str(_repo() / "build" / "published.yaml"),
                      help="where to write the pushed digests")  # fmt: skip
+    pub.add_argument("--package", action="store_true", help="package every chart into --dist first")
+    pub.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
+    _generate_first(pub)
     pub.set_defaults(func=_cmd_publish)
     c = sub.add_parser("cluster", help="create (or reuse) / delete the env's cluster")
     c.add_argument("action", choices=("create", "delete"))
@@ -503,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = errors.install()
     try:
         args = parser().parse_args(argv)
+        if getattr(args, "generate", False) and args.func is not _cmd_render:
+            _cmd_generate(args)  # render runs generate itself, undoable as one command
         return int(args.func(args))
     except UserError as err:
         for line in str(err).splitlines() or [""]:
