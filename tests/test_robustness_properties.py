@@ -202,7 +202,9 @@ def tree_digest(root: Path) -> str:
     h = hashlib.sha256()
     if root.exists():
         for path in sorted(p for p in root.rglob("*") if not p.is_dir() and "lock" not in p.name):
-            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+            # a link (LINKS mutations) is its target's name: it may lead nowhere
+            data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+            h.update(str(path.relative_to(root)).encode() + b"\0" + data)
     return h.hexdigest()
 
 
@@ -256,12 +258,13 @@ LINKS = {"dangling-link": "nowhere.yaml", "looping-link": None}
 
 def _mutate(path: Path, data: st.DataObject) -> str:
     name = data.draw(st.sampled_from(sorted([*MUTATIONS, *LINKS])))
-    old = path.read_bytes()
+    # every draw before the unlink: hypothesis may stop a case at any draw
+    new = None if name in LINKS else MUTATIONS[name](path.read_bytes(), data.draw)
     path.unlink()  # never write through a hard link into the pristine copy
-    if name in LINKS:
+    if new is None:
         path.symlink_to(LINKS[name] or path.name)
     else:
-        path.write_bytes(MUTATIONS[name](old, data.draw))
+        path.write_bytes(new)
     return name
 
 
@@ -355,6 +358,7 @@ def test_mutated_data_files(pristine: Path, tmp_path: Path, data_files: dict[str
                         assert isinstance(yamlfile.read(meta)["version"], str)
                 outcomes[outcome] += 1
         finally:
+            path.unlink()  # it may be a link now
             path.write_bytes(original)
             versions.load.cache_clear()
             releases.load.cache_clear()
