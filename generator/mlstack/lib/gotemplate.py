@@ -187,8 +187,6 @@ def _check_commands(commands: list[list[Any]], what: str) -> list[list[Any]]:
     for command in commands:
         if not command:
             raise TemplateError(f"missing value for {what}")
-        if command[0] == ("ident", "nil"):
-            raise TemplateError("nil is not a command")
     return commands
 
 
@@ -418,6 +416,8 @@ def _run(pipe: list[list[Any]], dot: Any, root: Any) -> Any:
     for i, command in enumerate(pipe):
         head = command[0]
         piped = [result] if i else []
+        if head == ("ident", "nil"):
+            raise ExecError("nil is not a command")
         if head[0] == "ident" and head[1] in BUILTINS:
             args = [_operand(op, dot, root) for op in command[1:]] + piped
             result = _call(head[1], args)
