@@ -309,7 +309,6 @@ def test_the_default_template_passes_and_a_path_does_not() -> None:
         ({"labels": {"app": "-x"}}, "labels.app"),
         ({"podLabels": {"v": 2}}, "podLabels.v"),
         ({"nodeSelector": {"a/b/c": "x"}}, "nodeSelector.a/b/c"),
-        ({"nodeSelector": "linux"}, "nodeSelector"),
     ],
 )
 def test_a_convention_names_its_key(values: dict[str, Any], key: str) -> None:
