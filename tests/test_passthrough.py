@@ -220,6 +220,7 @@ TEMPLATES = [
     "{{and .Name .Domain}}{{or .Labels .Namespace}}{{not .Name}}",
     '{{if and (ne .Name "") (lt 1 2)}}y{{end}}',
     "{{.Labels}}",
+    "{{\"\\x41\\u00e9\u00e9\"}}{{print 'a'}}{{`{{x}}`}}",
     # refused by Go's parser
     "{{.Name}.{{.Domain}}",
     "{{.Name",

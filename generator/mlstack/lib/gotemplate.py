@@ -17,6 +17,7 @@ a caller can say the value is unchecked rather than wrong): variables (`$x :=`),
 
 from __future__ import annotations
 
+import ast
 import operator
 import re
 from dataclasses import dataclass, field
@@ -282,12 +283,18 @@ def _field(value: Any, name: str) -> Any:
 
 
 def _literal(kind: str, text: str) -> Any:
-    if kind == "string":
-        return bytes(text[1:-1], "utf-8").decode("unicode_escape")
     if kind == "raw":
         return text[1:-1]
-    if kind == "char":
-        return ord(bytes(text[1:-1], "utf-8").decode("unicode_escape"))
+    if kind in ("string", "char"):  # Go's escapes are Python's (\n, \x41, \u00e9, \101)
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise TemplateError(f"bad quoted literal {text}") from None
+        if kind == "string":
+            return value
+        if len(value) != 1:
+            raise TemplateError(f"malformed character constant: {text}")
+        return ord(value)
     number = text.replace("_", "")
     try:
         return int(number, 0)
