@@ -130,6 +130,39 @@ def test_render_generate_refuses_before_any_write(tmp_path: Path, charts_copy: P
     assert not out.exists()
 
 
+@pytest.mark.parametrize("case", ["annotation-int", "kserve-deployment-mode"])
+def test_render_alone_refuses_before_any_write(
+    case: str, tmp_path: Path, charts_copy: Path
+) -> None:
+    """`render` without generate checks the same values before rendering anything."""
+    release, key, value = CASES[case]
+    values, charts = _copies(tmp_path, charts_copy)
+    path = values / "eks" / f"{release}.yaml"
+    _set(path, key, value)
+    out = tmp_path / "build"
+    proc = subprocess.run(
+        [
+            *MLSTACK,
+            "render",
+            "--env",
+            "eks",
+            "--out",
+            str(out),
+            "--charts-dir",
+            str(charts),
+            "--values-dir",
+            str(values),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {path}: {key}: "), proc.stderr
+    assert not out.exists()
+
+
 def test_conventions_run_without_the_upstream_schemas(tmp_path: Path, charts_copy: Path) -> None:
     """Generate without MLSTACK_SCHEMA_DIR still refuses what needs no upstream file."""
     values, charts = _copies(tmp_path, charts_copy)
