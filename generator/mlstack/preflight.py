@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlstack import environments, render, resolve
 from mlstack.errors import UserError
-from mlstack.lib import schemas, validate, yamlfile
+from mlstack.lib import schemas, upstream, validate, yamlfile
 from mlstack.resolve import Components
 
 
@@ -43,10 +43,9 @@ def available_schema_dir() -> Path | None:
 
 def check_passthrough(values_dir: Path, components: Components) -> None:
     """Hand-written pass-through blocks against the upstream checks, before resolving reads
-    them (only when the upstream schemas are at hand; render always runs these)."""
+    them: all of render's when the upstream schemas are at hand, else the conventions that
+    need no upstream file (lib/upstream.convention_problems); render always runs all."""
     directory = available_schema_dir()
-    if directory is None:
-        return
     defaults = resolve.chart_defaults(components)
     found: list[str] = []
     for env in environments.names(values_dir):
@@ -55,7 +54,14 @@ def check_passthrough(values_dir: Path, components: Components) -> None:
             if not component.dependencies or not path.is_file():
                 continue
             merged = validate.deep_merge(defaults[component.id], resolve.load_values(path))
-            problems = render.check_passthrough(component, merged, directory)
+            if directory is not None:
+                problems = render.check_passthrough(component, merged, directory)
+            else:
+                problems = [
+                    f"{dep.alias}.{p}"
+                    for dep in component.dependencies
+                    for p in upstream.convention_problems(merged.get(dep.alias))
+                ]
             found += [f"{yamlfile.shown(path)}: {p}" for p in problems]
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

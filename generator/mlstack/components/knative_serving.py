@@ -22,18 +22,19 @@ blocked by NetworkPolicy.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from constructs import Construct
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from mlstack import versions
 from mlstack.errors import UserError
 from mlstack.lib import facts as names
-from mlstack.lib import mirror
+from mlstack.lib import gotemplate, mirror
 from mlstack.lib.component import spec_object
 from mlstack.lib.facts import Facts
-from mlstack.lib.fields import DnsLabel, DnsName, DnsSubdomain, Labels
+from mlstack.lib.fields import DNS_NAME, DnsLabel, DnsName, DnsSubdomain, Labels
 from mlstack.lib.model import Values
 from mlstack.lib.resources import Ordered, Quantity
 from mlstack.lib.slots import json_string_slot, keyed_slot, slot
@@ -74,6 +75,43 @@ OVERRIDES: dict[str, str] = {
 }
 #: The images, for `make images` (data/components.yaml `images:` names this tuple).
 IMAGES = tuple(OVERRIDES.values())
+
+
+#: What Knative runs a domain template on when it reads config-network:
+#: DomainTemplateValues with the sample of checkDomainTemplate (knative.dev/networking
+#: pkg/config/config.go, branch release-1.23, the networking Serving 1.23 builds with).
+DOMAIN_TEMPLATE_SAMPLE = gotemplate.Struct(
+    "config.DomainTemplateValues",
+    {"Name": "foo", "Namespace": "bar", "Domain": "baz.com", "Annotations": {}, "Labels": {}},
+)
+
+
+def check_domain_template(text: str) -> str:
+    """Refuse a domain-template Knative would refuse, here instead of in the cluster.
+
+    Knative parses it as a Go text/template and executes it on a sample (checkDomainTemplate,
+    above): a parse or execution error (a missing `}}`, an undefined function, a field
+    DomainTemplateValues lacks: only .Name .Namespace .Domain .Annotations .Labels) makes
+    config-network invalid: Knative refuses it when it reads the ConfigMap. Every Route's
+    host is the template's result, which must be a fully qualified domain name
+    (DomainNameFromTemplate in knative/serving pkg/reconciler/route/domains/domains.go,
+    release-1.23, checks IsFullyQualifiedDomainName), so the sample's result must be a
+    DNS-1123 subdomain of two or more labels. A template using what lib/gotemplate does not
+    execute (variables, define/template) is refused too, naming the construct.
+    """
+    try:
+        host = gotemplate.execute(text, DOMAIN_TEMPLATE_SAMPLE)
+    except gotemplate.Unsupported as err:
+        raise ValueError(f"{err}: write it with fields, index, printf and if/else") from None
+    except ValueError as err:  # TemplateError, ExecError
+        raise ValueError(f"Knative refuses this Go template ({err}): fix it") from None
+    if len(host) > 253 or not re.fullmatch(DNS_NAME, host):
+        raise ValueError(
+            f"gives {host!r} for a Service foo in namespace bar with domain baz.com, which is "
+            "no fully qualified domain name: use fields joined by '.' and '-', e.g. "
+            f"{DOMAIN_TEMPLATE}"
+        )
+    return text
 
 
 def _serving_version() -> str:
@@ -207,7 +245,7 @@ class KnativeServingValues(Values):
         "example.com",
         description="The environment's domain (config-domain); set per env by generate.",
     )
-    domain_template: str = Field(
+    domain_template: Annotated[str, AfterValidator(check_domain_template)] = Field(
         DOMAIN_TEMPLATE,
         min_length=1,
         description="config-network domain-template: a Go template Knative evaluates.",
