@@ -46,7 +46,7 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
-.PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs images checkov clean \
+.PHONY: help setup helm-compat helm-compat-tools generate render render-all test test-controlplane lint drift check deps schemas bump envs images checkov clean \
 	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish benchmark benchmark-catalogue \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
@@ -91,6 +91,9 @@ benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catal
 
 test: setup schemas helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+test-controlplane: setup ## start the simulated cluster (values/ci) once and test it: PodSecurity, controllers, CEL (first run builds it: minutes)
+	@$(PY) -m pytest -q -m controlplane tests/test_controlplane.py $(PYTEST_ARGS)
 
 helm-compat-tools: setup
 	@PYTHON=$(PY) scripts/setup-helm.sh compat
