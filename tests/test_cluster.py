@@ -185,7 +185,7 @@ def test_simulated_dry_run_prints_build_start_and_context(
     layout = simulated.Layout(spec.name, root=tmp_path / "state", tools=tmp_path / "tools")
     assert cluster._simulated_create(env, spec, dry_run=True, layout=layout) == 0
     out = capsys.readouterr().out
-    assert "+ go build '-ldflags=-s -w' -o" in out
+    assert "+ go build '-ldflags=-s -w -X k8s.io/component-base/version.gitVersion=v1.35.4" in out
     assert "+ go install '-ldflags=-s -w' sigs.k8s.io/kwok/cmd/kwok@v0.8.0" in out
     assert "--etcd-port=FREE_PORT --etcd-peer-port=FREE_PORT --apiserver-port=FREE_PORT" in out
     assert "--service-cluster-ip-range=10.96.0.0/16 --kubernetes-service-ip=10.96.0.1" in out

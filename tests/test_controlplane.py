@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mlstack import environments
+from mlstack import REPO_ROOT, environments
 from mlstack.lifecycle import cluster, simulated
 
 pytestmark = pytest.mark.controlplane
@@ -31,6 +31,9 @@ pytestmark = pytest.mark.controlplane
 #: Generous: a deadline for a condition to come true on a loaded 2-core machine, never an
 #: assertion about how fast it did.
 WAIT = 180
+#: The kubectl `make setup` pins (1.35, the server's minor), else the one on PATH.
+PINNED_KUBECTL = REPO_ROOT / ".tools" / "bin" / "kubectl"
+KUBECTL = str(PINNED_KUBECTL) if PINNED_KUBECTL.is_file() else "kubectl"
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class Sim:
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> Any:
         proc = subprocess.run(
-            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],
+            [KUBECTL, f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
             text=True,

@@ -276,6 +276,6 @@ def test_a_new_env_folder_gets_its_generated_values(tmp_path: Path) -> None:
     before = {p.name: p.read_bytes() for p in lab.iterdir()}
     (values / "lab" / "environment.yaml").unlink()  # no longer an environment
     assert generate.generate(tmp_path / "charts", values) == []  # nothing else to change
-    assert environments.names(values) == ["eks", "k3d", "minikube"]
+    assert environments.names(values) == ["ci", "eks", "k3d", "minikube"]
     # a folder that is no environment is the user's: neither regenerated nor removed
     assert {p.name: p.read_bytes() for p in lab.iterdir()} == before

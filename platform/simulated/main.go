@@ -145,10 +145,11 @@ func run(s settings) error {
 	case err := <-failed:
 		return err
 	case <-stop:
-		// The apiserver saw the same signal; give it a moment to drain, then stop etcd.
+		// The apiserver saw the same signal and stops listening at once; its Run returns
+		// only after its in-process clients let go, so wait a little, then stop etcd.
 		select {
 		case <-apiDone:
-		case <-time.After(10 * time.Second):
+		case <-time.After(3 * time.Second):
 		}
 		return nil
 	}

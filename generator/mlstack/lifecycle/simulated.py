@@ -166,11 +166,27 @@ def binaries(tools: Path = TOOLS_DIR) -> dict[str, Path]:
     }
 
 
+def version_ldflags(kubernetes: str) -> str:
+    """Kubernetes' release builds stamp the version into these variables (hack/lib/version.sh);
+    without them the server reports v0.0.0-master and clients cannot parse it."""
+    major, minor = kubernetes.removeprefix("v").split(".")[:2]
+    flags = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={kubernetes}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return " ".join(flags)
+
+
 def build_commands(tools: Path = TOOLS_DIR) -> list[list[str]]:
     out = binaries(tools)
     kwok = f"sigs.k8s.io/kwok/cmd/kwok@{pins().kwok}"
+    ldflags = f"-ldflags=-s -w {version_ldflags(pins().kubernetes)}"
     return [
-        ["go", "build", "-ldflags=-s -w", "-o", str(out["simulated"]), "."],
+        ["go", "build", ldflags, "-o", str(out["simulated"]), "."],
         ["go", "install", "-ldflags=-s -w", kwok],
         ["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@{pins().kwok}"],
     ]
@@ -329,7 +345,6 @@ def nodes_manifest(cfg: Config) -> dict[str, Any]:
                     "allocatable": cap,
                     "capacity": cap,
                     "addresses": [{"type": "InternalIP", "address": f"192.168.240.{i + 10}"}],
-                    "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"},
                 },
             }
         )
@@ -373,12 +388,12 @@ def up(
     (layout.state / "data").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     deadline = started + cfg.start_timeout_seconds
-    _spawn(layout, "control-plane", control_plane_command(layout, cfg, out["simulated"]))
+    pid = _spawn(layout, "control-plane", control_plane_command(layout, cfg, out["simulated"]))
     while not readyz(layout):
         if not alive(layout, "control-plane", out["simulated"]):
             raise UserError(
-                f"simulated control plane exited: {_tail(layout.log('control-plane'))} "
-                f"(log: {layout.log('control-plane')})"
+                f"simulated control plane exited ({_exit_status(pid)}): "
+                f"{_tail(layout.log('control-plane'))} (log: {layout.log('control-plane')})"
             )
         if time.monotonic() > deadline:
             raise UserError(f"simulated control plane not ready: see {layout.log('control-plane')}")
@@ -442,6 +457,18 @@ def down(layout: Layout, remove: bool = True, grace: float = 15.0) -> list[int]:
     if remove:
         shutil.rmtree(layout.state, ignore_errors=True)
     return stopped
+
+
+def _exit_status(pid: int) -> str:
+    """How a child of this process ended, for the one-line error."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return "status unknown"
+    if not done:
+        return "still running, but not the built binary"
+    code = os.waitstatus_to_exitcode(status)
+    return f"signal {-code}" if code < 0 else f"exit status {code}"
 
 
 def _exists(pid: int) -> bool:
