@@ -73,11 +73,11 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     kubeconfig = root / "kubeconfig"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KUBECONFIG", str(kubeconfig))
-        assert cluster._simulated_create(env, spec, dry_run=False, layout=layout) == 0
-        pids = {p: int(layout.pid_file(p).read_text()) for p in ("control-plane", "kwok")}
         try:
+            assert cluster._simulated_create(env, spec, dry_run=False, layout=layout) == 0
+            pids = {p: int(layout.pid_file(p).read_text()) for p in ("control-plane", "kwok")}
             yield Sim(layout, kubeconfig, pids, simulated.config(spec.config).nodes.count)
-        finally:
+        finally:  # also when the start failed half-way: no process outlives the tests
             cluster._simulated_delete(env, spec, dry_run=False, layout=layout)
 
 

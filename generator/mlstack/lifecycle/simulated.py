@@ -251,13 +251,15 @@ def free_port() -> int:
 
 def alive(layout: Layout, process: str, binary: Path) -> int | None:
     """The pid of `process` when its pid file names a live process of `binary`, else None
-    (a recycled pid that runs something else is never ours)."""
+    (a recycled pid that runs something else is never ours). Read from /proc/<pid>/exe:
+    /proc/<pid>/cmdline is briefly empty while a large binary is being exec'd, and a
+    zombie has no exe. A binary rebuilt under a running process shows as "(deleted)"."""
     try:
         pid = int(layout.pid_file(process).read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
     except (OSError, ValueError):
         return None
-    return pid if cmdline and cmdline[0] == str(binary).encode() else None
+    return pid if exe == str(binary.resolve()) else None
 
 
 def _spawn(layout: Layout, process: str, cmd: list[str]) -> int:
@@ -382,12 +384,24 @@ def up(
 ) -> None:
     """Start the control plane and KWOK (after stopping leftovers of an earlier run), then
     wait for /readyz and every node Ready. Certificates and etcd data of an earlier run are
-    reused."""
-    out = binaries(layout.tools)
+    reused. On any failure (Ctrl-C included) both are stopped again: nothing is left
+    running; the logs stay for the error message to point at."""
     down(layout, remove=False)
     (layout.state / "data").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    deadline = started + cfg.start_timeout_seconds
+    try:
+        _start(cfg, layout, kubectl, started + cfg.start_timeout_seconds)
+    except BaseException:
+        down(layout, remove=False)
+        raise
+    say(
+        f"simulated: control plane ready and {cfg.nodes.count} node(s) Ready in "
+        f"{time.monotonic() - started:.1f}s"
+    )
+
+
+def _start(cfg: Config, layout: Layout, kubectl: str, deadline: float) -> None:
+    out = binaries(layout.tools)
     pid = _spawn(layout, "control-plane", control_plane_command(layout, cfg, out["simulated"]))
     while not readyz(layout):
         if not alive(layout, "control-plane", out["simulated"]):
@@ -404,25 +418,14 @@ def up(
     _kubectl([kubectl, admin, "apply", "-f", str(nodes)])
     _spawn(layout, "kwok", kwok_command(layout, cfg, layout.tools))
     remaining = max(1, int(deadline - time.monotonic()))
-    wait = [
-        kubectl,
-        admin,
-        "wait",
-        "--for=condition=Ready",
-        "node",
-        "--all",
-        f"--timeout={remaining}s",
-    ]
+    wait = [kubectl, admin, "wait", "--for=condition=Ready", "node", "--all",
+            f"--timeout={remaining}s"]  # fmt: skip
     proc = subprocess.run(wait, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise UserError(
             f"simulated nodes not Ready: {proc.stderr.strip() or proc.stdout.strip()} "
             f"(kwok log: {_tail(layout.log('kwok'))})"
         )
-    say(
-        f"simulated: control plane ready and {cfg.nodes.count} node(s) Ready in "
-        f"{time.monotonic() - started:.1f}s"
-    )
 
 
 def _kubectl(cmd: list[str]) -> str:
