@@ -14,6 +14,7 @@ own kubeconfig, so it never touches a user's cluster or ~/.kube/config.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 
 from mlstack import REPO_ROOT, environments
+from mlstack.errors import UserError
 from mlstack.lifecycle import cluster, simulated
 
 pytestmark = pytest.mark.controlplane
@@ -266,6 +268,23 @@ def test_crd_cel_rule_refuses_a_bad_custom_resource(sim: Sim) -> None:
     bad = sim.apply(cr("bad", 5, 1), check=False)
     assert bad.returncode != 0 and "min must not exceed max" in bad.stderr
     sim.apply(cr("good", 1, 5))
+
+
+def test_a_failed_start_says_why_and_leaves_no_process(sim: Sim, tmp_path: Path) -> None:
+    """The apiserver's port is taken: the control plane exits, the error quotes its log."""
+    spec = cluster.load(environments.load("ci"))
+    assert spec is not None
+    cfg = simulated.config(spec.config)
+    layout = simulated.Layout("broken", root=tmp_path, tools=sim.layout.tools)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = cfg.model_copy(update={"ports": simulated.Ports(apiserver=taken.getsockname()[1])})
+        with pytest.raises(UserError, match=r"control plane exited \(exit status 1\): .*in use"):
+            simulated.up(busy, layout)
+    pid = int(layout.pid_file("control-plane").read_text())
+    assert not simulated._exists(pid)
+    assert not layout.pid_file("kwok").exists()  # never started
 
 
 def test_delete_stops_every_process_and_removes_state(sim: Sim) -> None:
