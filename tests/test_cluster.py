@@ -175,6 +175,9 @@ def test_simulated_config_errors_name_file_and_key(tmp_path: Path) -> None:
     bad.write_text(text.replace("ports:", "portz:"))
     with pytest.raises(UserError, match=r"simulated\.yaml: portz: "):
         simulated.config(bad)
+    bad.write_text(text.replace("10.96.0.0/16", "10.96.0.1/16"))
+    with pytest.raises(UserError, match=r"simulated\.yaml: network\.serviceCIDR: .*host bits set"):
+        simulated.config(bad)
 
 
 def test_simulated_dry_run_prints_build_start_and_context(

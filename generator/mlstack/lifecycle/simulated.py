@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -33,9 +34,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mlstack import REPO_ROOT, versions
 from mlstack.errors import UserError
@@ -84,9 +85,17 @@ class Nodes(_Strict):
     capacity: Capacity
 
 
+def _cidr(text: str) -> str:
+    ipaddress.ip_network(text, strict=True)  # ValueError names the problem
+    return text
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
 class Network(_Strict):
-    service_cidr: str = Field(alias="serviceCIDR")
-    pod_cidr: str = Field(alias="podCIDR")
+    service_cidr: Cidr = Field(alias="serviceCIDR")
+    pod_cidr: Cidr = Field(alias="podCIDR")
 
 
 class Ports(_Strict):
@@ -100,8 +109,8 @@ class Ports(_Strict):
 class Config(_Strict):
     """platform/simulated.yaml."""
 
-    api_version: str = Field(alias="apiVersion")
-    kind: str
+    api_version: Literal["mlstack.io/v1"] = Field(alias="apiVersion")
+    kind: Literal["SimulatedCluster"]
     metadata: Metadata
     nodes: Nodes
     network: Network
@@ -317,8 +326,6 @@ def kwok_command(layout: Layout, cfg: Config, tools: Path) -> list[str]:
 
 
 def _first_ip(cidr: str) -> str:
-    import ipaddress
-
     return str(next(ipaddress.ip_network(cidr).hosts()))
 
 
