@@ -61,7 +61,7 @@ GITOPS_FLAGS = --env "$(ENV)" --repo-url "$(GITOPS_URL)" --revision "$(REVISION)
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)") \
 	$(if $(DOMAIN),--domain "$(DOMAIN)")
 
-.PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs images checkov clean \
+.PHONY: help setup helm-compat helm-compat-tools generate render render-all test test-controlplane lint drift check deps schemas bump envs images checkov clean \
 	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish benchmark benchmark-catalogue \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
@@ -106,6 +106,9 @@ benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catal
 
 test: setup schemas helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+test-controlplane: setup ## start the simulated cluster (values/ci) once and test it: PodSecurity, controllers, CEL (first run builds it: minutes)
+	@$(PY) -m pytest -q -m controlplane tests/test_controlplane.py $(PYTEST_ARGS)
 
 helm-compat-tools: setup
 	@PYTHON=$(PY) scripts/setup-helm.sh compat

@@ -29,3 +29,21 @@ def charts_copy(tmp_path: Path) -> Path:
     target = tmp_path / "charts"
     shutil.copytree(REPO_ROOT / "charts", target, ignore=shutil.ignore_patterns("charts"))
     return target
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "controlplane: starts the simulated cluster (make test-controlplane; first run builds it)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`controlplane` tests build and start a control plane: they run only when the marker
+    expression names them (make test-controlplane), so `make test` stays fast and offline."""
+    if "controlplane" in (config.option.markexpr or ""):
+        return
+    chosen = [i for i in items if i.get_closest_marker("controlplane") is None]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen

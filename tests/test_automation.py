@@ -101,6 +101,8 @@ def test_every_pin_in_versions_yaml_is_covered() -> None:
     assert images == {(i.repository, i.tag) for i in data.images.values()}
     tools = [m["currentValue"] for m in _by_description("whose CRDs the GitOps output")]
     assert sorted(tools) == sorted(t.version for t in data.tools.values())
+    (kwok,) = _by_description("simulated cluster's nodes")
+    assert data.simulated is not None and kwok["currentValue"] == data.simulated.kwok
 
 
 def test_cluster_kubernetes_and_toolchain_pins_are_covered() -> None:

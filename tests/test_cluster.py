@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,8 +16,8 @@ import pytest
 from helpers import edit_env, values_copy
 from mlstack import environments
 from mlstack.errors import UserError
-from mlstack.lib import facts
-from mlstack.lifecycle import cluster, shell
+from mlstack.lib import facts, netcheck
+from mlstack.lifecycle import cluster, install, plan, shell, simulated
 
 
 def _spec(name: str) -> cluster.ClusterSpec:
@@ -181,3 +183,103 @@ def test_a_docker_without_its_daemon_counts_as_missing_beside_k3d(tmp_path: Path
     assert any(
         line.startswith("error: make cluster ENV=k3d: k3d not found on PATH") for line in lines
     )
+
+
+def test_simulated_pins_are_the_go_modules_built() -> None:
+    """versions.yaml is the reviewed pin; platform/simulated/go.mod must build exactly it,
+    with every k8s.io staging module at the matching v0.<minor>.<patch>."""
+    pins = simulated.pins()
+    gomod = (simulated.MODULE_DIR / "go.mod").read_text()
+    required = dict(re.findall(r"^\s+(\S+) (v\S+)$", gomod.split("replace (")[0], re.M))
+    assert required["k8s.io/kubernetes"] == pins.kubernetes
+    assert required["go.etcd.io/etcd/server/v3"] == pins.etcd
+    staging = "v0." + pins.kubernetes.removeprefix("v1.")
+    replaced = re.findall(r"^\s+(k8s\.io/\S+) => (\S+) (v\S+)$", gomod, re.M)
+    assert len(replaced) >= 25  # every staging module Kubernetes replaces
+    assert {(old, new, version) for old, new, version in replaced} == {
+        (old, old, staging) for old, _, _ in replaced
+    }
+    assert (simulated.MODULE_DIR / "go.sum").is_file()
+
+
+def test_simulated_config_networks_and_nodes() -> None:
+    spec = _spec("ci")
+    cfg = simulated.config(spec.config)
+    assert spec.kind == "simulated" and spec.context == "sim-mlstack"
+    assert netcheck.CLUSTER_NETWORKS["simulated"] == (
+        cfg.network.pod_cidr,
+        cfg.network.service_cidr,
+    )
+    nodes = simulated.nodes_manifest(cfg)["items"]
+    assert len(nodes) == cfg.nodes.count >= 2
+    addresses = {n["status"]["addresses"][0]["address"] for n in nodes}
+    assert len(addresses) == len(nodes)
+    for node in nodes:
+        assert node["metadata"]["annotations"] == {simulated.KWOK_ANNOTATION: "fake"}
+        assert node["status"]["capacity"] == {"cpu": "32", "memory": "128Gi", "pods": "250"}
+        assert node["metadata"]["labels"]["kubernetes.io/arch"] == "amd64"
+    for addr in addresses:  # node addresses clear of the pod and Service ranges
+        for cidr in netcheck.CLUSTER_NETWORKS["simulated"]:
+            assert ipaddress.ip_address(addr) not in ipaddress.ip_network(cidr)
+
+
+def test_simulated_config_errors_name_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "simulated.yaml"
+    text = (cluster.PLATFORM_DIR / "simulated.yaml").read_text()
+    bad.write_text(text.replace("count: 3", "count: 0"))
+    with pytest.raises(
+        UserError, match=r"simulated\.yaml: nodes\.count: .*greater than or equal to 1"
+    ):
+        simulated.config(bad)
+    bad.write_text(text.replace("ports:", "portz:"))
+    with pytest.raises(UserError, match=r"simulated\.yaml: portz: "):
+        simulated.config(bad)
+    bad.write_text(text.replace("10.96.0.0/16", "10.96.0.1/16"))
+    with pytest.raises(UserError, match=r"simulated\.yaml: network\.serviceCIDR: .*host bits set"):
+        simulated.config(bad)
+
+
+def test_simulated_dry_run_prints_build_start_and_context(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = environments.load("ci")
+    spec = _spec("ci")
+    layout = simulated.Layout(spec.name, root=tmp_path / "state", tools=tmp_path / "tools")
+    assert cluster._simulated_create(env, spec, dry_run=True, layout=layout) == 0
+    out = capsys.readouterr().out
+    assert "+ go build '-ldflags=-s -w -X k8s.io/component-base/version.gitVersion=v1.35.4" in out
+    assert "+ go install '-ldflags=-s -w' sigs.k8s.io/kwok/cmd/kwok@v0.8.0" in out
+    assert "--etcd-port=FREE_PORT --etcd-peer-port=FREE_PORT --apiserver-port=FREE_PORT" in out
+    assert "--service-cluster-ip-range=10.96.0.0/16 --kubernetes-service-ip=10.96.0.1" in out
+    assert "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" in out
+    assert out.rstrip().endswith("kube context: sim-mlstack")
+    assert not (tmp_path / "state").exists() and not (tmp_path / "tools").exists()
+    assert cluster._simulated_delete(env, spec, dry_run=True, layout=layout) == 0
+    assert "would stop the process groups" in capsys.readouterr().out
+
+
+def test_simulated_context_is_recognised_by_install() -> None:
+    marker = install.CONTEXT_MARKER["simulated"]
+    assert plan.context_problem("sim-mlstack", "mlstack", marker) is None
+    assert plan.context_problem("k3d-mlstack", "mlstack", marker) is not None
+
+
+def test_simulated_build_without_go_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no go here
+    with pytest.raises(UserError) as err:
+        simulated.build(tmp_path / "tools")
+    assert str(err.value) == (
+        "make cluster (cluster: simulated builds the control plane): go not found on PATH: "
+        "install it (Go 1.25+ builds the simulated cluster: https://go.dev/dl/)"
+    )
+
+
+def test_simulated_stamp_follows_the_module(tmp_path: Path) -> None:
+    module = tmp_path / "module"
+    shutil.copytree(simulated.MODULE_DIR, module)
+    before = simulated.stamp(module)
+    assert simulated.stamp(module) == before
+    (module / "go.sum").write_text((module / "go.sum").read_text() + "\n")
+    assert simulated.stamp(module) != before

@@ -59,7 +59,7 @@ def test_a_copied_folder_is_a_new_environment_with_no_python_edited(
         assert f"helm upgrade --install {release} " in install.stdout
     assert "domain auto" not in install.stdout  # a fixed domain needs no address
     names = _cli("envs", "--names", "--values-dir", str(values))
-    assert names.stdout.split() == ["eks", "k3d", "lab", "minikube"]
+    assert names.stdout.split() == ["ci", "eks", "k3d", "lab", "minikube"]
 
 
 def test_unknown_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_readme_documents_every_key(repo: Path) -> None:
 def test_every_env_folder_with_values_is_an_environment(repo: Path) -> None:
     folders = {p.name for p in (repo / "values").iterdir() if p.is_dir()}
     assert folders == set(environments.names()), "a values/ folder lacks environment.yaml"
-    assert set(committed_envs()) == {"eks", "k3d", "minikube"}
+    assert set(committed_envs()) == {"ci", "eks", "k3d", "minikube"}
 
 
 def _nested_keys(model: type, prefix: str = "") -> list[str]:

@@ -45,7 +45,7 @@ def test_unknown_env_is_one_line(args: tuple[str, ...], capsys: pytest.CaptureFi
     proc = _main(capsys, *args)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: unknown environment 'kind': no values/kind/environment")
-    assert "(environments: eks, k3d, " in proc.stderr
+    assert "(environments: ci, eks, k3d, " in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
 
 

@@ -48,7 +48,7 @@ MAX_DOMAIN = 253 - 64
 _REGISTRY = r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 
 SeldonMode = Literal["off", "istio", "ambassador"]
-ClusterKind = Literal["k3d", "minikube", "eks", "existing"]
+ClusterKind = Literal["k3d", "minikube", "eks", "simulated", "existing"]
 
 
 class _Strict(BaseModel):
@@ -239,7 +239,8 @@ class Environment(_Strict):
     cluster: ClusterKind = Field(
         description=(
             "Which driver `make cluster ENV=<env>` uses: k3d, minikube or eks (config in "
-            "`clusterConfig`), or existing (bring your own cluster; the current kube context)."
+            "`clusterConfig`), simulated (a real control plane on loopback with KWOK nodes, "
+            "no Docker: CI), or existing (bring your own cluster; the current kube context)."
         )
     )
     cluster_config: str | None = Field(

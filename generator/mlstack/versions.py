@@ -182,6 +182,17 @@ class Tool(_Data):
     evidence: Text
 
 
+class Simulated(_Data):
+    """The Go modules `cluster: simulated` builds (lifecycle/simulated.py): the control plane
+    from platform/simulated/go.mod (which must require these same versions; a test keeps
+    them in step) and KWOK, installed by module path at this version."""
+
+    kubernetes: VVersion
+    etcd: VVersion
+    kwok: VVersion
+    evidence: Text
+
+
 class Edge(_Data):
     """A compatibility fact between two projects, with where it was checked."""
 
@@ -217,6 +228,7 @@ class Versions(_Data):
     compatibility: list[Edge] = []
     images: dict[str, Image] = {}
     tools: dict[str, Tool] = {}
+    simulated: Simulated | None = None
 
     @field_validator("projects", "charts", "images", "tools")
     @classmethod

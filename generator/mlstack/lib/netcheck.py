@@ -37,10 +37,12 @@ _FORBIDDEN: tuple[tuple[str, str], ...] = (
 FORBIDDEN = tuple((ipaddress.ip_network(n), what) for n, what in _FORBIDDEN)
 #: Pod and Service networks of the local cluster tools, by the environment's `cluster`
 #: kind, as their docs give them: k3s `--cluster-cidr`/`--service-cidr` defaults (k3d runs
-#: k3s), minikube's kubeadm defaults.
+#: k3s), minikube's kubeadm defaults; simulated: platform/simulated.yaml `network` (a test
+#: keeps them in step).
 CLUSTER_NETWORKS: dict[str, tuple[str, ...]] = {
     "k3d": ("10.42.0.0/16", "10.43.0.0/16"),
     "minikube": ("10.244.0.0/16", "10.96.0.0/12"),
+    "simulated": ("10.244.0.0/16", "10.96.0.0/16"),
 }
 
 

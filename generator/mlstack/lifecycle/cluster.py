@@ -1,13 +1,14 @@
 """`make cluster ENV=…` / `make delete ENV=…`: create (or reuse) and delete a cluster.
 
-The driver is the environment's `cluster:` (k3d, minikube, eks, existing), never its
+The driver is the environment's `cluster:` (k3d, minikube, eks, simulated, existing), never its
 name, so `values/lab/environment.yaml` with `cluster: k3d` gets a k3d cluster. The cluster
 definitions are data (platform/<cluster>.yaml, or the env's `clusterConfig`); this module
 turns them into the k3d / minikube / eksctl commands, checks the tools first (one line
 each), reuses a cluster of the same name, writes the detected MetalLB range to the env's
 local values overlay and prints the kube context to use. `existing` brings its own
-cluster: create only checks that the current kube context answers. `--dry-run` prints the
-commands and touches nothing.
+cluster: create only checks that the current kube context answers. `simulated` builds and
+starts a real control plane on loopback with KWOK nodes (lifecycle/simulated.py).
+`--dry-run` prints the commands and touches nothing.
 """
 
 from __future__ import annotations
@@ -24,18 +25,20 @@ from mlstack import REPO_ROOT
 from mlstack.environments import VALUES_DIR, Environment
 from mlstack.errors import UserError
 from mlstack.lib import yamlfile
-from mlstack.lifecycle import autodomain, netrange
-from mlstack.lifecycle.shell import Runner, missing_tools, require
+from mlstack.lifecycle import autodomain, netrange, simulated
+from mlstack.lifecycle.shell import Runner, display, missing_tools, require
 
 PLATFORM_DIR = REPO_ROOT / "platform"
 #: The tool that manages each kind of cluster.
-CLUSTER_TOOL = {"k3d": "k3d", "minikube": "minikube", "eks": "eksctl"}
+CLUSTER_TOOL = {"k3d": "k3d", "minikube": "minikube", "eks": "eksctl", "simulated": "kubectl"}
 #: Everything `make cluster` needs per driver; kubectl and helm are needed by every later step.
 TOOLS = {
     "k3d": ("docker", "k3d", "kubectl", "helm"),
     "minikube": ("docker", "minikube", "kubectl", "helm"),
     "eks": ("eksctl", "kubectl", "helm"),
     "existing": ("kubectl", "helm"),
+    # go only when the control plane is not built yet (simulated.build says so)
+    "simulated": ("kubectl", "helm"),
 }
 
 
@@ -56,7 +59,11 @@ class ClusterSpec:
     @property
     def context(self) -> str:
         """The kube context the cluster tool writes."""
-        return {"k3d": f"k3d-{self.name}", "minikube": self.name}.get(self.kind, "")
+        return {
+            "k3d": f"k3d-{self.name}",
+            "minikube": self.name,
+            "simulated": f"{simulated.CONTEXT_PREFIX}-{self.name}",
+        }.get(self.kind, "")
 
     @property
     def kubernetes_minor(self) -> str:
@@ -65,6 +72,8 @@ class ClusterSpec:
             text = str(self.data["image"]).rsplit(":", 1)[1]
         elif self.kind == "minikube":
             text = str(self.data["kubernetesVersion"])
+        elif self.kind == "simulated":  # built from the pinned module, not named in the file
+            text = simulated.pins().kubernetes
         else:
             text = str(self.data["metadata"]["version"])
         match = re.match(r"v?(\d+\.\d+)", text)
@@ -93,6 +102,8 @@ def load(env: Environment, platform_dir: Path = PLATFORM_DIR) -> ClusterSpec | N
     data = yamlfile.read(path)
     if not isinstance(data, dict):
         raise UserError(f"{yamlfile.shown(path)}: top level must be a mapping")
+    if env.cluster == "simulated":
+        simulated.config(path)  # schema-checked: one line naming the key
     return ClusterSpec(env.name, env.cluster, path, data)
 
 
@@ -216,6 +227,8 @@ def create(env: Environment, dry_run: bool = False, values_dir: Path = VALUES_DI
     spec = load(env)
     if spec is None:
         return _existing(env, runner, dry_run)
+    if spec.kind == "simulated":
+        return _simulated_create(env, spec, dry_run)
     wants_pool = env.load_balancer == "metallb" and spec.kind != "eks"
     overlay = values_dir / env.name / "local" / f"{netrange.POOL_RELEASE}.yaml"
     tools = TOOLS[spec.kind]
@@ -250,6 +263,8 @@ def delete(env: Environment, dry_run: bool = False, values_dir: Path = VALUES_DI
     if spec is None:
         print(f"cluster {env.name}: cluster: existing is yours; mlstack never deletes it")
         return 0
+    if spec.kind == "simulated":
+        return _simulated_delete(env, spec, dry_run)
     runner = Runner(dry_run=dry_run)
     if not dry_run:
         require([CLUSTER_TOOL[spec.kind]], f"make delete ENV={env.name}")
@@ -261,4 +276,64 @@ def delete(env: Environment, dry_run: bool = False, values_dir: Path = VALUES_DI
         overlay = values_dir / env.name / "local" / f"{netrange.POOL_RELEASE}.yaml"
         overlay.unlink(missing_ok=True)
         autodomain.forget(values_dir, env.name)
+    return 0
+
+
+def _simulated_create(
+    env: Environment, spec: ClusterSpec, dry_run: bool, layout: simulated.Layout | None = None
+) -> int:
+    """Build once, then start (or reuse) the simulated cluster and merge its context. No
+    address pool to detect: nothing routes to LoadBalancer addresses here, so the env's
+    committed metallb-pool values stand."""
+    cfg = simulated.config(spec.config)
+    layout = layout or simulated.Layout(spec.name)
+    target = simulated.user_kubeconfig()
+    if dry_run:
+        print(f"cluster {env.name}: needs {', '.join(TOOLS['simulated'])} (not checked in dry run)")
+        simulated.build(layout.tools, dry_run=True)
+        bins = simulated.binaries(layout.tools)
+        print(f"start (detached, own process group; state in {display([str(layout.state)])}):")
+        placeholder = simulated.control_plane_command(
+            layout, cfg, bins["simulated"], lambda: "FREE_PORT"
+        )
+        print(f"+ {display(placeholder)}")
+        print(
+            f"+ kubectl apply -f {display([str(layout.state / 'nodes.json')])}  "
+            f"# {cfg.nodes.count} simulated node(s)"
+        )
+        print(f"+ {display(simulated.kwok_command(layout, cfg, layout.tools))}")
+        print(
+            f"then: wait for /readyz and every node Ready; merge context {layout.context} "
+            f"into {target}"
+        )
+        print(f"kube context: {spec.context}")
+        return 0
+    require(TOOLS["simulated"], f"make cluster ENV={env.name}")
+    simulated.build(layout.tools)
+    if simulated.running(layout, layout.tools):
+        print(f"cluster {env.name}: reusing the running simulated cluster {spec.name}")
+    else:
+        simulated.up(cfg, layout)
+    simulated.merge_kubeconfig(layout, target)
+    print(f"kube context: {layout.context} (kubectl config use-context {layout.context})")
+    print(f"next: make install-platform ENV={env.name}")
+    return 0
+
+
+def _simulated_delete(
+    env: Environment, spec: ClusterSpec, dry_run: bool, layout: simulated.Layout | None = None
+) -> int:
+    layout = layout or simulated.Layout(spec.name)
+    if dry_run:
+        print(
+            f"would stop the process groups in {display([str(layout.state)])}/*.pid, "
+            f"remove that directory and context {layout.context}"
+        )
+        return 0
+    if not layout.state.exists():
+        print(f"cluster {env.name}: no simulated cluster named {spec.name}; nothing to delete")
+        return 0
+    stopped = simulated.down(layout)
+    simulated.forget_kubeconfig(layout, simulated.user_kubeconfig())
+    print(f"cluster {env.name}: stopped {len(stopped)} process group(s); removed {layout.context}")
     return 0

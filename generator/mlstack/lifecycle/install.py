@@ -334,7 +334,7 @@ def _optional_schema_dir() -> Path | None:
 
 
 #: The word each cluster tool puts in the kube contexts it writes (minikube: none).
-CONTEXT_MARKER = {"k3d": "k3d", "eks": "eks"}
+CONTEXT_MARKER = {"k3d": "k3d", "eks": "eks", "simulated": "sim"}
 
 
 def check_cluster(resolved: Resolved, kube: Any, force: bool) -> str | None:

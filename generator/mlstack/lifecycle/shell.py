@@ -25,6 +25,7 @@ INSTALL_HINTS = {
     "eksctl": "https://eksctl.io/installation/",
     "kubectl": "https://kubernetes.io/docs/tasks/tools/",
     "helm": "`make setup` (or https://helm.sh/docs/intro/install/)",
+    "go": "Go 1.25+ builds the simulated cluster: https://go.dev/dl/",
 }
 
 
