@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import time
@@ -147,6 +148,34 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
         )
     else:
         print(f"schemas: {summary.total} upstream files in {args.dest} match the pinned versions")
+    return 0
+
+
+def _cmd_deps(args: argparse.Namespace) -> int:
+    from mlstack import deps
+    from mlstack.lib import fetch, schemas
+
+    charts_dir = Path(args.charts_dir)
+    explicit = args.schema_dir or os.environ.get(schemas.ENV_VAR)
+    schema_dir = Path(explicit).resolve() if explicit else None
+    chosen = "source" if args.record_sums else deps.mode(schema_dir)
+    if chosen == "registry":
+        done = deps.from_registry(charts_dir)
+        print(f"deps: helm dependency build of {len(done)} wrapper charts (chart registries)")
+        return 0
+    results = deps.from_source(charts_dir, schema_dir, args.url, record=args.record_sums)
+    for line in deps.summary_lines(results):
+        print(line)
+    origin = (
+        f"mirror {schema_dir}"
+        if schema_dir and deps._mirror(schema_dir) and not args.record_sums
+        else f"{args.url or os.environ.get(fetch.URL_VAR) or fetch.DEFAULT_URL} (cache .cache/upstream)"
+    )
+    built = sum(r.fresh for r in results)
+    print(
+        f"deps: {len(results)} upstream charts from source ({origin}), every file sha256-pinned; "
+        f"{built} built, {len(results) - built} from .cache/deps; helm dependency list: all ok"
+    )
     return 0
 
 
@@ -380,6 +409,14 @@ def parser() -> argparse.ArgumentParser:
         "--record-sums", action="store_true", help="after a version bump: record new files' sums"
     )
     s.set_defaults(func=_cmd_schemas)
+    d = sub.add_parser("deps", help="upstream charts of the wrapper charts (registry or source)")
+    d.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
+    d.add_argument("--url", default=None, help="raw-file base URL (else $MLSTACK_UPSTREAM_URL)")
+    d.add_argument("--schema-dir", default=None, help="a mirror with chart-sources/ (else $MLSTACK_SCHEMA_DIR)")
+    d.add_argument(
+        "--record-sums", action="store_true", help="after a version bump: record new files' sums"
+    )
+    d.set_defaults(func=_cmd_deps)
     go = sub.add_parser("gitops", help="write Argo CD + Flux manifests, charts and values")
     _gitops_args(go)
     go.add_argument("--out", type=argcheck.path, default=str(_repo() / "build" / "gitops"))
