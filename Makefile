@@ -115,10 +115,10 @@ drift: generate ## fail when charts/ differs from what the generator writes
 check: drift ## generate + no drift + lint + test
 	@$(MAKE) --no-print-directory lint test
 
-deps: setup ## download upstream charts of wrapper charts (needs network)
-	@for chart in charts/*/; do \
-	  if grep -q '^dependencies:' "$$chart/Chart.yaml"; then helm dependency build "$$chart"; fi; \
-	done
+# deps: from source (MLSTACK_UPSTREAM_URL set, or MLSTACK_SCHEMA_DIR a mirror with chart-sources/)
+# or from the chart registries (helm dependency build); MLSTACK_DEPS=source|registry forces one.
+deps: setup ## upstream charts of the wrapper charts into charts/<id>/charts/ (registry or source; see README)
+	@$(MLSTACK) deps
 
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"

@@ -163,18 +163,16 @@ def _cmd_deps(args: argparse.Namespace) -> int:
         done = deps.from_registry(charts_dir)
         print(f"deps: helm dependency build of {len(done)} wrapper charts (chart registries)")
         return 0
-    results = deps.from_source(charts_dir, schema_dir, args.url, record=args.record_sums)
-    for line in deps.summary_lines(results):
+    report = deps.from_source(charts_dir, schema_dir, args.url, record=args.record_sums)
+    for line in deps.summary_lines(report.built):
         print(line)
-    origin = (
-        f"mirror {schema_dir}"
-        if schema_dir and deps._mirror(schema_dir) and not args.record_sums
-        else f"{args.url or os.environ.get(fetch.URL_VAR) or fetch.DEFAULT_URL} (cache .cache/upstream)"
-    )
-    built = sum(r.fresh for r in results)
+    if report.recorded:
+        print(f"deps: recorded {report.recorded} new sums in {fetch.SUMS}: review, commit")
+    built = sum(r.fresh for r in report.built)
     print(
-        f"deps: {len(results)} upstream charts from source ({origin}), every file sha256-pinned; "
-        f"{built} built, {len(results) - built} from .cache/deps; helm dependency list: all ok"
+        f"deps: {len(report.built)} upstream charts from source ({report.origin}), every file "
+        f"sha256-pinned; {built} built, {len(report.built) - built} from .cache/deps; "
+        "helm dependency list: all ok"
     )
     return 0
 
@@ -412,7 +410,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("deps", help="upstream charts of the wrapper charts (registry or source)")
     d.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
     d.add_argument("--url", default=None, help="raw-file base URL (else $MLSTACK_UPSTREAM_URL)")
-    d.add_argument("--schema-dir", default=None, help="a mirror with chart-sources/ (else $MLSTACK_SCHEMA_DIR)")
+    d.add_argument(
+        "--schema-dir", default=None, help="a mirror with chart-sources/ (else $MLSTACK_SCHEMA_DIR)"
+    )
     d.add_argument(
         "--record-sums", action="store_true", help="after a version bump: record new files' sums"
     )

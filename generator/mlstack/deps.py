@@ -26,7 +26,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -60,6 +59,16 @@ class Wanted:
     @property
     def archive(self) -> str:
         return f"{self.name}-{self.version}.tgz"
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a from-source run did: each dependency and where its files came from."""
+
+    built: list[Built]
+    origin: str
+    #: files whose sums `--record-sums` added to data/upstream.sha256.
+    recorded: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,9 +115,9 @@ def mode(schema_dir: Path | None) -> str:
 
 def _mirror(directory: Path | None) -> Path | None:
     """`directory` when it is a mirror holding chart sources, else None."""
-    if directory and (directory / "chart-sources").is_dir() and (directory / "SOURCES.tsv").exists():
-        return directory
-    return None
+    if directory is None or not (directory / "chart-sources").is_dir():
+        return None
+    return directory if (directory / "SOURCES.tsv").exists() else None
 
 
 Reader = Callable[[fetch.Source], bytes]
@@ -187,8 +196,8 @@ def _stage(
         path.write_text(text)
     for file in package.yaml_to_json:
         path = chart / file
-        converted = fetch.published(fetch.Source(file, "", "", "", transform="json"), path.read_bytes())
-        path.with_suffix(".json").write_bytes(converted)
+        as_json = fetch.Source(file, "", "", "", transform="json")
+        path.with_suffix(".json").write_bytes(fetch.published(as_json, path.read_bytes()))
     for file in package.exclude:
         (chart / file).unlink(missing_ok=True)
     return chart
@@ -322,7 +331,7 @@ def from_source(
     source_cache: Path = SOURCE_CACHE,
     cache: Path = CACHE,
     progress: fetch.Progress | None = None,
-) -> list[Built]:
+) -> Report:
     """Every wrapper's upstream chart built from source and verified (module docstring)."""
     pins = versions.load()
     wanted = wrappers(charts_dir, pins)
@@ -336,10 +345,16 @@ def from_source(
         )
     sources = fetch.package_sources(pins, keys=keys)
     sums = fetch.read_sums()
-    mirror = _mirror(schema_dir)
+    # Our own cache is not a mirror: fetch keeps its current folders and fills in the rest.
+    own = schema_dir is not None and schema_dir.resolve() == source_cache.resolve()
+    mirror = None if own else _mirror(schema_dir)
+    recorded = 0
     if mirror is not None and not record:
         read = _reader(sources, sums, mirror)
+        origin = f"read in place from the mirror {mirror}"
     else:
+        origin = f"{base or os.environ.get(fetch.URL_VAR) or fetch.DEFAULT_URL}, cached in "
+        origin += yamlfile.shown(source_cache / "chart-sources")
         summary = fetch.fetch(
             source_cache,
             base,
@@ -352,6 +367,7 @@ def from_source(
         )
         if summary.recorded:
             fetch.write_sums(sums)
+            recorded = len(summary.recorded)
 
         def read(source: fetch.Source) -> bytes:
             return (source_cache / source.file).read_bytes()
@@ -359,13 +375,13 @@ def from_source(
     archives: dict[str, tuple[bytes, bool]] = {}
     for key in keys:
         archives[key] = build(key, pins, sums, read, cache)
-    results = []
     for item in wanted:
-        data, fresh = archives[item.key]
+        data = archives[item.key][0]
         problems = check_meta(chart_meta(data), item, pins)
         if problems:
             raise UserError(f"{item.key} built from source: {'; '.join(problems)}")
         _install(charts_dir, item, data)
+    results = []
     for item in wanted:
         status = dependency_status(charts_dir, item.wrapper).get(item.name, "missing")
         if status != "ok":
@@ -373,7 +389,7 @@ def from_source(
                 f"helm dependency list {item.wrapper}: {item.name} is {status!r}, not ok"
             )
         results.append(Built(item, archives[item.key][1], status))
-    return results
+    return Report(results, origin, recorded)
 
 
 def from_registry(charts_dir: Path = CHARTS_DIR) -> list[str]:
@@ -394,9 +410,9 @@ def from_registry(charts_dir: Path = CHARTS_DIR) -> list[str]:
 def summary_lines(results: list[Built]) -> list[str]:
     rows = [("WRAPPER", "UPSTREAM CHART", "HELM STATUS", "BUILT")]
     for r in results:
-        rows.append(
-            (r.wanted.wrapper, r.wanted.archive, r.status, "now" if r.fresh else "cached")
-        )
+        rows.append((r.wanted.wrapper, r.wanted.archive, r.status, "now" if r.fresh else "cached"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return ["  ".join(c.ljust(widths[i]) if i < 3 else c for i, c in enumerate(row)) for row in rows]
-
+    return [
+        "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+        for row in rows
+    ]

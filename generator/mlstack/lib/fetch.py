@@ -271,9 +271,7 @@ def package_sources(
         folder = package_folder(pins, key)
         for name in package.files:
             path = f"{chart.path}/{name}"
-            out.append(
-                Source(f"{folder}/{path}", project.repository, tag, path, group=folder)
-            )
+            out.append(Source(f"{folder}/{path}", project.repository, tag, path, group=folder))
     return out
 
 
