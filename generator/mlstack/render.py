@@ -176,7 +176,6 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
         problems += [f"{where}: {p}" for p in found]
     if problems:
         raise UserError("\n".join(problems))
-    crds = schemas.upstream_crds(schema_dir)
     results = []
     for release in resolved.releases:
         meta = chartgen.read_chart_meta(charts_dir / release.id) or {}
@@ -187,10 +186,27 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
             result.status = f"values only: {', '.join(missing)} not downloaded (make deps)"
         else:
             result.manifest = template(release, resolved, charts_dir)
+        results.append(result)
+    crds = {**schemas.upstream_crds(schema_dir), **installed_crds(results)}
+    for result in results:
+        if result.manifest is not None:
             result.objects, result.problems = check_manifest(result.manifest, resolved.minors, crds)
             result.upstream = upstream_objects(result.manifest)
-        results.append(result)
     return results
+
+
+def installed_crds(results: list[Result]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Schemas of the CRDs the env's releases install (upstream charts ship most): the API
+    server checks custom resources against these, so they win over the schema directory's
+    copy of the project's CRDs wherever a chart ships its own variant (Seldon's does)."""
+    docs = [
+        obj
+        for r in results
+        if r.manifest is not None
+        for obj in documents(r.manifest)
+        if obj.get("kind") == "CustomResourceDefinition"
+    ]
+    return schemas.crd_schemas(docs)
 
 
 def write_outputs(env: str, results: list[Result], out_dir: Path) -> bool:
