@@ -90,7 +90,7 @@ benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catal
 	@$(PY) -m mlstack.catbench --runs $(or $(RUNS),5)
 
 test: setup schemas helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
-	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+	@$(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 helm-compat-tools: setup
 	@PYTHON=$(PY) scripts/setup-helm.sh compat

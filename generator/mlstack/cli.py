@@ -163,7 +163,15 @@ def _cmd_deps(args: argparse.Namespace) -> int:
         done = deps.from_registry(charts_dir)
         print(f"deps: helm dependency build of {len(done)} wrapper charts (chart registries)")
         return 0
-    report = deps.from_source(charts_dir, schema_dir, args.url, record=args.record_sums)
+    cache = Path(args.cache)
+    report = deps.from_source(
+        charts_dir,
+        schema_dir,
+        args.url,
+        record=args.record_sums,
+        source_cache=cache / "upstream",
+        cache=cache / "deps",
+    )
     for line in deps.summary_lines(report.built):
         print(line)
     if report.recorded:
@@ -171,7 +179,7 @@ def _cmd_deps(args: argparse.Namespace) -> int:
     built = sum(r.fresh for r in report.built)
     print(
         f"deps: {len(report.built)} upstream charts from source ({report.origin}), every file "
-        f"sha256-pinned; {built} built, {len(report.built) - built} from .cache/deps; "
+        f"sha256-pinned; {built} built, {len(report.built) - built} from {args.cache}/deps; "
         "helm dependency list: all ok"
     )
     return 0
@@ -412,6 +420,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--url", default=None, help="raw-file base URL (else $MLSTACK_UPSTREAM_URL)")
     d.add_argument(
         "--schema-dir", default=None, help="a mirror with chart-sources/ (else $MLSTACK_SCHEMA_DIR)"
+    )
+    d.add_argument(
+        "--cache",
+        type=argcheck.path,
+        default=str(_repo() / ".cache"),
+        help="cache root: fetched chart sources in upstream/, built archives in deps/",
     )
     d.add_argument(
         "--record-sums", action="store_true", help="after a version bump: record new files' sums"
