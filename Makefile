@@ -46,7 +46,7 @@ GITOPS_FLAGS = --env $(ENV) --repo-url "$(GITOPS_URL)" --revision "$(REVISION)" 
 	$(if $(COSIGN_SECRET),--cosign-secret "$(COSIGN_SECRET)") \
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)")
 
-.PHONY: help setup helm-compat helm-compat-tools generate render render-all test lint drift check deps schemas bump envs images checkov clean \
+.PHONY: help setup helm-compat helm-compat-tools chart-sources generate render render-all test lint drift check deps schemas bump envs images checkov clean \
 	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish benchmark benchmark-catalogue \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
@@ -89,7 +89,12 @@ benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [R
 benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catalogue entries: medians, ratio (target <= 4x) [RUNS=5]
 	@$(PY) -m mlstack.catbench --runs $(or $(RUNS),5)
 
-test: setup schemas helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
+# The deps tests build every upstream chart from its sources: with the cache as the schema
+# directory, fetch them there too (a mirror must hold them: CI's does).
+chart-sources: setup
+	@if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) deps --sources-only; fi
+
+test: setup schemas chart-sources helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 helm-compat-tools: setup

@@ -60,7 +60,7 @@ def mirror(schema_dir: Path) -> Path:
     if not (schema_dir / "chart-sources").is_dir():
         pytest.fail(
             f"{schema_dir} has no chart-sources/: point MLSTACK_SCHEMA_DIR at the team mirror, "
-            "or fill the cache with `MLSTACK_DEPS=source make deps` first"
+            "or fill the cache with `make chart-sources` (make test does)"
         )
     return schema_dir
 

@@ -158,7 +158,7 @@ def _cmd_deps(args: argparse.Namespace) -> int:
     charts_dir = Path(args.charts_dir)
     explicit = args.schema_dir or os.environ.get(schemas.ENV_VAR)
     schema_dir = Path(explicit).resolve() if explicit else None
-    chosen = "source" if args.record_sums else deps.mode(schema_dir)
+    chosen = "source" if args.record_sums or args.sources_only else deps.mode(schema_dir)
     if chosen == "registry":
         done = deps.from_registry(charts_dir)
         print(f"deps: helm dependency build of {len(done)} wrapper charts (chart registries)")
@@ -171,7 +171,11 @@ def _cmd_deps(args: argparse.Namespace) -> int:
         record=args.record_sums,
         source_cache=cache / "upstream",
         cache=cache / "deps",
+        build_charts=not args.sources_only,
     )
+    if args.sources_only:
+        print(f"deps: chart sources of every wrapper verified ({report.origin})")
+        return 0
     for line in deps.summary_lines(report.built):
         print(line)
     if report.recorded:
@@ -429,6 +433,11 @@ def parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--record-sums", action="store_true", help="after a version bump: record new files' sums"
+    )
+    d.add_argument(
+        "--sources-only",
+        action="store_true",
+        help="only fetch and verify the chart sources (what the tests build from)",
     )
     d.set_defaults(func=_cmd_deps)
     go = sub.add_parser("gitops", help="write Argo CD + Flux manifests, charts and values")

@@ -331,6 +331,7 @@ def from_source(
     source_cache: Path = SOURCE_CACHE,
     cache: Path = CACHE,
     progress: fetch.Progress | None = None,
+    build_charts: bool = True,
 ) -> Report:
     """Every wrapper's upstream chart built from source and verified (module docstring)."""
     pins = versions.load()
@@ -351,6 +352,9 @@ def from_source(
     recorded = 0
     if mirror is not None and not record:
         read = _reader(sources, sums, mirror)
+        if not build_charts:
+            for source in sources:
+                read(source)
         origin = f"read in place from the mirror {mirror}"
     else:
         origin = f"{base or os.environ.get(fetch.URL_VAR) or fetch.DEFAULT_URL}, cached in "
@@ -372,6 +376,8 @@ def from_source(
         def read(source: fetch.Source) -> bytes:
             return (source_cache / source.file).read_bytes()
 
+    if not build_charts:  # the files are there and verified: what the tests build from
+        return Report([], origin, recorded)
     archives: dict[str, tuple[bytes, bool]] = {}
     for key in keys:
         archives[key] = build(key, pins, sums, read, cache)
