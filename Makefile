@@ -61,7 +61,7 @@ GITOPS_FLAGS = --env "$(ENV)" --repo-url "$(GITOPS_URL)" --revision "$(REVISION)
 	$(if $(filter 1,$(FLEET)),--fleet) $(if $(CLUSTERS),--clusters "$(CLUSTERS)") \
 	$(if $(DOMAIN),--domain "$(DOMAIN)")
 
-.PHONY: help setup helm-compat helm-compat-tools generate render render-all test test-controlplane lint drift check deps schemas bump envs images checkov clean \
+.PHONY: help setup helm-compat helm-compat-tools chart-sources generate render render-all test test-controlplane lint drift check deps schemas bump envs images checkov clean \
 	renovate-schema registry-login bench-package \
 	gitops gitops-sync package publish benchmark benchmark-catalogue \
 	cluster delete cluster-k3d cluster-minikube cluster-eks delete-k3d delete-minikube delete-eks \
@@ -104,8 +104,13 @@ benchmark: setup schemas ## medians of render-all, generate, bare cdk8s synth [R
 benchmark-catalogue: setup schemas ## render+validate k3d with 10 and 1000 catalogue entries: medians, ratio (target <= 4x) [RUNS=5]
 	@$(PY) -m mlstack.catbench --runs $(or $(RUNS),5)
 
-test: setup schemas helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
-	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+# The deps tests build every upstream chart from its sources: with the cache as the schema
+# directory, fetch them there too (a mirror must hold them: CI's does).
+chart-sources: setup
+	@if [ "$(MLSTACK_SCHEMA_DIR)" = "$(SCHEMA_CACHE)" ]; then $(MLSTACK) deps --sources-only; fi
+
+test: setup schemas chart-sources helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
+	@$(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 test-controlplane: setup ## start the simulated cluster (values/ci) once and test it: PodSecurity, controllers, CEL (first run builds it: minutes)
 	@$(PY) -m pytest -q -m controlplane tests/test_controlplane.py $(PYTEST_ARGS)
@@ -133,10 +138,10 @@ drift: generate ## fail when charts/ differs from what the generator writes
 check: drift ## generate + no drift + lint + test
 	@$(MAKE) --no-print-directory lint test
 
-deps: setup ## download upstream charts of wrapper charts (needs network)
-	@for chart in charts/*/; do \
-	  if grep -q '^dependencies:' "$$chart/Chart.yaml"; then helm dependency build "$$chart"; fi; \
-	done
+# deps: from source (MLSTACK_UPSTREAM_URL set, or MLSTACK_SCHEMA_DIR a mirror with chart-sources/)
+# or from the chart registries (helm dependency build); MLSTACK_DEPS=source|registry forces one.
+deps: setup ## upstream charts of the wrapper charts into charts/<id>/charts/ (registry or source; see README)
+	@$(MLSTACK) deps
 
 bump: setup ## add a chart version: make bump CHART=id MSG='what changed' [PART=patch]
 	@$(MLSTACK) bump "$(CHART)" --part "$(or $(PART),patch)" -m "$(MSG)"

@@ -106,12 +106,22 @@ def test_a_folder_that_does_not_name_the_version_is_an_error() -> None:
 
 
 def test_every_fetched_file_has_exactly_one_sum() -> None:
-    assert sorted(fetch.read_sums()) == sorted(s.file for s in fetch.sources())
+    every = [*fetch.sources(), *fetch.package_sources()]
+    assert sorted(fetch.read_sums()) == sorted(s.file for s in every)
 
 
 def test_sums_match_the_schema_directory(schema_dir: Path) -> None:
-    for name, digest in fetch.read_sums().items():
-        assert hashlib.sha256((schema_dir / name).read_bytes()).hexdigest() == digest, name
+    """Schema files by name; chart sources by (repository, tag, path) through the mirror's
+    SOURCES.tsv, which keeps a chart's Chart.yaml and values.yaml under chart-values/."""
+    sums = fetch.read_sums()
+    raw = fetch.mirror_files(schema_dir)
+    for source in fetch.sources():
+        data = (schema_dir / source.file).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == sums[source.file], source.file
+    for source in fetch.package_sources():
+        local = raw.get((source.repository, source.tag, source.path))
+        assert local, f"{source.file}: not in {schema_dir}/SOURCES.tsv"
+        assert hashlib.sha256(local.read_bytes()).hexdigest() == sums[source.file], source.file
 
 
 def test_first_fetch_reproduces_the_mirror_then_needs_no_network(

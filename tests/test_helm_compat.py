@@ -8,6 +8,9 @@ provides (helm 4.1.4 in .tools/bin, helm 3.17.3 in .tools/helm3/bin; `make test`
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from mlstack import environments, render, resolve
@@ -41,4 +44,24 @@ def test_helm4_and_helm3_render_alike(helms: tuple[str, str], env_name: str, rel
     assert rel is not None
     four, three = (render.template(rel, resolved, helm_binary=h) for h in helms)
     assert four, f"{env_name}/{release}: helm 4 rendered nothing"
-    assert four == three, f"{env_name}/{release}: helm 4.1 and helm 3.17 render differently"
+    if not rel.component.dependencies:
+        assert four == three, f"{env_name}/{release}: helm 4.1 and helm 3.17 render differently"
+        return
+    # Upstream charts (istio's zzz_profile.yaml, KServe's one-file resources.yaml) come out
+    # of helm 4.1 and 3.17 in another document order: both install by kind, so the same
+    # objects, each from the same template, are what users get alike.
+    assert _objects(four) == _objects(three), f"{env_name}/{release}: different objects"
+
+
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_SOURCE = re.compile(r"^# Source: (\S+)", re.MULTILINE)
+
+
+def _objects(text: str) -> list[tuple[str, str]]:
+    """(template, object as canonical JSON) of every object, sorted."""
+    out = []
+    for chunk in _SEPARATOR.split(text):
+        source = _SOURCE.search(chunk)
+        for obj in render.documents(chunk):
+            out.append((source.group(1) if source else "", json.dumps(obj, sort_keys=True)))
+    return sorted(out)

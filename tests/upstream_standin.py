@@ -66,6 +66,7 @@ def table(mirror: Path) -> dict[str, bytes]:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     files: dict[str, bytes] = {}
     charts: list[tuple[str, Path]] = []
+    unpublished: dict[str, bytes] = {}
     for row in rows:
         prefix = f"{row['repository']}/{row['tag']}"
         local = mirror / row["file"]
@@ -73,12 +74,16 @@ def table(mirror: Path) -> dict[str, bytes]:
         if _RENDERED in row["path"]:
             charts.append((f"{prefix}/{raw}", local))
         elif (_CONVERTED in row["path"] or _VERSION_SET in row["path"]) and local.exists():
-            files[f"{prefix}/{raw}"] = _unpublished(row["path"], local)
+            unpublished[f"{prefix}/{raw}"] = _unpublished(row["path"], local)
         elif " " not in row["path"] and local.exists():  # annotated rows are not raw files
             files[f"{prefix}/{row['path']}"] = local.read_bytes()
+    # The repository's own file, where the mirror has it (chart-sources/), wins over one
+    # reconstructed from a published or rendered form.
+    for path, body in unpublished.items():
+        files.setdefault(path, body)
     for chart, rendered in charts:
         for name, body in _templates(rendered.read_text()).items():
-            files[f"{chart}/{name}"] = body
+            files.setdefault(f"{chart}/{name}", body)
     return files
 
 

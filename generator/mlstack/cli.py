@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import signal
 import sys
 import time
@@ -182,6 +183,44 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
         )
     else:
         print(f"schemas: {summary.total} upstream files in {args.dest} match the pinned versions")
+    return 0
+
+
+def _cmd_deps(args: argparse.Namespace) -> int:
+    from mlstack import deps
+    from mlstack.lib import fetch, schemas
+
+    charts_dir = Path(args.charts_dir)
+    explicit = args.schema_dir or os.environ.get(schemas.ENV_VAR)
+    schema_dir = Path(explicit).resolve() if explicit else None
+    chosen = "source" if args.record_sums or args.sources_only else deps.mode(schema_dir)
+    if chosen == "registry":
+        done = deps.from_registry(charts_dir)
+        print(f"deps: helm dependency build of {len(done)} wrapper charts (chart registries)")
+        return 0
+    cache = Path(args.cache)
+    report = deps.from_source(
+        charts_dir,
+        schema_dir,
+        args.url,
+        record=args.record_sums,
+        source_cache=cache / "upstream",
+        cache=cache / "deps",
+        build_charts=not args.sources_only,
+    )
+    if args.sources_only:
+        print(f"deps: chart sources of every wrapper verified ({report.origin})")
+        return 0
+    for line in deps.summary_lines(report.built):
+        print(line)
+    if report.recorded:
+        print(f"deps: recorded {report.recorded} new sums in {fetch.SUMS}: review, commit")
+    built = sum(r.fresh for r in report.built)
+    print(
+        f"deps: {len(report.built)} upstream charts from source ({report.origin}), every file "
+        f"sha256-pinned; {built} built, {len(report.built) - built} from {args.cache}/deps; "
+        "helm dependency list: all ok"
+    )
     return 0
 
 
@@ -443,6 +482,27 @@ def parser() -> argparse.ArgumentParser:
         "--record-sums", action="store_true", help="after a version bump: record new files' sums"
     )
     s.set_defaults(func=_cmd_schemas)
+    d = sub.add_parser("deps", help="upstream charts of the wrapper charts (registry or source)")
+    d.add_argument("--charts-dir", type=argcheck.path, default=str(_repo() / "charts"))
+    d.add_argument("--url", default=None, help="raw-file base URL (else $MLSTACK_UPSTREAM_URL)")
+    d.add_argument(
+        "--schema-dir", default=None, help="a mirror with chart-sources/ (else $MLSTACK_SCHEMA_DIR)"
+    )
+    d.add_argument(
+        "--cache",
+        type=argcheck.path,
+        default=str(_repo() / ".cache"),
+        help="cache root: fetched chart sources in upstream/, built archives in deps/",
+    )
+    d.add_argument(
+        "--record-sums", action="store_true", help="after a version bump: record new files' sums"
+    )
+    d.add_argument(
+        "--sources-only",
+        action="store_true",
+        help="only fetch and verify the chart sources (what the tests build from)",
+    )
+    d.set_defaults(func=_cmd_deps)
     go = sub.add_parser("gitops", help="write Argo CD + Flux manifests, charts and values")
     _gitops_args(go)
     go.add_argument("--out", type=argcheck.path, default=str(_repo() / "build" / "gitops"))

@@ -13,6 +13,7 @@ are checked against the upstream schema.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class Result:
     release: str
     chart_version: str
     objects: int = 0
+    #: objects rendered from the upstream chart (a wrapper's subchart), all validated too.
+    upstream: int = 0
     status: str = "ok"
     problems: list[str] = field(default_factory=list)
     manifest: str | None = None
@@ -53,6 +56,21 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def documents(text: str) -> list[dict[str, Any]]:
     """The objects of a multi-document manifest (empty documents dropped)."""
     return [d for d in yaml.load_all(text, Loader=_LOADER) if d]
+
+
+_SOURCE = re.compile(r"^# Source: ([^\n]+)$", re.MULTILINE)
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+def upstream_objects(text: str) -> int:
+    """Objects `helm template` rendered from a subchart (`# Source: <chart>/charts/...`):
+    the upstream chart's own objects, as opposed to the wrapper's."""
+    count = 0
+    for chunk in _SEPARATOR.split(text):
+        source = _SOURCE.search(chunk)
+        if source and source.group(1).split("/")[1:2] == ["charts"] and documents(chunk):
+            count += 1
+    return count
 
 
 def missing_dependencies(component: Component, charts_dir: Path = CHARTS_DIR) -> list[str]:
@@ -160,7 +178,6 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
         problems += [f"{where}: {p}" for p in found]
     if problems:
         raise UserError("\n".join(problems))
-    crds = schemas.upstream_crds(schema_dir)
     results = []
     for release in resolved.releases:
         meta = chartgen.read_chart_meta(charts_dir / release.id) or {}
@@ -171,8 +188,12 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
             result.status = f"values only: {', '.join(missing)} not downloaded (make deps)"
         else:
             result.manifest = template(release, resolved, charts_dir)
-            result.objects, result.problems = check_manifest(result.manifest, resolved.minors, crds)
         results.append(result)
+    crds = {**schemas.upstream_crds(schema_dir), **installed_crds(results)}
+    for result in results:
+        if result.manifest is not None:
+            result.objects, result.problems = check_manifest(result.manifest, resolved.minors, crds)
+            result.upstream = upstream_objects(result.manifest)
     manifests = {r.release: r.manifest for r in results}
     found_all = admission_problems(resolved, manifests, schema_dir)
     for result, found in zip(results, found_all, strict=True):
@@ -183,6 +204,20 @@ def render_env(resolved: Resolved, schema_dir: Path, charts_dir: Path = CHARTS_D
     for result in results:
         result.problems += edge.get(result.release, [])
     return results
+
+
+def installed_crds(results: list[Result]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Schemas of the CRDs the env's releases install (upstream charts ship most): the API
+    server checks custom resources against these, so they win over the schema directory's
+    copy of the project's CRDs wherever a chart ships its own variant (Seldon's does)."""
+    docs = [
+        obj
+        for r in results
+        if r.manifest is not None
+        for obj in documents(r.manifest)
+        if obj.get("kind") == "CustomResourceDefinition"
+    ]
+    return schemas.crd_schemas(docs)
 
 
 def effective_values(release: Release, schema_dir: Path) -> dict[str, Any]:
@@ -236,15 +271,16 @@ def write_outputs(
 
 
 def table(results: list[Result]) -> str:
-    rows = [("RELEASE", "CHART", "OBJECTS", "VALIDATION")]
+    rows = [("RELEASE", "CHART", "OBJECTS", "UPSTREAM", "VALIDATION")]
     for r in results:
         verdict = "ok" if r.ok else f"FAILED ({len(r.problems)})"
         if r.status != "ok":
             verdict = f"{verdict}; {r.status}"
-        rows.append((r.release, r.chart_version, str(r.objects) if r.manifest else "-", verdict))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        counts = (str(r.objects), str(r.upstream)) if r.manifest else ("-", "-")
+        rows.append((r.release, r.chart_version, *counts, verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+        "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row))
         for row in rows
     )
 
@@ -287,8 +323,13 @@ def main(
     failed = [r.release for r in results if not r.ok]
     took = time.perf_counter() - started
     where = _rel(out_dir / resolved.name)
+    objects, upstream = sum(r.objects for r in results), sum(r.upstream for r in results)
+    values_only = sum(1 for r in results if r.manifest is None)
     print(
-        f"render {resolved.name}: {len(results)} releases -> {where}/ in {took:.2f}s"
+        f"render {resolved.name}: {len(results)} releases, {objects} objects validated "
+        f"({upstream} from upstream charts"
+        + (f"; {values_only} releases values only: make deps" if values_only else "")
+        + f") -> {where}/ in {took:.2f}s"
         + (f"; FAILED: {', '.join(failed)}; {where}/ left as it was" if not written else "")
     )
     return 1 if failed else 0

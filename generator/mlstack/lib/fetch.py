@@ -82,9 +82,26 @@ class _Chart(_Data):
     yaml_to_json: list[str] = Field([], alias="yamlToJson")
 
 
+class Package(_Data):
+    """How an upstream chart is published from its repository's files (`make deps`)."""
+
+    files: list[str]
+    #: `helm package --version/--app-version` as the release tooling passes them.
+    version: str | None = None
+    app_version: str | None = Field(None, alias="appVersion")
+    #: file -> [old, new] text the release tooling substitutes ({version}, {appVersion}).
+    replace: dict[str, list[tuple[str, str]]] = {}
+    yaml_to_json: list[str] = Field([], alias="yamlToJson")
+    #: files the release tooling leaves out (besides what .helmignore excludes).
+    exclude: list[str] = []
+    #: where the publishing step was read (repository, file).
+    evidence: str
+
+
 class _FileList(_Data):
     projects: dict[str, _Project]
     charts: dict[str, _Chart] = {}
+    packages: dict[str, Package] = {}
 
 
 @dataclass(frozen=True)
@@ -103,13 +120,15 @@ class Source:
     #: What publishing does to a raw file that we redo: "" (none), "json" (YAML -> JSON)
     #: or "version:<v>" (Chart.yaml's placeholder version -> <v>).
     transform: str = ""
+    #: The cache folder kept or replaced as a whole (default: the file's own folder).
+    group: str = ""
 
     def url(self, base: str, path: str | None = None) -> str:
         return f"{base.rstrip('/')}/{self.repository}/{self.tag}/{path or self.path}"
 
     @property
     def folder(self) -> str:
-        return self.file.rsplit("/", 1)[0]
+        return self.group or self.file.rsplit("/", 1)[0]
 
     @property
     def described(self) -> str:
@@ -212,6 +231,47 @@ def sources(pins: versions.Versions | None = None, files: Path = FILES) -> list[
         if source.file in seen:
             raise UserError(f"{yamlfile.shown(files)}: two entries land in {source.file}")
         seen.add(source.file)
+    return out
+
+
+def packages(files: Path = FILES) -> dict[str, Package]:
+    """The publishing recipe of every upstream chart `make deps` can build from source."""
+    return yamlfile.model(files, _FileList).packages
+
+
+def package_folder(pins: versions.Versions, key: str) -> str:
+    """chart-sources/<name>-<version>: the team mirror's folder of one upstream chart."""
+    chart = pins.charts[key]
+    return f"chart-sources/{chart.name}-{chart.version}"
+
+
+def package_sources(
+    pins: versions.Versions | None = None, files: Path = FILES, keys: list[str] | None = None
+) -> list[Source]:
+    """Every file of the upstream charts `make deps` builds from source (all, or `keys`),
+    as the repository holds it at the pinned tag, under chart-sources/<name>-<version>/."""
+    pins = pins or versions.load()
+    listed = yamlfile.model(files, _FileList)
+    out: list[Source] = []
+    for key, package in listed.packages.items():
+        if keys is not None and key not in keys:
+            continue
+        pinned, chart = pins.charts.get(key), listed.charts.get(key)
+        if pinned is None or chart is None:
+            raise UserError(
+                f"{yamlfile.shown(files)}: packages.{key}: needs a charts.{key} entry here "
+                f"(its path) and a charts.{key} pin in {yamlfile.shown(versions.VERSIONS_FILE)}"
+            )
+        project = listed.projects[pinned.project]
+        tag = yamlfile.filled(
+            project.tag,
+            f"{yamlfile.shown(files)}: projects.{pinned.project}.tag",
+            version=pins.projects[pinned.project].version,
+        )
+        folder = package_folder(pins, key)
+        for name in package.files:
+            path = f"{chart.path}/{name}"
+            out.append(Source(f"{folder}/{path}", project.repository, tag, path, group=folder))
     return out
 
 
@@ -341,6 +401,7 @@ def fetch(
     record: bool = False,
     downloader: Downloader | None = None,
     progress: Progress | None = None,
+    wanted: list[Source] | None = None,
 ) -> Summary:
     """Make `dest` hold every upstream file at the pinned versions, verified.
 
@@ -348,7 +409,7 @@ def fetch(
     `Summary.recorded` with `sums` updated; a mismatch against a known sum is always refused.
     """
     base = base or os.environ.get(URL_VAR) or DEFAULT_URL
-    wanted = sources(pins)
+    wanted = sources(pins) if wanted is None else wanted
     sums = read_sums() if sums is None else sums
     unknown = [s.file for s in wanted if s.file not in sums]
     if unknown and not record:
@@ -360,7 +421,7 @@ def fetch(
     stale = {s.folder for s in wanted if not _current(dest / s.file, sums.get(s.file))}
     todo = [s for s in wanted if s.folder in stale]
     if not todo:
-        _write_sources(dest, wanted)
+        _write_sources(dest, pins)
         return Summary(0, len(wanted))
     get = (downloader or Downloader()).get
     dest.mkdir(parents=True, exist_ok=True)
@@ -407,15 +468,17 @@ def fetch(
             (staging / folder).rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _write_sources(dest, wanted)
+    _write_sources(dest, pins)
     return Summary(len(todo), len(wanted), sorted(recorded))
 
 
-def _write_sources(dest: Path, wanted: list[Source]) -> None:
+def _write_sources(dest: Path, pins: versions.Versions | None) -> None:
     """SOURCES.tsv beside the files, in the team mirror's format: where each file is from.
 
-    It also makes any filled cache a valid mirror for the loopback stand-in the tests use.
+    It lists every file of the cache (`make schemas` and `make deps` fill parts of it), so
+    any filled cache is a valid mirror for the loopback stand-in the tests use.
     """
+    wanted = [s for s in [*sources(pins), *package_sources(pins)] if (dest / s.file).exists()]
     rows = ["file\trepository\ttag\tpath"]
     rows += [f"{s.file}\t{s.repository}\t{s.tag}\t{s.described}" for s in wanted]
     text = "\n".join(rows) + "\n"
@@ -425,3 +488,21 @@ def _write_sources(dest: Path, wanted: list[Source]) -> None:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
         tmp.replace(path)
+
+
+def mirror_files(directory: Path) -> dict[tuple[str, str, str], Path]:
+    """(repository, tag, path) -> the file holding it unchanged, in a directory in the team
+    mirror's layout (its SOURCES.tsv). Rows that record a published or rendered form (an
+    annotated path) are not the repository's bytes and are left out."""
+    listing = directory / "SOURCES.tsv"
+    found: dict[tuple[str, str, str], Path] = {}
+    if not listing.exists():
+        return found
+    for number, line in enumerate(listing.read_text().splitlines()[1:], 2):
+        parts = line.split("\t")
+        if len(parts) != 4:
+            raise UserError(f"{listing} line {number}: expected file, repository, tag, path")
+        file, repository, tag, path = parts
+        if " " not in path and (directory / file).is_file():
+            found[(repository, tag, path)] = directory / file
+    return found
