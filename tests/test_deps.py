@@ -209,14 +209,15 @@ def test_the_mode_follows_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def _all_on(tmp_path: Path, charts: Path) -> resolve.Resolved:
-    """k3d with every optional wrapper on: Seldon through Emissary, Dex, JupyterHub."""
+    """k3d with every optional wrapper on: Seldon (through Istio: Emissary with auth is
+    refused, as it has no token check), Emissary on its own, Dex, JupyterHub."""
     values = values_copy(tmp_path / "values")
     edit_env(
         values,
         "k3d",
-        seldon="ambassador",
+        seldon="istio",
         auth={"enabled": True},
-        components={"jupyterhub": True},
+        components={"jupyterhub": True, "emissary": True},
     )
     generate.generate(charts, values)
     return resolve.resolve("k3d", values)
