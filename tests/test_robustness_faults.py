@@ -136,15 +136,21 @@ def _wait_for_handlers(proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.005)
 
 
+def _old_and_new(checkout: Path) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Digests of (charts/, values/) as they are and as a finished generate leaves them
+    (generated into a copy beside them, under reference/)."""
+    reference = checkout / "reference"
+    shutil.copytree(checkout, reference / "x", ignore=shutil.ignore_patterns("reference"))
+    subprocess.run(_generate_cmd(reference / "x"), env=ENV, check=True, capture_output=True)
+    new = (digest(reference / "x" / "charts"), digest(reference / "x" / "values"))
+    return (digest(checkout / "charts"), digest(checkout / "values")), new
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_signals_at_random_points_leave_old_or_new_trees(checkout: Path, signum: int) -> None:
     """Several runs, each stopped at a random moment: never a traceback, never a mix."""
     charts, values = checkout / "charts", checkout / "values"
-    before = (digest(charts), digest(values))
-    reference = checkout / "reference"
-    shutil.copytree(checkout, reference / "x", ignore=shutil.ignore_patterns("reference"))
-    subprocess.run(_generate_cmd(reference / "x"), env=ENV, check=True, capture_output=True)
-    after = (digest(reference / "x" / "charts"), digest(reference / "x" / "values"))
+    before, after = _old_and_new(checkout)
     rng = random.Random(signum)
     seen = set()
     for _ in range(4):
@@ -176,8 +182,8 @@ def test_signals_at_random_points_leave_old_or_new_trees(checkout: Path, signum:
         if state == after:  # start the next attempt from the old tree again
             shutil.rmtree(charts)
             shutil.rmtree(values)
-            shutil.copytree(reference / "x" / "charts", charts)
-            shutil.copytree(reference / "x" / "values", values)
+            shutil.copytree(checkout / "reference" / "x" / "charts", charts)
+            shutil.copytree(checkout / "reference" / "x" / "values", values)
             readme = charts / "metallb-pool" / "README.md"
             readme.write_text(readme.read_text() + "stale\n")
             shutil.rmtree(values / "k3d" / "generated")
@@ -475,11 +481,7 @@ def test_ctrl_c_to_the_process_group_ends_in_one_line(checkout: Path, command: s
     cmd = _generate_cmd(checkout)
     if command == "render":
         cmd[3:4] = ["render", "--generate", "--env", "k3d", "--out", str(out)]
-    before = (digest(charts), digest(values))
-    reference = checkout / "reference"
-    shutil.copytree(checkout, reference / "x", ignore=shutil.ignore_patterns("reference"))
-    subprocess.run(_generate_cmd(reference / "x"), env=ENV, check=True, capture_output=True)
-    after = (digest(reference / "x" / "charts"), digest(reference / "x" / "values"))
+    before, after = _old_and_new(checkout)
     rng = random.Random(command)
     # The first stop comes 50 ms after the handlers are in, long before cdk8s has even
     # loaded (over a second), so at least one run is always stopped midway.
