@@ -73,6 +73,24 @@ def test_gates_from_a_manifest(schema_dir: Path) -> None:
     ]  # the webhook Service appears once although two webhooks call it
 
 
+def test_webhook_endpoint_awaited_only_where_its_service_ships(schema_dir: Path) -> None:
+    """istio-base registers istiod's webhook before the istiod release creates the Service:
+    a release that does not ship a webhook's Service must not wait for its endpoint (it
+    never comes within that release), and a same-named Service elsewhere is not it."""
+    known = readiness.known_conditions({})
+    without = [o for o in _manifest(schema_dir) if o["kind"] != "Service"]
+    assert not [
+        g for g in readiness.gates(without, "metallb-system", known) if g.what == "endpoints"
+    ]
+    elsewhere = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "metallb-webhook-service", "namespace": "other"},
+    }
+    gates = readiness.gates([*without, elsewhere], "metallb-system", known)
+    assert not [g for g in gates if g.what == "endpoints"]
+
+
 def _cond(kind: str, status: str, **extra: str) -> dict[str, str]:
     return {"type": kind, "status": status, "lastTransitionTime": "2026-10-01T10:00:00Z", **extra}
 

@@ -127,7 +127,18 @@ def gates(
     kind)` whether it has no namespace (the release's must not be added then, or the gate
     looks in the wrong place).
     Order: CRDs, workloads, webhook endpoints, custom resources.
+
+    A webhook's Service is awaited only in the release that ships that Service: istio-base
+    registers istiod's validating webhook (failurePolicy Ignore) before the istiod release
+    creates its Service, so a wait for it in istio-base could never complete. A Service of
+    an earlier release was awaited by that release; of a later one, by that later one.
     """
+    objects = list(objects)
+    shipped = {
+        ((obj.get("metadata") or {}).get("namespace") or namespace, obj["metadata"]["name"])
+        for obj in objects
+        if obj.get("kind") == "Service" and obj.get("apiVersion") == "v1"
+    }
     order: dict[GateKind, list[Gate]] = {
         k: [] for k in ("established", "available", "rolled-out", "endpoints", "ready")
     }
@@ -142,8 +153,9 @@ def gates(
         elif kind in WEBHOOK_KINDS:
             for hook in obj.get("webhooks") or []:
                 svc = (hook.get("clientConfig") or {}).get("service")
-                if svc:
-                    ref = Ref("v1", "Service", svc["name"], svc.get("namespace") or namespace)
+                where = (svc or {}).get("namespace") or namespace
+                if svc and (where, svc["name"]) in shipped:
+                    ref = Ref("v1", "Service", svc["name"], where)
                     order["endpoints"].append(Gate("endpoints", ref))
         elif is_custom(obj) and (cond := condition_of(obj["apiVersion"], obj["kind"])):
             scoped = is_cluster_scoped(obj["apiVersion"], obj["kind"])
