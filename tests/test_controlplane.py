@@ -129,6 +129,14 @@ def test_nodes_are_ready_with_their_capacity(sim: Sim) -> None:
 
 def test_pod_security_refuses_a_privileged_pod_where_restricted(sim: Sim) -> None:
     sim.apply(_namespace("ps-restricted", "restricted"), _namespace("ps-privileged", "privileged"))
+    for namespace in ("ps-restricted", "ps-privileged"):  # the service-account controller
+        _until(  # adds `default` a moment after the namespace; until then any pod is refused
+            f"serviceaccount default in {namespace}",
+            lambda ns=namespace: (
+                sim.kubectl("get", "serviceaccount", "default", "-n", ns, check=False).returncode
+                == 0
+            ),
+        )
     refused = sim.apply(_pod("ps-restricted", privileged=True), check=False)
     assert refused.returncode != 0
     assert 'violates PodSecurity "restricted:latest"' in refused.stderr
