@@ -112,8 +112,8 @@ chart-sources: setup
 test: setup schemas chart-sources helm-compat-tools checkov $(RENOVATE_SCHEMA) ## run the test suite (offline)
 	@$(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
-test-controlplane: setup ## start the simulated cluster (values/ci) once and test it: PodSecurity, controllers, CEL (first run builds it: minutes)
-	@$(PY) -m pytest -q -m controlplane tests/test_controlplane.py $(PYTEST_ARGS)
+test-controlplane: setup ## simulated cluster (values/ci): PodSecurity, controllers, CEL; then the real installer installs every ci release on it (first run builds it: minutes)
+	@$(PY) -m pytest -q -m controlplane tests/test_controlplane.py tests/test_install_l3.py $(PYTEST_ARGS)
 
 helm-compat-tools: setup
 	@PYTHON=$(PY) scripts/setup-helm.sh compat
